@@ -1,0 +1,123 @@
+//! Flags every analysing command shares (trust stores, time, output, gate) and
+//! the code that turns them into an engine and an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::core::analysis::rules::DetectorConfig;
+use crate::core::analysis::{Engine, Outcome, Report};
+use crate::core::x509::{StoreKind, TrustStore};
+use crate::input;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A report for people; colour only on a terminal.
+    Text,
+    /// The JSON document (a contract for automation).
+    Json,
+}
+
+/// The outcome that makes edgetap exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any warning or worse.
+    Warn,
+    /// Any prompt or failure.
+    Prompt,
+    /// Any failure.
+    Fail,
+}
+
+impl FailOn {
+    fn threshold(self) -> Outcome {
+        match self {
+            FailOn::Warn => Outcome::Warn,
+            FailOn::Prompt => Outcome::Prompt,
+            FailOn::Fail => Outcome::Fail,
+        }
+    }
+}
+
+/// Trust, time and output flags.
+#[derive(Debug, Clone, Args)]
+pub struct AnalysisArgs {
+    /// Enterprise CA certificates (PEM bundle or DER), trusted by jabber and
+    /// expressway-c only: 7800/8800 phones and TelePresence endpoints cannot add CAs.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Vec<PathBuf>,
+    /// Public roots trusted by every profile, instead of the bundled Mozilla set.
+    #[arg(long, value_name = "FILE")]
+    pub public_roots: Option<PathBuf>,
+    /// Analyse as of this time (RFC 3339, e.g. 2026-01-31T12:00:00Z) instead of now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub at: Option<OffsetDateTime>,
+    /// Warn about certificates expiring within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub expiry_warn_days: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit with status 1 when any profile's outcome is this bad or worse.
+    #[arg(long, value_enum, value_name = "OUTCOME")]
+    pub fail_on: Option<FailOn>,
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|e| format!("{e}; use RFC 3339, e.g. 2026-01-31T12:00:00Z"))
+}
+
+impl AnalysisArgs {
+    /// The analysis time: `--at`, else the system clock (the only clock read).
+    #[allow(clippy::disallowed_methods)] // the CLI edge is where the clock is read
+    pub fn now(&self) -> OffsetDateTime {
+        self.at.unwrap_or_else(OffsetDateTime::now_utc)
+    }
+
+    /// Load the trust stores and build the engine.
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        let public = match &self.public_roots {
+            None => TrustStore::bundled_public_roots(),
+            Some(path) => load_store(path, StoreKind::Public)?,
+        };
+        let mut enterprise = TrustStore::default();
+        for path in &self.trust {
+            enterprise = enterprise.union(&load_store(path, StoreKind::Enterprise)?);
+        }
+        Ok(Engine::new(
+            public,
+            enterprise,
+            DetectorConfig {
+                expiry_warn_days: self.expiry_warn_days,
+            },
+        ))
+    }
+
+    /// Print the report in the chosen format and compute the exit code.
+    pub fn emit(&self, report: &Report, now: OffsetDateTime) -> ExitCode {
+        match self.format {
+            Format::Json => println!("{}", crate::sink::json::render(report, now)),
+            Format::Text => {
+                use std::io::Write as _;
+                let mut stdout = anstream::stdout();
+                let _ = stdout.write_all(crate::sink::text::render(report, now).as_bytes());
+            }
+        }
+        match self.fail_on {
+            Some(gate) if report.worst() >= gate.threshold() => ExitCode::from(1),
+            _ => ExitCode::SUCCESS,
+        }
+    }
+}
+
+fn load_store(path: &std::path::Path, kind: StoreKind) -> anyhow::Result<TrustStore> {
+    let certs = input::load_certificates(path)?;
+    TrustStore::from_der_certs(certs, kind)
+        .with_context(|| format!("{}: cannot use as a trust store", path.display()))
+}

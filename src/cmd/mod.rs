@@ -1,0 +1,5 @@
+//! Command shells: read inputs, call the core, print. One module per subcommand.
+
+pub mod common;
+pub mod inspect;
+pub mod rules;

@@ -1,0 +1,272 @@
+//! The one analysis engine: observations in, a report out.
+//!
+//! For each handshake it decodes the chain, runs handshake detectors once, builds
+//! the path against each distinct trust store (phones and TelePresence endpoints
+//! see only public roots; Jabber and Expressway-C also the enterprise store), runs
+//! path detectors per store and merges what they find, runs peer detectors over
+//! all handshakes, and finally turns findings into per-profile verdicts with the
+//! catalogue's effect table. No I/O and no clock: `now` is an argument.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::finding::Finding;
+use super::profile::{Effect, Outcome, Profile, ProfileSet};
+use super::rules::{Check, DETECTORS, DetectorConfig, Handshake, Scope};
+use crate::core::observation::Observation;
+use crate::core::x509::{CertInfo, ChainPath, PathEnd, PathNode, TrustStore, path};
+
+/// The engine: trust stores and settings, reusable across runs.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    public: TrustStore,
+    enterprise: TrustStore,
+    config: DetectorConfig,
+}
+
+/// One profile's verdict on one handshake.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// The worst effect of any finding.
+    pub outcome: Outcome,
+    /// IDs of the rules that made the outcome worse than ok, worst first.
+    pub rules: Vec<&'static str>,
+    /// Each contributing rule with its effect on this profile.
+    pub reasons: Vec<Reason>,
+}
+
+/// A rule's contribution to a verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reason {
+    /// Rule ID.
+    pub rule: &'static str,
+    /// Its effect on this profile.
+    pub effect: Effect,
+}
+
+/// The path built against one trust store, for display.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathView {
+    /// Profiles whose store this is.
+    pub profiles: ProfileSet,
+    /// True when the path ends at a trusted anchor with good signatures.
+    pub trusted: bool,
+    /// How the path ends.
+    pub end: PathEnd,
+    /// Subjects along the path, leaf first, with where each came from.
+    pub certificates: Vec<PathCert>,
+}
+
+/// One certificate along a displayed path.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathCert {
+    /// Subject.
+    pub subject: String,
+    /// Position as sent, for presented certificates.
+    pub position: Option<usize>,
+    /// "presented", "public-store" or "enterprise-store".
+    pub source: super::finding::CertSource,
+}
+
+/// A presented certificate, summarised.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainEntry {
+    /// Position as sent (0 = leaf).
+    pub position: usize,
+    /// The summary.
+    #[serde(flatten)]
+    pub cert: CertInfo,
+}
+
+/// Everything edgetap concludes about one handshake.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandshakeReport {
+    /// The handshake as observed.
+    #[serde(flatten)]
+    pub observation: Observation,
+    /// Presented certificates that decoded, in the order sent.
+    pub chain: Vec<ChainEntry>,
+    /// The paths built, one per distinct trust store.
+    pub paths: Vec<PathView>,
+    /// Every rule that fired.
+    pub findings: Vec<Finding>,
+    /// Per-profile verdicts.
+    pub verdicts: BTreeMap<Profile, Verdict>,
+}
+
+/// The engine's answer for a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// One entry per observation, in input order.
+    pub handshakes: Vec<HandshakeReport>,
+}
+
+impl Report {
+    /// The worst outcome over all handshakes and profiles.
+    pub fn worst(&self) -> Outcome {
+        self.handshakes
+            .iter()
+            .flat_map(|h| h.verdicts.values().map(|v| v.outcome))
+            .max()
+            .unwrap_or(Outcome::Ok)
+    }
+}
+
+impl Engine {
+    /// An engine trusting `public` for every profile and `enterprise` for the
+    /// profiles that can hold enterprise CAs.
+    pub fn new(public: TrustStore, enterprise: TrustStore, config: DetectorConfig) -> Engine {
+        Engine {
+            public,
+            enterprise,
+            config,
+        }
+    }
+
+    /// Analyse observations together (cross-handshake rules see all of them) at `now`.
+    pub fn evaluate(&self, observations: &[Observation], now: OffsetDateTime) -> Report {
+        let handshakes: Vec<Handshake<'_>> = observations
+            .iter()
+            .map(|o| Handshake::new(o, now, &self.config))
+            .collect();
+        let scopes = self.scopes();
+
+        let mut findings: Vec<Vec<Finding>> = Vec::with_capacity(handshakes.len());
+        let mut paths: Vec<Vec<PathView>> = Vec::with_capacity(handshakes.len());
+        for hs in &handshakes {
+            let mut out = Vec::new();
+            for detector in DETECTORS {
+                if let Check::Handshake(check) = detector.check {
+                    check(hs, &mut out);
+                }
+            }
+            let mut views = Vec::new();
+            if !hs.chain.is_empty() && hs.leaf().is_some() {
+                let mut per_scope: Vec<Finding> = Vec::new();
+                for (profiles, store) in &scopes {
+                    let chain_path = path::build(&hs.chain, store);
+                    let scope = Scope {
+                        hs,
+                        store,
+                        path: &chain_path,
+                    };
+                    let mut scoped = Vec::new();
+                    for detector in DETECTORS {
+                        if let Check::Path(check) = detector.check {
+                            check(&scope, &mut scoped);
+                        }
+                    }
+                    for mut f in scoped {
+                        f.profiles = *profiles;
+                        merge(&mut per_scope, f);
+                    }
+                    views.push(path_view(&scope, *profiles));
+                }
+                out.extend(per_scope);
+            }
+            findings.push(out);
+            paths.push(views);
+        }
+        for detector in DETECTORS {
+            if let Check::Peers(check) = detector.check {
+                check(&handshakes, &mut findings);
+            }
+        }
+
+        let handshakes = handshakes
+            .into_iter()
+            .zip(findings)
+            .zip(paths)
+            .map(|((hs, findings), paths)| {
+                let verdicts = Profile::ALL
+                    .into_iter()
+                    .map(|p| (p, verdict(p, &findings)))
+                    .collect();
+                HandshakeReport {
+                    observation: hs.obs.clone(),
+                    chain: hs
+                        .chain
+                        .into_iter()
+                        .zip(hs.positions)
+                        .map(|(cert, position)| ChainEntry { position, cert })
+                        .collect(),
+                    paths,
+                    findings,
+                    verdicts,
+                }
+            })
+            .collect();
+        Report { handshakes }
+    }
+
+    /// The distinct trust stores and who uses each. Without enterprise CAs every
+    /// profile sees the same store, and the path is built once.
+    fn scopes(&self) -> Vec<(ProfileSet, TrustStore)> {
+        if self.enterprise.is_empty() {
+            return vec![(ProfileSet::ALL, self.public.clone())];
+        }
+        let (with, without): (Vec<Profile>, Vec<Profile>) = Profile::ALL
+            .into_iter()
+            .partition(|p| p.trusts_enterprise_cas());
+        vec![
+            (ProfileSet::of(&without), self.public.clone()),
+            (ProfileSet::of(&with), self.public.union(&self.enterprise)),
+        ]
+    }
+}
+
+/// Add `f`, or widen the profiles of the same finding already found under another store.
+fn merge(findings: &mut Vec<Finding>, f: Finding) {
+    let key = f.merge_key();
+    match findings.iter_mut().find(|g| g.merge_key() == key) {
+        Some(existing) => existing.profiles = existing.profiles.union(f.profiles),
+        None => findings.push(f),
+    }
+}
+
+fn verdict(profile: Profile, findings: &[Finding]) -> Verdict {
+    let mut reasons: Vec<Reason> = Vec::new();
+    for f in findings.iter().filter(|f| f.profiles.contains(profile)) {
+        let effect = f.rule.effect(profile);
+        if effect >= Effect::Warn && !reasons.iter().any(|r| r.rule == f.rule.id) {
+            reasons.push(Reason {
+                rule: f.rule.id,
+                effect,
+            });
+        }
+    }
+    reasons.sort_by_key(|r| std::cmp::Reverse(r.effect));
+    Verdict {
+        outcome: reasons.first().map_or(Outcome::Ok, |r| r.effect.outcome()),
+        rules: reasons.iter().map(|r| r.rule).collect(),
+        reasons,
+    }
+}
+
+fn path_view(scope: &Scope<'_, '_>, profiles: ProfileSet) -> PathView {
+    PathView {
+        profiles,
+        trusted: scope.path.is_trusted(),
+        end: scope.path.end.clone(),
+        certificates: scope
+            .path
+            .nodes
+            .iter()
+            .map(|n: &PathNode| {
+                let r = scope.cert_ref(*n);
+                PathCert {
+                    subject: r.subject,
+                    position: r.position,
+                    source: r.source,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Re-export for callers that only want to know whether a chain is trusted.
+pub fn is_trusted(chain: &[CertInfo], store: &TrustStore) -> bool {
+    !chain.is_empty() && ChainPath::is_trusted(&path::build(chain, store))
+}

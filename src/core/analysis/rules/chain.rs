@@ -1,0 +1,512 @@
+//! `chain.*`: is there a path from the leaf to something the client trusts, and did
+//! the server send what it should, in the right order?
+
+use super::{Handshake, Scope};
+use crate::core::analysis::catalog as c;
+use crate::core::analysis::finding::Finding;
+use crate::core::observation::ReferenceIdentity;
+use crate::core::x509::signature::SigCheck;
+use crate::core::x509::{PathEnd, PathNode};
+
+/// Presented-chain checks that need no trust store: undecodable and duplicate certificates.
+pub fn check_presented(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
+    for (position, reason) in &hs.malformed {
+        out.push(
+            Finding::new(
+                &c::CHAIN_MALFORMED_CERTIFICATE,
+                format!("certificate #{position} as sent cannot be decoded: {reason}"),
+            )
+            .evidence("certificate", Some("DER X.509 certificate".into()), Some(reason.clone()))
+            .fix("re-export the certificate chain from the CA and upload it again; clients reject a chain with an undecodable certificate"),
+        );
+    }
+    for (i, cert) in hs.chain.iter().enumerate() {
+        if let Some(first) = hs.chain[..i].iter().position(|c| c.sha256 == cert.sha256) {
+            out.push(
+                Finding::new(
+                    &c::CHAIN_DUPLICATE_CERT,
+                    format!(
+                        "certificate #{} ({}) is sent again as #{}",
+                        hs.positions[first],
+                        cert.short_name(),
+                        hs.positions[i]
+                    ),
+                )
+                .cert(hs.cert_ref(i))
+                .evidence(
+                    "chain",
+                    Some("each certificate once".into()),
+                    Some(format!("{} copies", 2)),
+                )
+                .fix("remove the duplicate from the server's certificate chain"),
+            );
+        }
+    }
+}
+
+/// Path checks against one trust store.
+pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
+    let path = s.path;
+    let leaf = &s.hs.chain[0];
+    let leaf_ref = s.hs.cert_ref(0);
+
+    match &path.end {
+        PathEnd::UntrustedRoot if path.nodes.len() == 1 => out.push(
+            Finding::new(
+                &c::CHAIN_SELF_SIGNED,
+                format!("the server certificate {} is self-signed and no trust store holds it", leaf.short_name()),
+            )
+            .cert(leaf_ref.clone())
+            .evidence("issuer", Some("a CA the client trusts".into()), Some(format!("{} (itself)", leaf.issuer)))
+            .fix("have the certificate signed by a CA (a public CA for phones and TelePresence endpoints over MRA), or for Jabber add this certificate to the clients' enterprise trust store"),
+        ),
+        PathEnd::UntrustedRoot => {
+            let root_node = *path.nodes.last().unwrap_or(&PathNode::Presented(0));
+            let root = s.cert_ref(root_node);
+            out.push(
+                Finding::new(
+                    &c::CHAIN_UNTRUSTED_ROOT,
+                    format!("the chain ends at root {} which this client does not trust", root.subject),
+                )
+                .cert(root.clone())
+                .evidence("root", Some("a root in the client's trust store".into()), Some(root.subject.clone()))
+                .fix(format!(
+                    "use a certificate from a public CA (7800/8800 phones and TelePresence endpoints cannot add CAs), or deploy root {} to Jabber clients and to the Expressway-C trusted CA list",
+                    root.subject
+                )),
+            );
+        }
+        PathEnd::MissingIssuer { issuer } => {
+            let last = *path.nodes.last().unwrap_or(&PathNode::Presented(0));
+            let cert = s.cert_ref(last);
+            out.push(
+                Finding::new(
+                    &c::CHAIN_MISSING_INTERMEDIATE,
+                    format!("no certificate issued by {issuer} was sent or is trusted: the chain stops at {}", cert.subject),
+                )
+                .cert(cert)
+                .evidence("issuer", Some(issuer.clone()), Some("not presented, not in the trust store".into()))
+                .fix(format!(
+                    "configure the server to send the intermediate CA certificate {issuer} after its own certificate (on Expressway: include the intermediate in the server certificate file or trusted CA list)"
+                )),
+            );
+        }
+        PathEnd::Anchored { .. } => {}
+    }
+
+    for link in &path.links {
+        let child = s.cert_ref(link.child);
+        let issuer = s.cert_ref(link.issuer);
+        if link.signature == SigCheck::Invalid {
+            out.push(
+                Finding::new(
+                    &c::CHAIN_BAD_SIGNATURE,
+                    format!("the signature on {} does not verify with the key of {}", child.subject, issuer.subject),
+                )
+                .cert(child.clone())
+                .evidence("signature", Some(format!("signed by {}", issuer.subject)), Some("signature does not verify".into()))
+                .fix("the certificate was altered or its issuer was re-keyed: download the certificate again from the CA and reinstall it with the matching intermediate"),
+            );
+        }
+        if link.child != link.issuer
+            && let Some(issuer_cert) = s.cert(link.issuer)
+        {
+            let not_ca = issuer_cert.basic_constraints_ca == Some(false);
+            let no_sign = issuer_cert.key_cert_sign == Some(false);
+            if not_ca || no_sign {
+                let what = if not_ca {
+                    "BasicConstraints cA=FALSE"
+                } else {
+                    "KeyUsage without keyCertSign"
+                };
+                out.push(
+                        Finding::new(
+                            &c::CHAIN_ISSUER_NOT_CA,
+                            format!("{} issued {} but is not a CA ({what})", issuer.subject, child.subject),
+                        )
+                        .cert(issuer.clone())
+                        .evidence("basicConstraints/keyUsage", Some("cA=TRUE with keyCertSign".into()), Some(what.into()))
+                        .fix("issue the server certificate from a real CA certificate; a server certificate cannot sign others"),
+                    );
+            }
+        }
+    }
+
+    // Order and extras, judged on what was sent.
+    let on_path: Vec<usize> = path.presented_on_path().collect();
+    if on_path.windows(2).any(|w| w[1] < w[0]) {
+        let sent: Vec<String> = on_path
+            .iter()
+            .map(|i| format!("#{}", s.hs.positions[*i]))
+            .collect();
+        out.push(
+            Finding::new(
+                &c::CHAIN_OUT_OF_ORDER,
+                "the certificates were not sent in leaf-to-root order".to_string(),
+            )
+            .evidence(
+                "certificate order",
+                Some("leaf, then its issuer, then that issuer's issuer".into()),
+                Some(format!("path uses sent certificates in order {}", sent.join(", "))),
+            )
+            .fix("reorder the server's chain file: server certificate first, then each intermediate up towards the root"),
+        );
+    }
+    for &i in &on_path {
+        if i == 0 {
+            continue;
+        }
+        let node = PathNode::Presented(i);
+        if s.hs.chain[i].self_issued && s.is_root(node) {
+            out.push(
+                Finding::new(
+                    &c::CHAIN_ROOT_SENT,
+                    format!("the root {} was sent too", s.hs.chain[i].short_name()),
+                )
+                .cert(s.hs.cert_ref(i))
+                .evidence(
+                    "chain",
+                    Some("leaf and intermediates only".into()),
+                    Some("root included".into()),
+                )
+                .fix("optional: drop the root from the server's chain; clients use their own copy"),
+            );
+        }
+    }
+    for (i, cert) in s.hs.chain.iter().enumerate().skip(1) {
+        let first_copy = s.hs.chain[..i].iter().all(|c| c.sha256 != cert.sha256);
+        let used = path
+            .nodes
+            .iter()
+            .any(|n| matches!(n, PathNode::Presented(j) if s.hs.chain[*j].sha256 == cert.sha256));
+        if first_copy && !used {
+            out.push(
+                Finding::new(
+                    &c::CHAIN_UNRELATED_CERT,
+                    format!(
+                        "{} was sent but is not part of the chain to the leaf",
+                        cert.short_name()
+                    ),
+                )
+                .cert(s.hs.cert_ref(i))
+                .evidence(
+                    "chain",
+                    Some("only certificates on the path".into()),
+                    Some(cert.subject.clone()),
+                )
+                .fix("remove the unrelated certificate from the server's chain file"),
+            );
+        }
+    }
+
+    // Name constraints of every CA on the path bind the leaf's names.
+    let mut names: Vec<String> = leaf.san_dns().map(str::to_ascii_lowercase).collect();
+    if let ReferenceIdentity::Dns(name) = &s.hs.obs.reference_identity
+        && !names.contains(name)
+    {
+        names.push(name.clone());
+    }
+    for (node, ca) in s.path_certs().skip(1) {
+        for name in &names {
+            let permitted = ca.permitted_dns.is_empty()
+                || ca.permitted_dns.iter().any(|base| within(name, base));
+            let excluded = ca.excluded_dns.iter().find(|base| within(name, base));
+            if permitted && excluded.is_none() {
+                continue;
+            }
+            let rule_text = match excluded {
+                Some(base) => format!("excluded subtree {base}"),
+                None => format!("permitted subtrees {}", ca.permitted_dns.join(", ")),
+            };
+            out.push(
+                Finding::new(
+                    &c::CHAIN_NAME_CONSTRAINTS,
+                    format!(
+                        "{name} is outside what {} may issue for ({rule_text})",
+                        ca.short_name()
+                    ),
+                )
+                .cert(s.cert_ref(node))
+                .evidence(
+                    "nameConstraints",
+                    Some(rule_text.clone()),
+                    Some(name.clone()),
+                )
+                .fix("have a CA whose name constraints cover this name issue the certificate"),
+            );
+        }
+    }
+}
+
+/// RFC 5280 dNSName subtree: `base` matches itself and any subdomain; a leading
+/// dot matches subdomains only; an empty base matches everything.
+fn within(name: &str, base: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let base = base.trim_end_matches('.').to_ascii_lowercase();
+    if base.is_empty() {
+        return true;
+    }
+    if let Some(sub) = base.strip_prefix('.') {
+        return name.ends_with(&format!(".{sub}"));
+    }
+    let name = name
+        .strip_prefix("*.")
+        .map_or(name.clone(), |r| format!("x.{r}"));
+    name == base || name.ends_with(&format!(".{base}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+    use crate::core::analysis::profile::Profile;
+    use rcgen::{GeneralSubtree, NameConstraints};
+
+    #[test]
+    fn good_chain_is_quiet() {
+        let (case, _, _) = good_edge();
+        let report = case.run();
+        for rule in [
+            "chain.self-signed",
+            "chain.untrusted-root",
+            "chain.missing-intermediate",
+            "chain.bad-signature",
+            "chain.out-of-order",
+            "chain.root-sent",
+            "chain.unrelated-cert",
+            "chain.issuer-not-ca",
+            "chain.duplicate-cert",
+            "chain.name-constraints",
+            "chain.malformed-certificate",
+        ] {
+            assert_quiet(&report, rule);
+        }
+        assert!(report.handshakes[0].paths[0].trusted);
+    }
+
+    #[test]
+    fn self_signed_fires_unless_trusted() {
+        let leaf = self_signed_leaf(leaf_params("cucm.example.com", &["cucm.example.com"]));
+        let report = Case::new(vec![leaf.clone()], "cucm.example.com").run();
+        assert_fires(&report, "chain.self-signed");
+        assert_eq!(
+            report.handshakes[0].verdicts[&Profile::Jabber]
+                .outcome
+                .as_str(),
+            "prompt"
+        );
+        assert_eq!(
+            report.handshakes[0].verdicts[&Profile::IpPhone]
+                .outcome
+                .as_str(),
+            "fail"
+        );
+        assert_quiet(&report, "chain.untrusted-root");
+
+        // Pinned in the enterprise store: Jabber and Expressway-C trust it, phones do not.
+        let pinned = Case::new(vec![leaf.clone()], "cucm.example.com")
+            .enterprise(vec![leaf])
+            .run();
+        let profiles = assert_fires(&pinned, "chain.self-signed");
+        assert_eq!(profiles, vec![Profile::IpPhone, Profile::TcEndpoint]);
+        assert_eq!(
+            pinned.handshakes[0].verdicts[&Profile::Jabber]
+                .outcome
+                .as_str(),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn untrusted_root_fires_per_store() {
+        let (case, root, _) = good_edge();
+        let mut case = case;
+        case.public = Vec::new();
+        let untrusted = case.run();
+        assert_fires(&untrusted, "chain.missing-intermediate");
+        assert_quiet(&untrusted, "chain.untrusted-root");
+
+        // Root sent but trusted nowhere.
+        let mut with_root = case.presented.clone();
+        with_root.push(root.der());
+        let report = Case::new(with_root.clone(), "expe.example.com").run();
+        assert_fires(&report, "chain.untrusted-root");
+        assert_quiet(&report, "chain.missing-intermediate");
+
+        // Enterprise root: only phones and endpoints are left out.
+        let report = Case::new(with_root, "expe.example.com")
+            .enterprise(vec![root.der()])
+            .run();
+        let profiles = assert_fires(&report, "chain.untrusted-root");
+        assert_eq!(profiles, vec![Profile::IpPhone, Profile::TcEndpoint]);
+        let v = &report.handshakes[0].verdicts;
+        assert_eq!(v[&Profile::ExpresswayC].outcome.as_str(), "ok");
+        assert_eq!(v[&Profile::TcEndpoint].outcome.as_str(), "fail");
+    }
+
+    #[test]
+    fn missing_intermediate_fires_when_leaf_sent_alone() {
+        let (case, _, _) = good_edge();
+        let leaf_only = Case::new(vec![case.presented[0].clone()], "expe.example.com")
+            .public(case.public.clone());
+        let report = leaf_only.run();
+        assert_fires(&report, "chain.missing-intermediate");
+        let f = &report.handshakes[0]
+            .findings
+            .iter()
+            .find(|f| f.rule.id == "chain.missing-intermediate")
+            .unwrap();
+        assert!(
+            f.fix.contains("Example Issuing CA"),
+            "fix names the missing CA: {}",
+            f.fix
+        );
+        // Quiet when the intermediate is in the store instead (as for an enterprise CA bundle).
+        let mut store = case.public.clone();
+        store.push(case.presented[1].clone());
+        assert_quiet(
+            &Case::new(vec![case.presented[0].clone()], "expe.example.com")
+                .public(store)
+                .run(),
+            "chain.missing-intermediate",
+        );
+    }
+
+    #[test]
+    fn bad_signature_fires_on_altered_certificate() {
+        let (case, _, _) = good_edge();
+        let mut leaf = case.presented[0].clone();
+        let last = leaf.len() - 1;
+        leaf[last] ^= 0x01; // flip a bit of the signature
+        let report = Case::new(vec![leaf, case.presented[1].clone()], "expe.example.com")
+            .public(case.public.clone())
+            .run();
+        assert_fires(&report, "chain.bad-signature");
+        assert_eq!(
+            report.handshakes[0].verdicts[&Profile::Jabber]
+                .outcome
+                .as_str(),
+            "fail"
+        );
+        assert_quiet(&case.run(), "chain.bad-signature");
+    }
+
+    #[test]
+    fn out_of_order_fires_when_root_before_intermediate() {
+        let root = root("Order Root");
+        let inter = intermediate("Order Issuing CA", &root);
+        let leaf = leaf(
+            leaf_params("expe.example.com", &["expe.example.com"]),
+            &inter,
+        );
+        let report = Case::new(
+            vec![leaf.clone(), root.der(), inter.der()],
+            "expe.example.com",
+        )
+        .public(vec![root.der()])
+        .run();
+        assert_fires(&report, "chain.out-of-order");
+        assert_fires(&report, "chain.root-sent");
+        let in_order = Case::new(vec![leaf, inter.der(), root.der()], "expe.example.com")
+            .public(vec![root.der()])
+            .run();
+        assert_quiet(&in_order, "chain.out-of-order");
+        assert_fires(&in_order, "chain.root-sent");
+    }
+
+    #[test]
+    fn root_sent_quiet_without_root() {
+        let (case, _, _) = good_edge();
+        assert_quiet(&case.run(), "chain.root-sent");
+    }
+
+    #[test]
+    fn unrelated_and_duplicate_certificates() {
+        let (case, _, inter) = good_edge();
+        let stranger = root("Stranger CA");
+        let mut presented = case.presented.clone();
+        presented.push(stranger.der());
+        presented.push(inter.der());
+        let report = Case::new(presented, "expe.example.com")
+            .public(case.public.clone())
+            .run();
+        assert_fires(&report, "chain.unrelated-cert");
+        assert_fires(&report, "chain.duplicate-cert");
+        assert!(
+            report.handshakes[0].paths[0].trusted,
+            "extras do not break the path"
+        );
+        assert_quiet(&case.run(), "chain.duplicate-cert");
+    }
+
+    #[test]
+    fn issuer_not_ca_fires_when_a_leaf_signs() {
+        let root = root("NotCA Root");
+        let mut p = leaf_params("server.example.com", &["server.example.com"]);
+        p.is_ca = rcgen::IsCa::ExplicitNoCa;
+        let fake_ca = intermediate_with(p, &root);
+        let victim = leaf(
+            leaf_params("expe.example.com", &["expe.example.com"]),
+            &fake_ca,
+        );
+        let report = Case::new(vec![victim, fake_ca.der()], "expe.example.com")
+            .public(vec![root.der()])
+            .run();
+        assert_fires(&report, "chain.issuer-not-ca");
+    }
+
+    #[test]
+    fn name_constraints_fire_outside_permitted_subtree() {
+        let mut p = ca_params("Constrained Root");
+        p.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("example.com".into())],
+            excluded_subtrees: vec![],
+        });
+        let root = root_with(p);
+        let ok = leaf(
+            leaf_params("expe.example.com", &["expe.example.com"]),
+            &root,
+        );
+        assert_quiet(
+            &Case::new(vec![ok], "expe.example.com")
+                .public(vec![root.der()])
+                .run(),
+            "chain.name-constraints",
+        );
+        let bad = leaf(
+            leaf_params("expe.example.net", &["expe.example.net"]),
+            &root,
+        );
+        assert_fires(
+            &Case::new(vec![bad], "expe.example.net")
+                .public(vec![root.der()])
+                .run(),
+            "chain.name-constraints",
+        );
+    }
+
+    #[test]
+    fn malformed_certificate_is_reported_not_fatal() {
+        let (case, _, _) = good_edge();
+        let mut presented = case.presented.clone();
+        presented.push(b"\x30\x03\x02\x01".to_vec());
+        let report = Case::new(presented, "expe.example.com")
+            .public(case.public.clone())
+            .run();
+        assert_fires(&report, "chain.malformed-certificate");
+        assert_eq!(
+            report.handshakes[0].chain.len(),
+            2,
+            "the good certificates still count"
+        );
+        assert_quiet(&case.run(), "chain.malformed-certificate");
+    }
+
+    #[test]
+    fn subtree_matching() {
+        assert!(super::within("a.example.com", "example.com"));
+        assert!(super::within("example.com", "example.com"));
+        assert!(!super::within("example.com", ".example.com"));
+        assert!(!super::within("badexample.com", "example.com"));
+        assert!(super::within("*.example.com", "example.com"));
+    }
+}

@@ -1,0 +1,10 @@
+//! The sans-IO core: bytes and values in, values out.
+//!
+//! Architecture invariant: nothing under `core` touches sockets, files, tokio or
+//! the clock. Time is passed in; inputs arrive as bytes or [`Observation`]s.
+
+pub mod analysis;
+pub mod observation;
+pub mod x509;
+
+pub use observation::Observation;

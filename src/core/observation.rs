@@ -1,0 +1,190 @@
+//! The one record every source produces: a single TLS handshake, as seen.
+//!
+//! `inspect` builds it from certificate files, `probe` from its own handshakes,
+//! `proxy` from relayed traffic and `replay` from captures. The analysis engine
+//! consumes nothing else, so every source gets the same verdicts.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// The application protocol carried over TLS; it decides which name a client checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Service {
+    /// HTTPS: edge configuration, UDS, Tomcat (8443, 443).
+    Http,
+    /// XMPP after STARTTLS (5222): the client checks the XMPP domain, not the host.
+    Xmpp,
+    /// SIP over TLS (5061).
+    Sip,
+}
+
+impl Service {
+    /// The lowercase name used on the command line and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Http => "http",
+            Service::Xmpp => "xmpp",
+            Service::Sip => "sip",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Service {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "http" | "https" => Ok(Service::Http),
+            "xmpp" => Ok(Service::Xmpp),
+            "sip" | "sips" => Ok(Service::Sip),
+            other => Err(format!("unknown service {other:?}: use http, xmpp or sip")),
+        }
+    }
+}
+
+/// Where an observation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// Certificate files given to `edgetap inspect`.
+    Inspect,
+    /// A handshake edgetap made itself.
+    Probe,
+    /// A handshake relayed by the inline proxy.
+    Proxy,
+    /// A handshake found in a recorded capture.
+    Replay,
+}
+
+/// The provenance of an observation: which source, when, and a free-form locator
+/// (a file name, a capture frame, a connection id).
+#[derive(Debug, Clone, Serialize)]
+pub struct Origin {
+    /// Which source produced the observation.
+    pub kind: SourceKind,
+    /// When the handshake happened or the file was read, if known.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub at: Option<OffsetDateTime>,
+    /// A source-specific locator, e.g. the certificate file path.
+    pub locator: String,
+}
+
+/// The server a client talked to, as the client knew it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Endpoint {
+    /// The host name the client used (or the IP literal, as text).
+    pub host: Option<String>,
+    /// The server address, when known.
+    pub ip: Option<IpAddr>,
+    /// The server port, when known.
+    pub port: Option<u16>,
+}
+
+/// The name a client compares with the certificate. Serialised as its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceIdentity {
+    /// A DNS name: the host name (http, sip) or the XMPP domain (xmpp).
+    Dns(String),
+    /// The client connected by IP literal.
+    Ip(IpAddr),
+}
+
+impl ReferenceIdentity {
+    /// Parse what a user typed: an IP literal (IPv6 may be bracketed) or a DNS name.
+    /// A trailing dot is dropped and the name is lowercased.
+    pub fn parse(s: &str) -> ReferenceIdentity {
+        let trimmed = s.trim().trim_start_matches('[').trim_end_matches(']');
+        match trimmed.parse::<IpAddr>() {
+            Ok(ip) => ReferenceIdentity::Ip(ip),
+            Err(_) => ReferenceIdentity::Dns(s.trim().trim_end_matches('.').to_ascii_lowercase()),
+        }
+    }
+}
+
+impl Serialize for ReferenceIdentity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl fmt::Display for ReferenceIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReferenceIdentity::Dns(name) => f.write_str(name),
+            ReferenceIdentity::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// TLS parameters of the handshake, when the source saw them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TlsParams {
+    /// Negotiated protocol version, e.g. "TLSv1.2".
+    pub version: Option<String>,
+    /// Negotiated cipher suite name.
+    pub cipher: Option<String>,
+    /// Server name the client sent (SNI).
+    pub sni: Option<String>,
+    /// ALPN protocols offered or selected.
+    pub alpn: Vec<String>,
+    /// Alerts seen, as text ("fatal handshake_failure").
+    pub alerts: Vec<String>,
+}
+
+/// One TLS handshake seen from any source: the unit the engine judges.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    /// The server as the client addressed it.
+    pub endpoint: Endpoint,
+    /// What runs over the TLS session.
+    pub service: Service,
+    /// The name the client checks: the XMPP domain for xmpp, else the host or IP.
+    pub reference_identity: ReferenceIdentity,
+    /// The domain of the `_collab-edge` lookup, when this server is an MRA edge.
+    pub edge_domain: Option<String>,
+    /// The certificates the server sent, DER, in the order sent.
+    #[serde(skip)]
+    pub presented: Vec<Vec<u8>>,
+    /// TLS parameters, when known.
+    pub tls: TlsParams,
+    /// Where this observation came from.
+    pub origin: Origin,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_identity_parses_ips_and_names() {
+        assert_eq!(
+            ReferenceIdentity::parse("192.0.2.7"),
+            ReferenceIdentity::Ip("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(
+            ReferenceIdentity::parse("[2001:db8::1]"),
+            ReferenceIdentity::Ip("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(
+            ReferenceIdentity::parse("ExpE.Example.COM."),
+            ReferenceIdentity::Dns("expe.example.com".into())
+        );
+    }
+
+    #[test]
+    fn service_parses_aliases_and_rejects_others() {
+        assert_eq!("HTTPS".parse::<Service>(), Ok(Service::Http));
+        assert_eq!("xmpp".parse::<Service>(), Ok(Service::Xmpp));
+        assert!("ftp".parse::<Service>().is_err());
+    }
+}

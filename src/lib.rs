@@ -1,0 +1,17 @@
+//! edgetap: see, handshake by handshake, which certificate chain each Cisco
+//! collaboration server presents, and why a real client would prompt or fail.
+//!
+//! ```text
+//!  inspect (files) ─┐
+//!  probe   (TLS)   ─┤                    ┌─> terminal text
+//!  proxy   (relay) ─┼─> Observation ─> Engine ─> Report ─┼─> JSON
+//!  replay  (pcap)  ─┘                    └─> pcapng comments, regression suites
+//! ```
+//!
+//! [`core`] does no I/O: it takes bytes and values and returns values. The
+//! command shells ([`cmd`]) read files and sockets, pass `now` in, and print.
+
+pub mod cmd;
+pub mod core;
+pub mod input;
+pub mod sink;

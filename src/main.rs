@@ -1,0 +1,65 @@
+//! The `edgetap` command: arguments, logging, dispatch, exit status
+//! (0 analysed, 1 `--fail-on` reached, 2 usage or input error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use edgetap::cmd;
+use tracing_subscriber::EnvFilter;
+
+/// See, handshake by handshake, which certificate chain each Cisco collaboration
+/// server presents, and why Jabber, an MRA IP phone, a TelePresence endpoint or
+/// Expressway-C would accept, prompt or fail.
+#[derive(Parser)]
+#[command(name = "edgetap", version, about, max_term_width = 100)]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Judge certificate chains from files (PEM bundle leaf first, or DER).
+    Inspect(cmd::inspect::InspectArgs),
+    /// List the rules with their effect on each client profile.
+    Rules(cmd::rules::RulesArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match &cli.command {
+        Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Rules(args) => cmd::rules::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("edgetap: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,4 @@
+//! Where reports go: the terminal and JSON.
+
+pub mod json;
+pub mod text;

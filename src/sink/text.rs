@@ -1,0 +1,195 @@
+//! The terminal report: per handshake, the chain as sent, the path, a verdict line
+//! per profile, then every finding with its evidence and fix. Colour is added with
+//! ANSI styles; `anstream` strips them when stdout is not a terminal.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+use time::OffsetDateTime;
+
+use crate::core::analysis::engine::{HandshakeReport, PathView};
+use crate::core::analysis::finding::CertSource;
+use crate::core::analysis::{Effect, Outcome, Profile, Report};
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+
+fn outcome_style(o: Outcome) -> Style {
+    match o {
+        Outcome::Ok => AnsiColor::Green.on_default().bold(),
+        Outcome::Warn => AnsiColor::Yellow.on_default().bold(),
+        Outcome::Prompt => AnsiColor::Magenta.on_default().bold(),
+        Outcome::Fail => AnsiColor::Red.on_default().bold(),
+    }
+}
+
+/// Render `report` as styled text (strip styles for non-terminals with anstream).
+pub fn render(report: &Report, now: OffsetDateTime) -> String {
+    let mut out = String::new();
+    let n = report.handshakes.len();
+    let _ = writeln!(
+        out,
+        "{BOLD}edgetap{BOLD:#} {} handshake{}, analysed at {}",
+        n,
+        if n == 1 { "" } else { "s" },
+        now.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| now.to_string())
+    );
+    for (i, h) in report.handshakes.iter().enumerate() {
+        out.push('\n');
+        handshake(&mut out, i + 1, h);
+    }
+    out
+}
+
+fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
+    let o = &h.observation;
+    let mut head = format!("{} ({})", o.reference_identity, o.service);
+    if let Some(edge) = &o.edge_domain {
+        let _ = write!(head, ", edge domain {edge}");
+    }
+    let _ = writeln!(
+        out,
+        "{BOLD}[{number}] {head}{BOLD:#}  {DIM}{}{DIM:#}",
+        o.origin.locator
+    );
+
+    let _ = writeln!(out, "  chain as sent:");
+    if h.chain.is_empty() {
+        let _ = writeln!(out, "    (no certificate could be read)");
+    }
+    for entry in &h.chain {
+        let c = &entry.cert;
+        let _ = writeln!(out, "    #{} {BOLD}{}{BOLD:#}", entry.position, c.subject);
+        let _ = writeln!(
+            out,
+            "       {DIM}issuer{DIM:#} {}  {DIM}|{DIM:#} {} {DIM}|{DIM:#} {} {DIM}|{DIM:#} {} .. {}",
+            c.issuer,
+            c.key.describe(),
+            c.signature_algorithm,
+            c.not_before.date(),
+            c.not_after.date()
+        );
+        if c.san.is_some() {
+            let _ = writeln!(out, "       {DIM}SAN{DIM:#} {}", c.san_text());
+        }
+    }
+    for p in &h.paths {
+        path(out, p, h.paths.len() > 1);
+    }
+
+    let _ = writeln!(out, "  verdicts:");
+    for profile in Profile::ALL {
+        let Some(v) = h.verdicts.get(&profile) else {
+            continue;
+        };
+        let style = outcome_style(v.outcome);
+        let label = v.outcome.as_str().to_uppercase();
+        let _ = writeln!(
+            out,
+            "    {:<13} {style}{label:<6}{style:#} {}",
+            profile.as_str(),
+            v.rules.join(", ")
+        );
+    }
+
+    if h.findings.is_empty() {
+        let _ = writeln!(out, "  no findings");
+        return;
+    }
+    let _ = writeln!(out, "  findings:");
+    let mut findings: Vec<_> = h.findings.iter().collect();
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity()));
+    for f in findings {
+        let sev = f.severity();
+        let style = match sev {
+            Effect::Fail => outcome_style(Outcome::Fail),
+            Effect::Prompt => outcome_style(Outcome::Prompt),
+            Effect::Warn => outcome_style(Outcome::Warn),
+            _ => DIM,
+        };
+        let sev_text = match sev {
+            Effect::NotApplicable | Effect::Ok => "info",
+            other => other.as_str(),
+        };
+        let scope = if f.profiles == crate::core::analysis::profile::ProfileSet::ALL {
+            String::new()
+        } else {
+            format!(
+                " {DIM}(for {}){DIM:#}",
+                f.profiles
+                    .iter()
+                    .map(Profile::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let _ = writeln!(
+            out,
+            "    {style}{sev_text:>6}{style:#} {BOLD}{}{BOLD:#}{scope}: {}",
+            f.rule.id, f.message
+        );
+        let e = &f.evidence;
+        if !e.field.is_empty() {
+            let _ = writeln!(
+                out,
+                "           {DIM}{}: expected{DIM:#} {} {DIM}| presented{DIM:#} {}",
+                e.field,
+                e.expected.as_deref().unwrap_or("-"),
+                e.presented.as_deref().unwrap_or("-")
+            );
+        }
+        let _ = writeln!(out, "           {DIM}fix:{DIM:#} {}", f.fix);
+    }
+}
+
+fn path(out: &mut String, p: &PathView, per_store: bool) {
+    let steps: Vec<String> = p
+        .certificates
+        .iter()
+        .map(|c| match (c.position, c.source) {
+            (Some(pos), _) => format!("#{pos}"),
+            (None, CertSource::PublicStore) => format!("{} (public store)", short(&c.subject)),
+            (None, _) => format!("{} (enterprise store)", short(&c.subject)),
+        })
+        .collect();
+    let end = match &p.end {
+        _ if p.trusted => "trusted".to_owned(),
+        crate::core::x509::PathEnd::Anchored { .. } => "anchored, but a signature fails".to_owned(),
+        crate::core::x509::PathEnd::UntrustedRoot => "ends at an untrusted root".to_owned(),
+        crate::core::x509::PathEnd::MissingIssuer { issuer } => {
+            format!("issuer {} not found", short(issuer))
+        }
+    };
+    let who = if per_store {
+        format!(
+            " {DIM}[{}]{DIM:#}",
+            p.profiles
+                .iter()
+                .map(Profile::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    } else {
+        String::new()
+    };
+    let style = if p.trusted {
+        outcome_style(Outcome::Ok)
+    } else {
+        outcome_style(Outcome::Fail)
+    };
+    let _ = writeln!(
+        out,
+        "  path{who}: {} -> {style}{end}{style:#}",
+        steps.join(" -> ")
+    );
+}
+
+/// "CN=Foo, O=Bar" -> "CN=Foo" for compact paths.
+fn short(subject: &str) -> String {
+    subject
+        .split(", ")
+        .find(|part| part.starts_with("CN="))
+        .unwrap_or(subject)
+        .to_owned()
+}
