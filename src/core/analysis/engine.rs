@@ -132,6 +132,7 @@ impl Engine {
             .map(|o| Handshake::new(o, now, &self.config))
             .collect();
         let scopes = self.scopes();
+        let known = self.public.union(&self.enterprise);
 
         let mut findings: Vec<Vec<Finding>> = Vec::with_capacity(handshakes.len());
         let mut paths: Vec<Vec<PathView>> = Vec::with_capacity(handshakes.len());
@@ -150,6 +151,7 @@ impl Engine {
                     let scope = Scope {
                         hs,
                         store,
+                        known: &known,
                         path: &chain_path,
                     };
                     let mut scoped = Vec::new();

@@ -79,17 +79,29 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
         PathEnd::MissingIssuer { issuer } => {
             let last = *path.nodes.last().unwrap_or(&PathNode::Presented(0));
             let cert = s.cert_ref(last);
-            out.push(
-                Finding::new(
+            let issuer_der = s.cert(last).map(|c| c.issuer_der.clone()).unwrap_or_default();
+            let elsewhere = s.known.anchors.iter().find(|a| a.subject_der == issuer_der);
+            let finding = match elsewhere {
+                // Another profile's store has it: this client simply cannot trust that CA.
+                Some(anchor) => Finding::new(
+                    &c::CHAIN_UNTRUSTED_ROOT,
+                    format!("the chain ends at {} which only the enterprise trust store holds", anchor.subject),
+                )
+                .evidence("root", Some("a public CA root".into()), Some(format!("{} (enterprise store)", anchor.subject)))
+                .fix(format!(
+                    "7800/8800 phones and TelePresence endpoints cannot add CAs: have the Expressway-E certificate signed by a public CA instead of {}",
+                    anchor.subject
+                )),
+                None => Finding::new(
                     &c::CHAIN_MISSING_INTERMEDIATE,
                     format!("no certificate issued by {issuer} was sent or is trusted: the chain stops at {}", cert.subject),
                 )
-                .cert(cert)
                 .evidence("issuer", Some(issuer.clone()), Some("not presented, not in the trust store".into()))
                 .fix(format!(
                     "configure the server to send the intermediate CA certificate {issuer} after its own certificate (on Expressway: include the intermediate in the server certificate file or trusted CA list)"
                 )),
-            );
+            };
+            out.push(finding.cert(cert));
         }
         PathEnd::Anchored { .. } => {}
     }
@@ -369,6 +381,17 @@ mod tests {
                 .run(),
             "chain.missing-intermediate",
         );
+    }
+
+    #[test]
+    fn enterprise_root_not_sent_is_untrusted_for_phones_not_missing() {
+        let (case, root, _) = good_edge();
+        let report = Case::new(case.presented.clone(), "expe.example.com")
+            .enterprise(vec![root.der()])
+            .run();
+        let profiles = assert_fires(&report, "chain.untrusted-root");
+        assert_eq!(profiles, vec![Profile::IpPhone, Profile::TcEndpoint]);
+        assert_quiet(&report, "chain.missing-intermediate");
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct Scope<'h, 'a> {
     pub hs: &'h Handshake<'a>,
     /// The store the path was built against.
     pub store: &'h TrustStore,
+    /// Every anchor any profile trusts, to tell "this client lacks the root" from
+    /// "nobody was given the issuer".
+    pub known: &'h TrustStore,
     /// The path.
     pub path: &'h ChainPath,
 }

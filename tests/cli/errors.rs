@@ -1,0 +1,147 @@
+//! Bad input: exit status 2 and a message that names the file and the problem.
+
+use crate::{fixture, run};
+
+fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.display().to_string()
+}
+
+#[track_caller]
+fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = run(args);
+    assert_eq!(
+        out.code, 2,
+        "expected exit 2, got {}: {}",
+        out.code, out.stderr
+    );
+    for needle in needles {
+        assert!(
+            out.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout on error: {}",
+        out.stdout
+    );
+}
+
+#[test]
+fn unreadable_file() {
+    fails_with(
+        &[
+            "inspect",
+            "/nonexistent/chain.pem",
+            "--name",
+            "a.example.com",
+        ],
+        &["/nonexistent/chain.pem", "cannot read"],
+    );
+}
+
+#[test]
+fn private_key_instead_of_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = std::fs::read(crate::openssl_fixtures().join("work/good.key")).unwrap();
+    let path = write(&dir, "server.key", &key);
+    fails_with(
+        &["inspect", &path, "--name", "a.example.com"],
+        &["server.key", "PRIVATE KEY, not a certificate"],
+    );
+}
+
+#[test]
+fn truncated_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    let pem = std::fs::read_to_string(fixture("good-edge.pem")).unwrap();
+    let cut = &pem[..pem.len() / 3];
+    let path = write(&dir, "cut.pem", cut.as_bytes());
+    fails_with(
+        &["inspect", &path, "--name", "a.example.com"],
+        &["cut.pem", "truncated"],
+    );
+}
+
+#[test]
+fn garbage_and_empty_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = write(&dir, "junk.bin", b"\x00\x01 not a certificate at all");
+    fails_with(
+        &["inspect", &junk, "--name", "a.example.com"],
+        &["junk.bin", "not a certificate"],
+    );
+    let empty = write(&dir, "empty.pem", b"");
+    fails_with(
+        &["inspect", &empty, "--name", "a.example.com"],
+        &["empty.pem", "empty"],
+    );
+}
+
+#[test]
+fn bad_trust_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = write(
+        &dir,
+        "roots.pem",
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    );
+    fails_with(
+        &[
+            "inspect",
+            &fixture("good-edge.pem"),
+            "--name",
+            "a.example.com",
+            "--trust",
+            &junk,
+        ],
+        &["roots.pem", "not a valid X.509"],
+    );
+}
+
+#[test]
+fn usage_errors() {
+    let chain = fixture("good-edge.pem");
+    fails_with(&["inspect", &chain], &["--name"]);
+    fails_with(
+        &["inspect", &chain, "--name", "a", "--at", "yesterday"],
+        &["RFC 3339"],
+    );
+    fails_with(
+        &["inspect", &chain, "--name", "a", "--service", "ftp"],
+        &["use http, xmpp or sip"],
+    );
+}
+
+#[test]
+fn der_input_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let der = std::process::Command::new("openssl")
+        .args(["x509", "-outform", "der", "-in"])
+        .arg(crate::openssl_fixtures().join("work/good.crt"))
+        .output()
+        .unwrap()
+        .stdout;
+    let path = write(&dir, "leaf.der", &der);
+    let out = run(&[
+        "inspect",
+        &path,
+        "--name",
+        "expe.example.com",
+        "--format",
+        "json",
+        "--at",
+        crate::AT,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.json()["handshakes"][0]["chain"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

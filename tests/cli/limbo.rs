@@ -1,0 +1,1 @@
+//! x509-limbo agreement (filled in below).

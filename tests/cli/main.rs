@@ -1,0 +1,103 @@
+//! Integration tests: run the real `edgetap` binary on real inputs and assert on
+//! its JSON and exit status. One binary, one module per area (hickory-dns style).
+
+mod errors;
+mod json_contract;
+mod limbo;
+mod openssl_chains;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The time every fixture is analysed at.
+pub const AT: &str = "2026-06-01T00:00:00Z";
+
+/// The edgetap binary under test.
+pub fn edgetap() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_edgetap"))
+}
+
+/// Output of one run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+/// Run edgetap with `args`.
+pub fn run(args: &[&str]) -> Run {
+    let out = edgetap().args(args).output().expect("edgetap runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The directory of chains made by tests/fixtures/gen-openssl.sh, generated once
+/// per script version and reused across test runs (an 8192-bit key takes a while).
+pub fn openssl_fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gen-openssl.sh");
+        let text = std::fs::read(&script).expect("generator script");
+        let stamp = format!("{:016x}", fnv1a(&text));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("openssl-fixtures");
+        let stamp_file = dir.join("STAMP");
+        if std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+            return dir;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg(&dir)
+            .status()
+            .expect("bash and the openssl CLI are installed (see .ci/run)");
+        assert!(status.success(), "gen-openssl.sh failed");
+        std::fs::write(&stamp_file, stamp).expect("stamp");
+        dir
+    })
+}
+
+/// Path of a generated chain file, as a string for argv.
+pub fn fixture(name: &str) -> String {
+    openssl_fixtures().join(name).display().to_string()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Rule IDs of handshake `i`'s findings.
+pub fn rules_of(doc: &Value, i: usize) -> Vec<String> {
+    doc["handshakes"][i]["findings"]
+        .as_array()
+        .expect("findings array")
+        .iter()
+        .map(|f| f["rule"].as_str().expect("rule id").to_owned())
+        .collect()
+}
+
+/// Outcome of `profile` on handshake `i`.
+pub fn outcome(doc: &Value, i: usize, profile: &str) -> String {
+    doc["handshakes"][i]["verdicts"][profile]["outcome"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no verdict for {profile}"))
+        .to_owned()
+}
