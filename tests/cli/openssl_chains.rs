@@ -20,7 +20,7 @@ fn check(case: &Case) {
     args.extend(case.files.iter().map(|f| fixture(f)));
     args.extend(["--at", AT, "--format", "json", "--public-roots"].map(String::from));
     args.push(root);
-    let extra = if case.extra.iter().any(|a| *a == "--name") {
+    let extra = if case.extra.contains(&"--name") {
         case.extra.to_vec()
     } else {
         [EDGE, case.extra].concat()

@@ -131,6 +131,8 @@ catalogue! {
     CHAIN_ISSUER_NOT_CA = "chain.issuer-not-ca",             [F,  F,  F,  F ], Chain, None, "a certificate that issues another on the path is not a CA (BasicConstraints cA=FALSE or no keyCertSign)";
     CHAIN_DUPLICATE_CERT = "chain.duplicate-cert",           [OK, OK, OK, OK], Chain, None, "the same certificate is presented more than once (harmless, wasteful)";
     CHAIN_NAME_CONSTRAINTS = "chain.name-constraints",       [F,  F,  F,  F ], Chain, None, "the reference identity or a leaf dNSName violates a CA's NameConstraints";
+    CHAIN_PATH_LEN_EXCEEDED = "chain.path-len-exceeded",     [F,  F,  F,  F ], Chain, None, "more intermediates follow a CA than its BasicConstraints pathLenConstraint allows";
+    CHAIN_UNKNOWN_CRITICAL_EXTENSION = "chain.unknown-critical-extension", [F, F, F, F], Chain, None, "a certificate on the path has a critical extension clients do not understand";
     SIGNATURE_UNVERIFIABLE = "signature.unverifiable",       [W,  W,  W,  W ], Chain, None, "a signature on the path uses an algorithm or key size edgetap cannot check";
 }
 

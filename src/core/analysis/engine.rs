@@ -16,7 +16,7 @@ use super::finding::Finding;
 use super::profile::{Effect, Outcome, Profile, ProfileSet};
 use super::rules::{Check, DETECTORS, DetectorConfig, Handshake, Scope};
 use crate::core::observation::Observation;
-use crate::core::x509::{CertInfo, ChainPath, PathEnd, PathNode, TrustStore, path};
+use crate::core::x509::{CertInfo, PathEnd, PathNode, TrustStore, path};
 
 /// The engine: trust stores and settings, reusable across runs.
 #[derive(Debug, Clone)]
@@ -147,7 +147,7 @@ impl Engine {
             if !hs.chain.is_empty() && hs.leaf().is_some() {
                 let mut per_scope: Vec<Finding> = Vec::new();
                 for (profiles, store) in &scopes {
-                    let chain_path = path::build(&hs.chain, store);
+                    let chain_path = path::build(&hs.chain, store, now);
                     let scope = Scope {
                         hs,
                         store,
@@ -266,9 +266,4 @@ fn path_view(scope: &Scope<'_, '_>, profiles: ProfileSet) -> PathView {
             })
             .collect(),
     }
-}
-
-/// Re-export for callers that only want to know whether a chain is trusted.
-pub fn is_trusted(chain: &[CertInfo], store: &TrustStore) -> bool {
-    !chain.is_empty() && ChainPath::is_trusted(&path::build(chain, store))
 }

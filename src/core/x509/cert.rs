@@ -197,6 +197,8 @@ pub struct CertInfo {
     pub permitted_dns: Vec<String>,
     /// Excluded dNSName subtrees of a NameConstraints extension.
     pub excluded_dns: Vec<String>,
+    /// OIDs of critical extensions edgetap (and most clients) do not understand.
+    pub unknown_critical_extensions: Vec<String>,
     /// Subject equals issuer (byte-wise).
     pub self_issued: bool,
     /// Extensions that could not be decoded; the rest of the certificate still counts.
@@ -312,11 +314,16 @@ fn summarise(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         ocsp_urls: Vec::new(),
         permitted_dns: Vec::new(),
         excluded_dns: Vec::new(),
+        unknown_critical_extensions: Vec::new(),
         self_issued: subject.as_raw() == cert.issuer().as_raw(),
         parse_warnings: Vec::new(),
     };
 
     for ext in cert.extensions() {
+        if ext.critical && ext.parsed_extension().unsupported() {
+            info.unknown_critical_extensions
+                .push(ext.oid.to_id_string());
+        }
         match ext.parsed_extension() {
             ParsedExtension::SubjectAlternativeName(san) => {
                 info.san = Some(san.general_names.iter().map(san_entry).collect());

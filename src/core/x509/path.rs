@@ -9,6 +9,7 @@
 //! budget, so building always ends quickly.
 
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use super::cert::CertInfo;
 use super::signature::{self, SigCheck};
@@ -116,10 +117,15 @@ impl ChainPath {
 }
 
 /// Build the best path from `presented[0]`. `presented` must not be empty.
-pub fn build(presented: &[CertInfo], store: &TrustStore) -> ChainPath {
+///
+/// Among paths that end equally well, one whose certificates are all within their
+/// validity at `now` wins (a server may send an expired cross-signed intermediate
+/// next to its valid replacement), then the shorter one.
+pub fn build(presented: &[CertInfo], store: &TrustStore, now: OffsetDateTime) -> ChainPath {
     let mut search = Search {
         presented,
         store,
+        now,
         steps: 0,
         best: None,
     };
@@ -141,6 +147,7 @@ pub fn build(presented: &[CertInfo], store: &TrustStore) -> ChainPath {
 struct Search<'a> {
     presented: &'a [CertInfo],
     store: &'a TrustStore,
+    now: OffsetDateTime,
     steps: usize,
     best: Option<ChainPath>,
 }
@@ -154,17 +161,30 @@ impl Search<'_> {
         };
         let better = match &self.best {
             None => true,
-            Some(best) => {
-                (candidate.rank(), candidate.nodes.len()) < (best.rank(), best.nodes.len())
-            }
+            Some(best) => self.score(&candidate) < self.score(best),
         };
         if better {
             self.best = Some(candidate);
         }
     }
 
+    /// Lower is better: how the path ends, then certificates out of their validity, then length.
+    fn score(&self, path: &ChainPath) -> (u8, usize, usize) {
+        let out_of_date = path
+            .nodes
+            .iter()
+            .filter_map(|n| ChainPath::cert(*n, self.presented, self.store))
+            .filter(|c| self.now < c.not_before || self.now > c.not_after)
+            .count();
+        (path.rank(), out_of_date, path.nodes.len())
+    }
+
     fn done(&self) -> bool {
-        self.steps >= MAX_STEPS || self.best.as_ref().is_some_and(|b| b.rank() == 0)
+        self.steps >= MAX_STEPS
+            || self
+                .best
+                .as_ref()
+                .is_some_and(|b| self.score(b).0 == 0 && self.score(b).1 == 0)
     }
 
     /// Extend the path whose last node is a presented certificate.

@@ -211,15 +211,66 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
         }
     }
 
-    // Name constraints of every CA on the path bind the leaf's names.
-    let mut names: Vec<String> = leaf.san_dns().map(str::to_ascii_lowercase).collect();
-    if let ReferenceIdentity::Dns(name) = &s.hs.obs.reference_identity
-        && !names.contains(name)
-    {
-        names.push(name.clone());
+    // pathLenConstraint: intermediates (not self-issued) below a CA, leaf excluded.
+    let certs: Vec<(PathNode, &crate::core::x509::CertInfo)> = s.path_certs().collect();
+    for (k, (node, ca)) in certs.iter().enumerate().skip(1) {
+        let Some(limit) = ca.path_len else { continue };
+        let below = certs[1..k].iter().filter(|(_, c)| !c.self_issued).count();
+        if below > limit as usize {
+            out.push(
+                Finding::new(
+                    &c::CHAIN_PATH_LEN_EXCEEDED,
+                    format!("{} allows {limit} intermediate(s) below it, the path has {below}", ca.short_name()),
+                )
+                .cert(s.cert_ref(*node))
+                .evidence("basicConstraints pathLenConstraint", Some(format!("at most {limit}")), Some(below.to_string()))
+                .fix("issue the server certificate directly from an intermediate the CA's path length allows, or have the CA reissued without the constraint"),
+            );
+        }
     }
-    for (node, ca) in s.path_certs().skip(1) {
-        for name in &names {
+
+    for (node, cert) in &certs {
+        for oid in &cert.unknown_critical_extensions {
+            out.push(
+                Finding::new(
+                    &c::CHAIN_UNKNOWN_CRITICAL_EXTENSION,
+                    format!("{} has critical extension {oid}, which clients must reject if they do not understand it", cert.short_name()),
+                )
+                .cert(s.cert_ref(*node))
+                .evidence("extensions", Some("only critical extensions clients process".into()), Some(format!("{oid} (critical)")))
+                .fix("have the CA reissue the certificate without marking that extension critical"),
+            );
+        }
+    }
+
+    // Name constraints of every CA on the path bind the dNSNames of every certificate
+    // below it (RFC 5280 6.1.3: self-issued intermediates excepted), and the name
+    // the client asked for.
+    let reference = match &s.hs.obs.reference_identity {
+        ReferenceIdentity::Dns(name) => Some(name.clone()),
+        ReferenceIdentity::Ip(_) => None,
+    };
+    for (k, (node, ca)) in certs.iter().enumerate().skip(1) {
+        if ca.permitted_dns.is_empty() && ca.excluded_dns.is_empty() {
+            continue;
+        }
+        let mut names: Vec<(String, String)> = Vec::new(); // (name, whose)
+        for (i, (_, below)) in certs[..k].iter().enumerate() {
+            if i > 0 && below.self_issued {
+                continue;
+            }
+            names.extend(
+                below
+                    .san_dns()
+                    .map(|d| (d.to_ascii_lowercase(), below.short_name())),
+            );
+        }
+        if let Some(name) = &reference
+            && !names.iter().any(|(n, _)| n == name)
+        {
+            names.push((name.clone(), "the name the client asked for".into()));
+        }
+        for (name, whose) in &names {
             let permitted = ca.permitted_dns.is_empty()
                 || ca.permitted_dns.iter().any(|base| within(name, base));
             let excluded = ca.excluded_dns.iter().find(|base| within(name, base));
@@ -234,11 +285,11 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                 Finding::new(
                     &c::CHAIN_NAME_CONSTRAINTS,
                     format!(
-                        "{name} is outside what {} may issue for ({rule_text})",
+                        "{name} ({whose}) is outside what {} may issue for ({rule_text})",
                         ca.short_name()
                     ),
                 )
-                .cert(s.cert_ref(node))
+                .cert(s.cert_ref(*node))
                 .evidence(
                     "nameConstraints",
                     Some(rule_text.clone()),
@@ -505,6 +556,49 @@ mod tests {
                 .run(),
             "chain.name-constraints",
         );
+    }
+
+    #[test]
+    fn path_len_exceeded_counts_intermediates_below_the_ca() {
+        let mut p = ca_params("Pathlen Root");
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(1));
+        let root = root_with(p);
+        let inter = intermediate("Pathlen Issuing CA", &root);
+        let ok = leaf(
+            leaf_params("expe.example.com", &["expe.example.com"]),
+            &inter,
+        );
+        let report = Case::new(vec![ok, inter.der()], "expe.example.com")
+            .public(vec![root.der()])
+            .run();
+        assert_quiet(&report, "chain.path-len-exceeded");
+        let inter2 = intermediate("Pathlen Second CA", &inter);
+        let deep = leaf(
+            leaf_params("expe.example.com", &["expe.example.com"]),
+            &inter2,
+        );
+        let report = Case::new(vec![deep, inter2.der(), inter.der()], "expe.example.com")
+            .public(vec![root.der()])
+            .run();
+        assert_fires(&report, "chain.path-len-exceeded");
+    }
+
+    #[test]
+    fn unknown_critical_extension_fires() {
+        let root = root("Critical Root");
+        let mut p = leaf_params("expe.example.com", &["expe.example.com"]);
+        let mut ext = rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 4, 1, 55555, 1],
+            vec![0x05, 0x00],
+        );
+        ext.set_criticality(true);
+        p.custom_extensions.push(ext);
+        let report = Case::new(vec![leaf(p, &root)], "expe.example.com")
+            .public(vec![root.der()])
+            .run();
+        assert_fires(&report, "chain.unknown-critical-extension");
+        let (case, _, _) = good_edge();
+        assert_quiet(&case.run(), "chain.unknown-critical-extension");
     }
 
     #[test]

@@ -202,6 +202,8 @@ pub static DETECTORS: &[Detector] = &[
             &c::CHAIN_ROOT_SENT,
             &c::CHAIN_UNRELATED_CERT,
             &c::CHAIN_NAME_CONSTRAINTS,
+            &c::CHAIN_PATH_LEN_EXCEEDED,
+            &c::CHAIN_UNKNOWN_CRITICAL_EXTENSION,
         ],
         check: Check::Path(chain::check_path),
     },
