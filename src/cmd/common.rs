@@ -82,11 +82,16 @@ impl AnalysisArgs {
 
     /// Load the trust stores and build the engine.
     pub fn engine(&self) -> anyhow::Result<Engine> {
+        self.engine_with_enterprise(TrustStore::default())
+    }
+
+    /// As [`Self::engine`], with `extra` added to the enterprise store.
+    pub fn engine_with_enterprise(&self, extra: TrustStore) -> anyhow::Result<Engine> {
         let public = match &self.public_roots {
             None => TrustStore::bundled_public_roots(),
             Some(path) => load_store(path, StoreKind::Public)?,
         };
-        let mut enterprise = TrustStore::default();
+        let mut enterprise = extra;
         for path in &self.trust {
             enterprise = enterprise.union(&load_store(path, StoreKind::Enterprise)?);
         }

@@ -17,12 +17,15 @@ use crate::input;
 pub struct InspectArgs {
     /// Chain files, one per handshake: a PEM bundle (leaf first) or one DER certificate.
     /// Several files are analysed together, so cross-handshake rules can fire.
-    #[arg(required = true, value_name = "FILE")]
+    #[arg(required_unless_present = "sample", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Analyse the bundled sample deployment (captures/samples) instead of files.
+    #[arg(long, conflicts_with_all = ["files", "name", "edge_domain"])]
+    pub sample: bool,
     /// The name the client connects to: host name or IP literal (http, sip), or the
     /// XMPP domain (xmpp).
-    #[arg(long, value_name = "NAME")]
-    pub name: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "sample")]
+    pub name: Option<String>,
     /// What runs over TLS; decides which certificate fields carry the identity.
     #[arg(long, default_value = "http", value_parser = parse_service)]
     pub service: Service,
@@ -38,34 +41,135 @@ fn parse_service(s: &str) -> Result<Service, String> {
     s.parse()
 }
 
+/// One embedded sample handshake: (file name, PEM, name, service, edge domain).
+type Sample = (
+    &'static str,
+    &'static [u8],
+    &'static str,
+    Service,
+    Option<&'static str>,
+);
+
+/// The sample deployment of captures/samples, embedded so `--sample` works anywhere.
+const SAMPLES: &[Sample] = &[
+    (
+        "expe-good.pem",
+        include_bytes!("../../captures/samples/expe-good.pem"),
+        "expe.example.com",
+        Service::Http,
+        Some("example.com"),
+    ),
+    (
+        "expe-leaf-only.pem",
+        include_bytes!("../../captures/samples/expe-leaf-only.pem"),
+        "expe.example.com",
+        Service::Http,
+        Some("example.com"),
+    ),
+    (
+        "cup-xmpp-host-only.pem",
+        include_bytes!("../../captures/samples/cup-xmpp-host-only.pem"),
+        "example.com",
+        Service::Xmpp,
+        None,
+    ),
+    (
+        "cucm-tomcat-self-signed.pem",
+        include_bytes!("../../captures/samples/cucm-tomcat-self-signed.pem"),
+        "cucm.example.com",
+        Service::Http,
+        None,
+    ),
+    (
+        "cucm-callmanager-self-signed.pem",
+        include_bytes!("../../captures/samples/cucm-callmanager-self-signed.pem"),
+        "cucm.example.com",
+        Service::Sip,
+        None,
+    ),
+];
+const SAMPLE_ROOT: &[u8] = include_bytes!("../../captures/samples/example-root-ca.pem");
+const SAMPLE_AT: time::OffsetDateTime = time::macros::datetime!(2026-06-01 00:00 UTC);
+
+fn observation(
+    presented: Vec<Vec<u8>>,
+    name: &str,
+    service: Service,
+    edge_domain: Option<String>,
+    locator: String,
+    now: time::OffsetDateTime,
+) -> Observation {
+    Observation {
+        endpoint: Endpoint {
+            host: Some(name.to_owned()),
+            ip: None,
+            port: None,
+        },
+        service,
+        reference_identity: ReferenceIdentity::parse(name),
+        edge_domain,
+        presented,
+        tls: TlsParams::default(),
+        origin: Origin {
+            kind: SourceKind::Inspect,
+            at: Some(now),
+            locator,
+        },
+    }
+}
+
 /// Run `inspect`.
 pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
+    if args.sample {
+        return run_sample(args);
+    }
     let engine = args.analysis.engine()?;
     let now = args.analysis.now();
+    let name = args.name.as_deref().unwrap_or_default();
     let observations = args
         .files
         .iter()
         .map(|path| {
             let presented = input::load_certificates(path)?;
-            Ok(Observation {
-                endpoint: Endpoint {
-                    host: Some(args.name.clone()),
-                    ip: None,
-                    port: None,
-                },
-                service: args.service,
-                reference_identity: ReferenceIdentity::parse(&args.name),
-                edge_domain: args.edge_domain.clone(),
+            Ok(observation(
                 presented,
-                tls: TlsParams::default(),
-                origin: Origin {
-                    kind: SourceKind::Inspect,
-                    at: Some(now),
-                    locator: path.display().to_string(),
-                },
-            })
+                name,
+                args.service,
+                args.edge_domain.clone(),
+                path.display().to_string(),
+                now,
+            ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let report = engine.evaluate(&observations, now);
     Ok(args.analysis.emit(&report, now))
+}
+
+fn run_sample(args: &InspectArgs) -> anyhow::Result<ExitCode> {
+    let mut analysis = args.analysis.clone();
+    analysis.at = Some(args.analysis.at.unwrap_or(SAMPLE_AT));
+    let now = analysis.now();
+    let root = input::parse_certificates(SAMPLE_ROOT, std::path::Path::new("example-root-ca.pem"))?;
+    let enterprise = crate::core::x509::TrustStore::from_der_certs(
+        root,
+        crate::core::x509::StoreKind::Enterprise,
+    )?;
+    let engine = analysis.engine_with_enterprise(enterprise)?;
+    let observations = SAMPLES
+        .iter()
+        .map(|(file, pem, name, service, edge)| {
+            let path = std::path::Path::new(file);
+            let presented = input::parse_certificates(pem, path)?;
+            Ok(observation(
+                presented,
+                name,
+                *service,
+                edge.map(str::to_owned),
+                format!("captures/samples/{file}"),
+                now,
+            ))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let report = engine.evaluate(&observations, now);
+    Ok(analysis.emit(&report, now))
 }

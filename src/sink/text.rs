@@ -83,6 +83,15 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
         let Some(v) = h.verdicts.get(&profile) else {
             continue;
         };
+        if !v.applicable {
+            let _ = writeln!(
+                out,
+                "    {:<13} {DIM}n/a    does not use {}{DIM:#}",
+                profile.as_str(),
+                o.service
+            );
+            continue;
+        }
         let style = outcome_style(v.outcome);
         let label = v.outcome.as_str().to_uppercase();
         let _ = writeln!(

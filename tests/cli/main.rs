@@ -9,6 +9,7 @@ mod errors;
 mod json_contract;
 mod limbo;
 mod openssl_chains;
+mod sample;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

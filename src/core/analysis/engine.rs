@@ -29,6 +29,9 @@ pub struct Engine {
 /// One profile's verdict on one handshake.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
+    /// False when this client does not use the handshake's service (phones and
+    /// XMPP); the outcome is then `ok` and no rule counts.
+    pub applicable: bool,
     /// The worst effect of any finding.
     pub outcome: Outcome,
     /// IDs of the rules that made the outcome worse than ok, worst first.
@@ -181,10 +184,21 @@ impl Engine {
             .into_iter()
             .zip(findings)
             .zip(paths)
-            .map(|((hs, findings), paths)| {
+            .map(|((hs, mut findings), paths)| {
+                // A finding says nothing to a client that does not speak the service.
+                let users = ProfileSet::of(
+                    &Profile::ALL
+                        .into_iter()
+                        .filter(|p| p.uses(hs.obs.service))
+                        .collect::<Vec<_>>(),
+                );
+                findings.retain_mut(|f| {
+                    f.profiles = f.profiles.intersect(users);
+                    !f.profiles.is_empty()
+                });
                 let verdicts = Profile::ALL
                     .into_iter()
-                    .map(|p| (p, verdict(p, &findings)))
+                    .map(|p| (p, verdict(p, hs.obs.service, &findings)))
                     .collect();
                 HandshakeReport {
                     observation: hs.obs.clone(),
@@ -228,7 +242,19 @@ fn merge(findings: &mut Vec<Finding>, f: Finding) {
     }
 }
 
-fn verdict(profile: Profile, findings: &[Finding]) -> Verdict {
+fn verdict(
+    profile: Profile,
+    service: crate::core::observation::Service,
+    findings: &[Finding],
+) -> Verdict {
+    if !profile.uses(service) {
+        return Verdict {
+            applicable: false,
+            outcome: Outcome::Ok,
+            rules: Vec::new(),
+            reasons: Vec::new(),
+        };
+    }
     let mut reasons: Vec<Reason> = Vec::new();
     for f in findings.iter().filter(|f| f.profiles.contains(profile)) {
         let effect = f.rule.effect(profile);
@@ -241,6 +267,7 @@ fn verdict(profile: Profile, findings: &[Finding]) -> Verdict {
     }
     reasons.sort_by_key(|r| std::cmp::Reverse(r.effect));
     Verdict {
+        applicable: true,
         outcome: reasons.first().map_or(Outcome::Ok, |r| r.effect.outcome()),
         rules: reasons.iter().map(|r| r.rule).collect(),
         reasons,

@@ -43,6 +43,17 @@ impl Profile {
         self as usize
     }
 
+    /// Whether this client speaks `service` at all. Phones and TelePresence
+    /// endpoints register over MRA with HTTPS and SIP; they have no XMPP client
+    /// (rules.md marks the XMPP rules n/a for them).
+    pub fn uses(self, service: crate::core::observation::Service) -> bool {
+        use crate::core::observation::Service;
+        !matches!(
+            (self, service),
+            (Profile::IpPhone | Profile::TcEndpoint, Service::Xmpp)
+        )
+    }
+
     /// Whether this client's trust store can hold enterprise CAs. Phones and
     /// TelePresence endpoints have a fixed public list (client-behaviour.md, "Trust").
     pub fn trusts_enterprise_cas(self) -> bool {
@@ -179,6 +190,16 @@ impl ProfileSet {
     /// Union.
     pub fn union(self, other: ProfileSet) -> ProfileSet {
         ProfileSet(self.0 | other.0)
+    }
+
+    /// Intersection.
+    pub fn intersect(self, other: ProfileSet) -> ProfileSet {
+        ProfileSet(self.0 & other.0)
+    }
+
+    /// True when no profile is in the set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
     }
 
     /// The members, in report order.

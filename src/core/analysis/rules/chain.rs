@@ -89,7 +89,7 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                 )
                 .evidence("root", Some("a public CA root".into()), Some(format!("{} (enterprise store)", anchor.subject)))
                 .fix(format!(
-                    "7800/8800 phones and TelePresence endpoints cannot add CAs: have the Expressway-E certificate signed by a public CA instead of {}",
+                    "7800/8800 phones and TelePresence endpoints cannot add CAs: have this server's certificate signed by a public CA instead of {}",
                     anchor.subject
                 )),
                 None => Finding::new(
