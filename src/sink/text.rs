@@ -74,8 +74,25 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
             let _ = writeln!(out, "       {DIM}SAN{DIM:#} {}", c.san_text());
         }
     }
-    for p in &h.paths {
-        path(out, p, h.paths.len() > 1);
+    // One line when every store gives the same path; one per store otherwise.
+    let same = h.paths.windows(2).all(|w| {
+        w[0].trusted == w[1].trusted
+            && w[0].end == w[1].end
+            && w[0].certificates.len() == w[1].certificates.len()
+            && w[0]
+                .certificates
+                .iter()
+                .zip(&w[1].certificates)
+                .all(|(a, b)| a.subject == b.subject && a.position == b.position)
+    });
+    if same {
+        if let Some(p) = h.paths.first() {
+            path(out, p, false);
+        }
+    } else {
+        for p in &h.paths {
+            path(out, p, true);
+        }
     }
 
     let _ = writeln!(out, "  verdicts:");

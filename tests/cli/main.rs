@@ -10,6 +10,7 @@ mod json_contract;
 mod limbo;
 mod openssl_chains;
 mod sample;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
