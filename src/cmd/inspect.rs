@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::common::AnalysisArgs;
-use crate::core::observation::{
-    Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind, TlsParams,
-};
+use crate::core::observation::{Observation, Origin, ReferenceIdentity, Service, SourceKind};
 use crate::input;
 
 /// Arguments of `edgetap inspect`.
@@ -99,23 +97,19 @@ fn observation(
     locator: String,
     now: time::OffsetDateTime,
 ) -> Observation {
-    Observation {
-        endpoint: Endpoint {
-            host: Some(name.to_owned()),
-            ip: None,
-            port: None,
-        },
+    let mut obs = Observation::new(
         service,
-        reference_identity: ReferenceIdentity::parse(name),
-        edge_domain,
+        ReferenceIdentity::parse(name),
         presented,
-        tls: TlsParams::default(),
-        origin: Origin {
+        Origin {
             kind: SourceKind::Inspect,
             at: Some(now),
             locator,
         },
-    }
+    );
+    obs.endpoint.host = Some(name.to_owned());
+    obs.edge_domain = edge_domain;
+    obs
 }
 
 /// Run `inspect`.

@@ -12,7 +12,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 /// The application protocol carried over TLS; it decides which name a client checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Service {
     /// HTTPS: edge configuration, UDS, Tomcat (8443, 443).
@@ -139,6 +139,33 @@ pub struct TlsParams {
     pub alpn: Vec<String>,
     /// Alerts seen, as text ("fatal handshake_failure").
     pub alerts: Vec<String>,
+    /// Why the handshake did not complete (alert, reset, timeout), if it did not.
+    pub failure: Option<String>,
+    /// The Certificate message was encrypted (TLS 1.3 seen passively); any
+    /// presented chain came from a side probe, not from this handshake.
+    pub chain_hidden: bool,
+}
+
+/// The SRV record set an endpoint was found through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SrvContext {
+    /// The SRV owner name, e.g. `_collab-edge._tls.example.com`.
+    pub name: String,
+    /// This endpoint's target FQDN.
+    pub target: String,
+    /// This endpoint's port.
+    pub port: u16,
+    /// Every target of the set (the cluster peers), in SRV order.
+    pub peers: Vec<String>,
+}
+
+/// What an XMPP server offered before TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct XmppStartTls {
+    /// `<starttls/>` was among the stream features.
+    pub offered: bool,
+    /// It carried `<required/>`.
+    pub required: bool,
 }
 
 /// One TLS handshake seen from any source: the unit the engine judges.
@@ -157,8 +184,38 @@ pub struct Observation {
     pub presented: Vec<Vec<u8>>,
     /// TLS parameters, when known.
     pub tls: TlsParams,
+    /// The SRV set this endpoint was discovered through, if any.
+    pub srv: Option<SrvContext>,
+    /// XMPP stream features seen before TLS (xmpp only).
+    pub xmpp: Option<XmppStartTls>,
     /// Where this observation came from.
     pub origin: Origin,
+}
+
+impl Observation {
+    /// An observation with the essentials; the rest starts empty.
+    pub fn new(
+        service: Service,
+        reference_identity: ReferenceIdentity,
+        presented: Vec<Vec<u8>>,
+        origin: Origin,
+    ) -> Observation {
+        Observation {
+            endpoint: Endpoint {
+                host: Some(reference_identity.to_string()),
+                ip: None,
+                port: None,
+            },
+            service,
+            reference_identity,
+            edge_domain: None,
+            presented,
+            tls: TlsParams::default(),
+            srv: None,
+            xmpp: None,
+            origin,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,7 @@ use std::path::Path;
 
 use edgetap::core::analysis::Engine;
 use edgetap::core::analysis::rules::DetectorConfig;
-use edgetap::core::observation::{
-    Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind, TlsParams,
-};
+use edgetap::core::observation::{Observation, Origin, ReferenceIdentity, Service, SourceKind};
 use edgetap::core::x509::{StoreKind, TrustStore};
 use edgetap::input::parse_certificates;
 use serde_json::Value;
@@ -84,23 +82,17 @@ fn judge(case: &Value) -> Option<(&'static str, Vec<String>)> {
         Some(t) => OffsetDateTime::parse(t, &Rfc3339).ok()?,
         None => time::macros::datetime!(2026-11-23 00:00 UTC),
     };
-    let obs = Observation {
-        endpoint: Endpoint {
-            host: Some(name.into()),
-            ip: None,
-            port: None,
-        },
-        service: Service::Http,
-        reference_identity: ReferenceIdentity::parse(name),
-        edge_domain: None,
-        presented,
-        tls: TlsParams::default(),
-        origin: Origin {
-            kind: SourceKind::Inspect,
-            at: None,
-            locator: case["id"].as_str()?.into(),
-        },
+    let origin = Origin {
+        kind: SourceKind::Inspect,
+        at: None,
+        locator: case["id"].as_str()?.into(),
     };
+    let obs = Observation::new(
+        Service::Http,
+        ReferenceIdentity::parse(name),
+        presented,
+        origin,
+    );
     let engine = Engine::new(trusted, TrustStore::default(), DetectorConfig::default());
     let report = engine.evaluate(&[obs], now);
     let fired: Vec<String> = report.handshakes[0]

@@ -124,7 +124,7 @@ catalogue! {
     DNS_COLLAB_EDGE_MISSING = "dns.collab-edge-missing",     [F,  F,  F,  NA], Dns, None, "no `_collab-edge._tls.<domain>` SRV record";
     DNS_INTERNAL_SRV_EXPOSED = "dns.internal-srv-exposed",   [W,  W,  W,  NA], Dns, None, "`_cisco-uds._tcp` or `_cuplogin._tcp` answers on the resolver meant to be outside";
     DNS_TARGET_UNRESOLVABLE = "dns.target-unresolvable",     [F,  F,  F,  NA], Dns, None, "an SRV target has no A/AAAA";
-    DNS_TARGET_NOT_IN_CERT = "dns.target-not-in-cert",       [P,  F,  F,  NA], Dns, None, "the SRV target FQDN is not a SAN on the certificate it serves";
+    DNS_TARGET_NOT_IN_CERT = "dns.target-not-in-cert",       [P,  F,  F,  NA], Handshake, None, "the SRV target FQDN is not a SAN on the certificate it serves";
     DNS_UNEXPECTED_PORT = "dns.unexpected-port",             [W,  W,  W,  NA], Dns, None, "`_collab-edge` target port is not 8443";
     // Added by edgetap (not in rules.md): cases a validator meets that the table is silent on.
     CHAIN_MALFORMED_CERTIFICATE = "chain.malformed-certificate", [F, F, F,  F ], Chain, None, "a presented certificate cannot be decoded as X.509";

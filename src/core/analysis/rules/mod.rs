@@ -16,15 +16,18 @@ use crate::core::observation::Observation;
 use crate::core::x509::{CertInfo, ChainPath, PathNode, StoreKind, TrustStore};
 
 pub mod chain;
+pub mod dns;
 pub mod edge;
 pub mod identity;
 pub mod key;
 pub mod revocation;
 pub mod signature;
 pub mod subject;
+pub mod tls;
 pub mod trust;
 pub mod usage;
 pub mod validity;
+pub mod xmpp;
 
 /// Settings that tune detectors.
 #[derive(Debug, Clone)]
@@ -265,6 +268,34 @@ pub static DETECTORS: &[Detector] = &[
         rules: &[&c::TRUST_DUPLICATE_SELF_SIGNED_CN],
         check: Check::Peers(trust::check),
     },
+    Detector {
+        rules: &[&c::EDGE_SHARED_KEY],
+        check: Check::Peers(edge::check_shared_key),
+    },
+    Detector {
+        rules: &[&c::EDGE_CLUSTER_SAN],
+        check: Check::Peers(edge::check_cluster_san),
+    },
+    Detector {
+        rules: &[
+            &c::TLS_HANDSHAKE_FAILED,
+            &c::TLS_VERSION_BELOW_1_2,
+            &c::TLS_CIPHER_NOT_AES256,
+            &c::TLS_CERTIFICATE_NOT_VISIBLE,
+        ],
+        check: Check::Handshake(tls::check),
+    },
+    Detector {
+        rules: &[
+            &c::XMPP_STARTTLS_NOT_OFFERED,
+            &c::XMPP_STARTTLS_NOT_REQUIRED,
+        ],
+        check: Check::Handshake(xmpp::check),
+    },
+    Detector {
+        rules: &[&c::DNS_TARGET_NOT_IN_CERT],
+        check: Check::Handshake(dns::check),
+    },
 ];
 
 #[cfg(test)]
@@ -275,17 +306,19 @@ mod tests {
     use super::*;
     use crate::core::analysis::catalog::{self, DecidedBy};
 
-    /// Every rule the issue calls chain-decidable has a detector; no rule has two.
+    /// Every rule decided from handshakes has exactly one detector. Rules decided by
+    /// DNS answers alone live in `core::discovery`; online revocation has none yet.
     #[test]
-    fn every_chain_rule_has_exactly_one_detector() {
-        let peers_later = ["edge.shared-key", "edge.cluster-san"];
+    fn every_handshake_rule_has_exactly_one_detector() {
         for rule in catalog::ALL {
             let count = DETECTORS
                 .iter()
                 .filter(|d| d.rules.iter().any(|r| r.id == rule.id))
                 .count();
-            let wanted = rule.decided_by == DecidedBy::Chain
-                || (rule.decided_by == DecidedBy::Peers && !peers_later.contains(&rule.id));
+            let wanted = matches!(
+                rule.decided_by,
+                DecidedBy::Chain | DecidedBy::Peers | DecidedBy::Handshake
+            );
             assert_eq!(
                 count,
                 usize::from(wanted),

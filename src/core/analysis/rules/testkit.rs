@@ -12,7 +12,8 @@ use crate::core::analysis::engine::{Engine, Report};
 use crate::core::analysis::profile::Profile;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::observation::{
-    Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind, TlsParams,
+    Observation, Origin, ReferenceIdentity, Service, SourceKind, SrvContext, TlsParams,
+    XmppStartTls,
 };
 use crate::core::x509::{StoreKind, TrustStore};
 
@@ -152,6 +153,9 @@ pub struct Case {
     pub public: Vec<Vec<u8>>,
     pub enterprise: Vec<Vec<u8>>,
     pub now: OffsetDateTime,
+    pub tls: TlsParams,
+    pub srv: Option<SrvContext>,
+    pub xmpp: Option<XmppStartTls>,
 }
 
 impl Case {
@@ -165,6 +169,9 @@ impl Case {
             public: Vec::new(),
             enterprise: Vec::new(),
             now: NOW,
+            tls: TlsParams::default(),
+            srv: None,
+            xmpp: None,
         }
     }
 
@@ -194,23 +201,21 @@ impl Case {
     }
 
     pub fn observation(&self) -> Observation {
-        Observation {
-            endpoint: Endpoint {
-                host: Some(self.name.clone()),
-                ip: None,
-                port: None,
-            },
-            service: self.service,
-            reference_identity: ReferenceIdentity::parse(&self.name),
-            edge_domain: self.edge_domain.clone(),
-            presented: self.presented.clone(),
-            tls: TlsParams::default(),
-            origin: Origin {
+        let mut obs = Observation::new(
+            self.service,
+            ReferenceIdentity::parse(&self.name),
+            self.presented.clone(),
+            Origin {
                 kind: SourceKind::Inspect,
                 at: None,
                 locator: "test".into(),
             },
-        }
+        );
+        obs.edge_domain = self.edge_domain.clone();
+        obs.tls = self.tls.clone();
+        obs.srv = self.srv.clone();
+        obs.xmpp = self.xmpp;
+        obs
     }
 
     pub fn engine(&self) -> Engine {

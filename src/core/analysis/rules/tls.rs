@@ -1,0 +1,120 @@
+//! `tls.*`: what the handshake itself negotiated, or why it did not complete.
+
+use super::Handshake;
+use crate::core::analysis::catalog as c;
+use crate::core::analysis::finding::Finding;
+
+/// Protocol version names edgetap sources write for versions below TLS 1.2.
+const OLD_VERSIONS: &[&str] = &["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "below TLSv1.2"];
+
+/// Version, cipher and failure.
+pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
+    let tls = &hs.obs.tls;
+    if tls.chain_hidden {
+        let how = if hs.obs.presented.is_empty() {
+            "no side probe chain is available"
+        } else {
+            "the chain shown was fetched by a side probe to the same server and name"
+        };
+        out.push(
+            Finding::new(&c::TLS_CERTIFICATE_NOT_VISIBLE, format!("TLS 1.3 encrypts the certificate in this handshake; {how}"))
+                .evidence("Certificate message", Some("visible in the handshake".into()), Some("encrypted (TLS 1.3)".into()))
+                .fix("nothing to fix on the server; to see the exact bytes, use intercept mode or a TLS 1.2 capture"),
+        );
+    }
+    if let Some(reason) = &tls.failure {
+        out.push(
+            Finding::new(&c::TLS_HANDSHAKE_FAILED, format!("the TLS handshake did not complete: {reason}"))
+                .evidence("handshake", Some("a completed TLS handshake".into()), Some(reason.clone()))
+                .fix("check that the server listens with TLS on this port and accepts TLS 1.2 with current cipher suites; the reason names the step that failed"),
+        );
+    }
+    if let Some(version) = &tls.version {
+        if OLD_VERSIONS.contains(&version.as_str()) {
+            out.push(
+                Finding::new(&c::TLS_VERSION_BELOW_1_2, format!("the server negotiated {version}"))
+                    .evidence("protocol version", Some("TLSv1.2 or TLSv1.3".into()), Some(version.clone()))
+                    .fix("enable TLS 1.2 (and 1.3) on the server and disable older versions; phones and Expressway-C refuse them"),
+            );
+        }
+    }
+    if let Some(cipher) = &tls.cipher {
+        let upper = cipher.to_ascii_uppercase();
+        if !upper.contains("AES_256") && !upper.contains("AES256") {
+            out.push(
+                Finding::new(&c::TLS_CIPHER_NOT_AES256, format!("the session uses {cipher}, not AES-256"))
+                    .evidence("cipher suite", Some("an AES-256 suite".into()), Some(cipher.clone()))
+                    .fix("prefer AES-256-GCM suites on the server; on-premises Jabber expects AES-256 between client and server"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::*;
+
+    fn with_tls(version: Option<&str>, cipher: Option<&str>, failure: Option<&str>) -> Case {
+        let (mut case, _, _) = good_edge();
+        case.tls.version = version.map(str::to_owned);
+        case.tls.cipher = cipher.map(str::to_owned);
+        case.tls.failure = failure.map(str::to_owned);
+        case
+    }
+
+    #[test]
+    fn old_version_fires() {
+        assert_fires(
+            &with_tls(Some("TLSv1.1"), None, None).run(),
+            "tls.version-below-1.2",
+        );
+        assert_quiet(
+            &with_tls(Some("TLSv1.2"), None, None).run(),
+            "tls.version-below-1.2",
+        );
+        assert_quiet(
+            &with_tls(Some("TLSv1.3"), None, None).run(),
+            "tls.version-below-1.2",
+        );
+    }
+
+    #[test]
+    fn non_aes256_cipher_warns_jabber_only() {
+        let report = with_tls(None, Some("TLS13_AES_128_GCM_SHA256"), None).run();
+        assert_fires(&report, "tls.cipher-not-aes256");
+        assert_eq!(
+            report.handshakes[0].verdicts[&crate::core::analysis::Profile::Jabber]
+                .outcome
+                .as_str(),
+            "warn"
+        );
+        assert_quiet(
+            &with_tls(None, Some("TLS13_AES_256_GCM_SHA384"), None).run(),
+            "tls.cipher-not-aes256",
+        );
+    }
+
+    #[test]
+    fn hidden_chain_is_noted() {
+        let (mut case, _, _) = good_edge();
+        case.tls.chain_hidden = true;
+        assert_fires(&case.run(), "tls.certificate-not-visible");
+        let (case, _, _) = good_edge();
+        assert_quiet(&case.run(), "tls.certificate-not-visible");
+    }
+
+    #[test]
+    fn failure_fires_handshake_failed() {
+        let report = with_tls(
+            None,
+            None,
+            Some("connection reset by peer during the handshake"),
+        )
+        .run();
+        assert_fires(&report, "tls.handshake-failed");
+        assert_quiet(
+            &with_tls(Some("TLSv1.3"), None, None).run(),
+            "tls.handshake-failed",
+        );
+    }
+}
