@@ -4,7 +4,9 @@
 //! the clock. Time is passed in; inputs arrive as bytes or [`Observation`]s.
 
 pub mod analysis;
+pub mod discovery;
 pub mod observation;
 pub mod x509;
+pub mod xmpp;
 
 pub use observation::Observation;
