@@ -14,4 +14,5 @@
 pub mod cmd;
 pub mod core;
 pub mod input;
+pub mod net;
 pub mod sink;

@@ -168,11 +168,11 @@ pub fn scan_client(buf: &[u8]) -> Result<Option<(ClientEvent, usize)>, XmppError
         let pos = reader.buffer_position() as usize;
         match event {
             Event::Start(e) if local(&e) == "stream" => {
-                let to = e
-                    .try_get_attribute("to")
-                    .ok()
-                    .flatten()
-                    .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()));
+                let to = e.try_get_attribute("to").ok().flatten().and_then(|a| {
+                    a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .ok()
+                        .map(|v| v.into_owned())
+                });
                 return Ok(Some((ClientEvent::StreamOpen { to }, pos)));
             }
             Event::Start(e) | Event::Empty(e) if local(&e) == "starttls" => {

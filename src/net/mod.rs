@@ -1,0 +1,7 @@
+//! Network shells around the core: DNS, probing, and the in-process demo
+//! deployment. Each turns sockets into core values and back; no verdict logic here.
+
+pub mod probe;
+pub mod resolve;
+pub mod tls;
+pub mod xmpp;

@@ -1,0 +1,177 @@
+//! Probing one endpoint: connect, STARTTLS for XMPP, TLS handshake with a
+//! recording verifier, and an [`Observation`] of what was presented, whatever
+//! happened. Every step has its own timeout, so a dead or hostile server costs
+//! at most the sum of them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::tls::{
+    RecordingVerifier, explain, is_old_protocol, observing_client_config, provider, version_name,
+};
+use super::xmpp::{StartTls, starttls};
+use crate::core::observation::{
+    Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind, SrvContext, XmppStartTls,
+};
+
+/// Per-step time limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// TCP connect.
+    pub connect: Duration,
+    /// Each XMPP read before TLS.
+    pub starttls: Duration,
+    /// The whole TLS handshake.
+    pub handshake: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            starttls: Duration::from_secs(5),
+            handshake: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One endpoint to probe, as a client would reach it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The host name the client uses (SNI and the http/sip reference identity).
+    pub host: String,
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// What runs over TLS.
+    pub service: Service,
+    /// XMPP domain (xmpp: the stream `to=` and the reference identity).
+    pub xmpp_domain: Option<String>,
+    /// The `_collab-edge` domain when this is an MRA edge.
+    pub edge_domain: Option<String>,
+    /// The SRV set it came from.
+    pub srv: Option<SrvContext>,
+}
+
+impl Target {
+    /// "host:port (addr)" for messages.
+    pub fn label(&self) -> String {
+        format!("{}:{} ({})", self.host, self.addr.port(), self.addr.ip())
+    }
+}
+
+/// Probe `target`; never fails: what went wrong is in `tls.failure`.
+pub async fn probe(target: &Target, timeouts: Timeouts, now: OffsetDateTime) -> Observation {
+    let reference = match (&target.service, &target.xmpp_domain) {
+        (Service::Xmpp, Some(domain)) => ReferenceIdentity::parse(domain),
+        _ => ReferenceIdentity::parse(&target.host),
+    };
+    let mut obs = Observation::new(
+        target.service,
+        reference,
+        Vec::new(),
+        Origin {
+            kind: SourceKind::Probe,
+            at: Some(now),
+            locator: target.label(),
+        },
+    );
+    obs.endpoint = Endpoint {
+        host: Some(target.host.clone()),
+        ip: Some(target.addr.ip()),
+        port: Some(target.addr.port()),
+    };
+    obs.edge_domain = target.edge_domain.clone();
+    obs.srv = target.srv.clone();
+    if let Err(reason) = handshake(target, timeouts, &mut obs).await {
+        obs.tls.failure = Some(reason);
+    }
+    obs
+}
+
+async fn handshake(target: &Target, t: Timeouts, obs: &mut Observation) -> Result<(), String> {
+    let mut tcp = match tokio::time::timeout(t.connect, TcpStream::connect(target.addr)).await {
+        Err(_) => {
+            return Err(format!(
+                "no answer to the TCP connection within {}s (filtered or down)",
+                t.connect.as_secs_f32()
+            ));
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            return Err(format!("connection refused by {}", target.addr));
+        }
+        Ok(Err(e)) => return Err(format!("cannot connect to {}: {e}", target.addr)),
+        Ok(Ok(s)) => s,
+    };
+    let _ = tcp.set_nodelay(true);
+
+    if target.service == Service::Xmpp {
+        let domain = target
+            .xmpp_domain
+            .clone()
+            .unwrap_or_else(|| target.host.clone());
+        match starttls(&mut tcp, &domain, t.starttls).await? {
+            StartTls::NotOffered => {
+                obs.xmpp = Some(XmppStartTls {
+                    offered: false,
+                    required: false,
+                });
+                let _ = tcp.shutdown().await;
+                return Ok(());
+            }
+            StartTls::Proceed(features) => obs.xmpp = Some(features),
+        }
+    }
+
+    let recorder = RecordingVerifier::new(provider());
+    let alpn: &[&str] = match target.service {
+        Service::Http => &["http/1.1"],
+        _ => &[],
+    };
+    let config =
+        observing_client_config(recorder.clone(), alpn).map_err(|e| format!("TLS setup: {e}"))?;
+    let name = match target.host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(target.host.clone())
+            .map_err(|_| format!("{:?} is not a valid server name", target.host))?,
+    };
+    obs.tls.sni = match &name {
+        ServerName::DnsName(d) => Some(d.as_ref().to_owned()),
+        _ => None,
+    };
+    obs.tls.alpn = alpn.iter().map(|s| (*s).to_owned()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let result = tokio::time::timeout(t.handshake, connector.connect(name, tcp)).await;
+    if let Some(chain) = recorder.take() {
+        obs.presented = chain;
+    }
+    match result {
+        Err(_) => Err(format!(
+            "the TLS handshake did not finish within {}s",
+            t.handshake.as_secs_f32()
+        )),
+        Ok(Err(e)) => {
+            if is_old_protocol(&e) {
+                obs.tls.version = Some("below TLSv1.2".into());
+            }
+            Err(explain(&e))
+        }
+        Ok(Ok(mut tls)) => {
+            let (_, conn) = tls.get_ref();
+            obs.tls.version = conn.protocol_version().map(version_name);
+            obs.tls.cipher = conn
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()));
+            if let Some(p) = conn.alpn_protocol() {
+                obs.tls.alpn = vec![String::from_utf8_lossy(p).into_owned()];
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! DNS through hickory-resolver: the system configuration or given nameservers,
+//! with bounded timeouts, turned into the core's [`Discovery`] values.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::RData;
+use thiserror::Error;
+
+use crate::core::discovery::{
+    Discovery, ResolvedTarget, SrvAnswer, SrvKind, SrvLookup, SrvRecord, order_srv,
+};
+
+/// Why a resolver could not be set up.
+#[derive(Debug, Error)]
+pub enum ResolverError {
+    /// The system configuration (resolv.conf) could not be read.
+    #[error("cannot read the system resolver configuration ({0}); give --nameserver IP[:PORT]")]
+    SystemConfig(String),
+    /// A `--nameserver` value is not an address.
+    #[error("--nameserver {0:?} is not IP or IP:PORT (e.g. 192.0.2.53 or [2001:db8::53]:5353)")]
+    BadNameserver(String),
+}
+
+/// A resolver and a label saying which one it is.
+pub struct Dns {
+    resolver: TokioResolver,
+    /// "system" or the nameservers used.
+    pub label: String,
+}
+
+/// Parse `IP`, `IP:PORT` or `[IPv6]:PORT`.
+pub fn parse_nameserver(s: &str) -> Result<SocketAddr, ResolverError> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| ResolverError::BadNameserver(s.to_owned()))
+}
+
+impl Dns {
+    /// A resolver using `nameservers`, or the system configuration when empty.
+    /// Each query waits at most `timeout` per attempt, two attempts.
+    pub fn new(nameservers: &[SocketAddr], timeout: Duration) -> Result<Dns, ResolverError> {
+        let provider = TokioRuntimeProvider::default();
+        let (mut builder, label) = if nameservers.is_empty() {
+            let builder = TokioResolver::builder(provider)
+                .map_err(|e| ResolverError::SystemConfig(e.to_string()))?;
+            (builder, "system".to_owned())
+        } else {
+            let servers = nameservers
+                .iter()
+                .map(|ns| {
+                    let mut config = NameServerConfig::udp_and_tcp(ns.ip());
+                    for c in config.connections.iter_mut() {
+                        c.port = ns.port();
+                    }
+                    config
+                })
+                .collect();
+            let label = nameservers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_parts(None, vec![], servers),
+                    provider,
+                ),
+                label,
+            )
+        };
+        let opts = builder.options_mut();
+        opts.timeout = timeout;
+        opts.attempts = 2;
+        opts.cache_size = 256;
+        let resolver = builder
+            .build()
+            .map_err(|e| ResolverError::SystemConfig(e.to_string()))?;
+        Ok(Dns { resolver, label })
+    }
+
+    /// Look up every SRV kind for `domain` and resolve each target's addresses.
+    pub async fn discover(&self, domain: &str) -> Discovery {
+        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        let lookups = futures_join(SrvKind::ALL.iter().map(|kind| self.srv(*kind, &domain))).await;
+        Discovery {
+            domain,
+            resolver: self.label.clone(),
+            lookups,
+        }
+    }
+
+    async fn srv(&self, kind: SrvKind, domain: &str) -> SrvLookup {
+        let name = kind.owner(domain);
+        let answer = match self.resolver.srv_lookup(format!("{name}.")).await {
+            Ok(lookup) => {
+                let records: Vec<SrvRecord> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::SRV(s) => Some(SrvRecord {
+                            priority: s.priority,
+                            weight: s.weight,
+                            port: s.port,
+                            target: s
+                                .target
+                                .to_ascii()
+                                .trim_end_matches('.')
+                                .to_ascii_lowercase(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                if records.len() == 1 && records[0].target.is_empty() {
+                    SrvAnswer::NotOffered
+                } else if records.is_empty() {
+                    SrvAnswer::NoData
+                } else {
+                    let mut targets = Vec::new();
+                    for record in order_srv(records) {
+                        let (addresses, error) = match self.addresses(&record.target).await {
+                            Ok(a) => (a, None),
+                            Err(e) => (Vec::new(), Some(e)),
+                        };
+                        targets.push(ResolvedTarget {
+                            record,
+                            addresses,
+                            error,
+                        });
+                    }
+                    SrvAnswer::Found { targets }
+                }
+            }
+            Err(e) => classify(&e),
+        };
+        SrvLookup { kind, name, answer }
+    }
+
+    /// A and AAAA addresses of `host` (an IP literal is returned as is).
+    pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            return Ok(vec![ip]);
+        }
+        match self
+            .resolver
+            .lookup_ip(format!("{}.", host.trim_end_matches('.')))
+            .await
+        {
+            Ok(lookup) => {
+                let addrs: Vec<IpAddr> = lookup.iter().collect();
+                if addrs.is_empty() {
+                    Err("no A or AAAA record".into())
+                } else {
+                    Ok(addrs)
+                }
+            }
+            Err(e) => Err(match classify(&e) {
+                SrvAnswer::NxDomain => "no such name (NXDOMAIN)".into(),
+                SrvAnswer::NoData => "no A or AAAA record".into(),
+                SrvAnswer::Timeout => "timed out: no answer from the nameserver".into(),
+                SrvAnswer::ServerFailure { detail } | SrvAnswer::Error { detail } => detail,
+                other => format!("{other:?}"),
+            }),
+        }
+    }
+}
+
+/// Run lookups one after another: four SRV names are quick, and sequential
+/// queries keep the nameserver's view (and test logs) simple.
+async fn futures_join<F: std::future::Future<Output = SrvLookup>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<SrvLookup> {
+    let mut out = Vec::new();
+    for f in futures {
+        out.push(f.await);
+    }
+    out
+}
+
+fn classify(e: &NetError) -> SrvAnswer {
+    match e {
+        NetError::Timeout => SrvAnswer::Timeout,
+        NetError::Dns(DnsError::NoRecordsFound(nr)) => match nr.response_code {
+            ResponseCode::NXDomain => SrvAnswer::NxDomain,
+            ResponseCode::NoError => SrvAnswer::NoData,
+            code => SrvAnswer::ServerFailure {
+                detail: code.to_string(),
+            },
+        },
+        NetError::Dns(DnsError::ResponseCode(code)) => SrvAnswer::ServerFailure {
+            detail: code.to_string(),
+        },
+        other => {
+            let text = other.to_string();
+            if text.contains("timed out") {
+                SrvAnswer::Timeout
+            } else {
+                SrvAnswer::Error { detail: text }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nameserver_forms() {
+        assert_eq!(
+            parse_nameserver("192.0.2.53").unwrap(),
+            "192.0.2.53:53".parse().unwrap()
+        );
+        assert_eq!(
+            parse_nameserver("127.0.0.1:5353").unwrap(),
+            "127.0.0.1:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_nameserver("[::1]:5353").unwrap(),
+            "[::1]:5353".parse().unwrap()
+        );
+        assert_eq!(
+            parse_nameserver("2001:db8::53").unwrap(),
+            "[2001:db8::53]:53".parse().unwrap()
+        );
+        assert!(parse_nameserver("dns.example.com").is_err());
+    }
+}

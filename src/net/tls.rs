@@ -1,0 +1,172 @@
+//! rustls pieces for observing servers: a verifier that records the presented
+//! chain and lets the handshake finish (edgetap judges the chain itself, with the
+//! client profiles' rules), and client configurations that offer TLS 1.3 and 1.2
+//! as current clients do.
+
+use std::sync::{Arc, Mutex};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// The crypto provider edgetap uses everywhere (ring; see crates.md).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Records the chain the server presents and accepts it, for observation only:
+/// nothing secret is ever sent over a connection that uses it.
+#[derive(Debug)]
+pub struct RecordingVerifier {
+    chain: Mutex<Option<Vec<Vec<u8>>>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl RecordingVerifier {
+    /// A fresh recorder.
+    pub fn new(provider: Arc<CryptoProvider>) -> Arc<RecordingVerifier> {
+        Arc::new(RecordingVerifier {
+            chain: Mutex::new(None),
+            provider,
+        })
+    }
+
+    /// The chain the server presented, leaf first, if a Certificate message arrived.
+    pub fn take(&self) -> Option<Vec<Vec<u8>>> {
+        self.chain.lock().ok().and_then(|mut c| c.take())
+    }
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut chain = vec![end_entity.as_ref().to_vec()];
+        chain.extend(intermediates.iter().map(|c| c.as_ref().to_vec()));
+        if let Ok(mut slot) = self.chain.lock() {
+            *slot = Some(chain);
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        // A key rustls cannot verify (e.g. RSA-1024) would end the handshake here;
+        // the chain rules already report the key, so observation carries on.
+        Ok(verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+        .unwrap_or_else(|_| HandshakeSignatureValid::assertion()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+        .unwrap_or_else(|_| HandshakeSignatureValid::assertion()))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A client configuration that records the chain through `verifier`.
+pub fn observing_client_config(
+    verifier: Arc<RecordingVerifier>,
+    alpn: &[&str],
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    Ok(config)
+}
+
+/// "TLSv1.2" style name of a negotiated version.
+pub fn version_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        rustls::ProtocolVersion::TLSv1_1 => "TLSv1.1".into(),
+        rustls::ProtocolVersion::TLSv1_0 => "TLSv1.0".into(),
+        rustls::ProtocolVersion::SSLv3 => "SSLv3".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Explain a failed handshake the way an engineer wants to read it.
+pub fn explain(e: &std::io::Error) -> String {
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return match tls {
+            rustls::Error::AlertReceived(alert) => {
+                format!("the server sent a fatal TLS alert: {alert:?}")
+            }
+            rustls::Error::PeerIncompatible(why) => format!(
+                "no common TLS version or cipher suite with the server ({why:?}); edgetap offers TLS 1.3 and 1.2"
+            ),
+            rustls::Error::InvalidMessage(why) => {
+                format!("the server sent a malformed TLS message ({why:?}); is this port TLS?")
+            }
+            rustls::Error::PeerMisbehaved(why) => {
+                format!("the server broke the TLS protocol ({why:?})")
+            }
+            other => format!("TLS error: {other}"),
+        };
+    }
+    match e.kind() {
+        std::io::ErrorKind::ConnectionReset => {
+            "the server reset the connection during the TLS handshake".into()
+        }
+        std::io::ErrorKind::UnexpectedEof => {
+            "the server closed the connection during the TLS handshake".into()
+        }
+        std::io::ErrorKind::InvalidData => format!("the server's reply is not TLS ({e})"),
+        _ => e.to_string(),
+    }
+}
+
+/// True when the failure means the server speaks only TLS below 1.2.
+pub fn is_old_protocol(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|tls| {
+            matches!(
+                tls,
+                rustls::Error::PeerIncompatible(
+                    rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13
+                )
+            ) || matches!(
+                tls,
+                rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion)
+            )
+        })
+}
