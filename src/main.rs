@@ -24,6 +24,10 @@ struct Cli {
 enum Command {
     /// Judge certificate chains from files (PEM bundle leaf first, or DER).
     Inspect(cmd::inspect::InspectArgs),
+    /// Resolve the SRV records a Jabber client looks up for a domain.
+    Discover(cmd::discover::DiscoverArgs),
+    /// Handshake with each discovered endpoint (or one HOST:PORT) and judge it.
+    Probe(cmd::probe::ProbeArgs),
     /// List the rules with their effect on each client profile.
     Rules(cmd::rules::RulesArgs),
 }
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Rules(args) => cmd::rules::run(args),
+        Command::Discover(args) => runtime().and_then(|rt| rt.block_on(cmd::discover::run(args))),
+        Command::Probe(args) => runtime().and_then(|rt| rt.block_on(cmd::probe::run(args))),
     };
     match result {
         Ok(code) => code,
@@ -53,6 +59,13 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The tokio runtime for network commands (file-only commands never start one).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 #[cfg(test)]

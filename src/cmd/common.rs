@@ -106,18 +106,28 @@ impl AnalysisArgs {
 
     /// Print the report in the chosen format and compute the exit code.
     pub fn emit(&self, report: &Report, now: OffsetDateTime) -> ExitCode {
-        match self.format {
-            Format::Json => println!("{}", crate::sink::json::render(report, now)),
-            Format::Text => {
-                use std::io::Write as _;
-                let mut stdout = anstream::stdout();
-                let _ = stdout.write_all(crate::sink::text::render(report, now).as_bytes());
-            }
+        emit(report, now, self.format, self.fail_on)
+    }
+}
+
+/// Print `report` as `format`; exit 1 when `fail_on` is reached.
+pub fn emit(
+    report: &Report,
+    now: OffsetDateTime,
+    format: Format,
+    fail_on: Option<FailOn>,
+) -> ExitCode {
+    match format {
+        Format::Json => println!("{}", crate::sink::json::render(report, now)),
+        Format::Text => {
+            use std::io::Write as _;
+            let mut stdout = anstream::stdout();
+            let _ = stdout.write_all(crate::sink::text::render(report, now).as_bytes());
         }
-        match self.fail_on {
-            Some(gate) if report.worst() >= gate.threshold() => ExitCode::from(1),
-            _ => ExitCode::SUCCESS,
-        }
+    }
+    match fail_on {
+        Some(gate) if report.worst() >= gate.threshold() => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
     }
 }
 

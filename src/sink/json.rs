@@ -12,6 +12,8 @@ struct Document<'a> {
     #[serde(with = "time::serde::rfc3339")]
     analysed_at: OffsetDateTime,
     worst: crate::core::analysis::Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<&'a crate::core::analysis::engine::DnsReport>,
     handshakes: &'a [crate::core::analysis::HandshakeReport],
 }
 
@@ -21,6 +23,7 @@ pub fn render(report: &Report, now: OffsetDateTime) -> String {
         edgetap: env!("CARGO_PKG_VERSION"),
         analysed_at: now,
         worst: report.worst(),
+        dns: report.dns.as_ref(),
         handshakes: &report.handshakes,
     };
     // Serialising plain owned data cannot fail; fall back to an error object anyway.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use time::OffsetDateTime;
 
-use crate::core::analysis::engine::{HandshakeReport, PathView};
+use crate::core::analysis::engine::{DnsReport, HandshakeReport, PathView};
 use crate::core::analysis::finding::CertSource;
 use crate::core::analysis::{Effect, Outcome, Profile, Report};
 
@@ -27,19 +27,129 @@ fn outcome_style(o: Outcome) -> Style {
 pub fn render(report: &Report, now: OffsetDateTime) -> String {
     let mut out = String::new();
     let n = report.handshakes.len();
+    let count = match n {
+        0 => String::new(),
+        1 => "1 handshake, ".to_owned(),
+        n => format!("{n} handshakes, "),
+    };
     let _ = writeln!(
         out,
-        "{BOLD}edgetap{BOLD:#} {} handshake{}, analysed at {}",
-        n,
-        if n == 1 { "" } else { "s" },
+        "{BOLD}edgetap{BOLD:#} {count}analysed at {}",
         now.format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_else(|_| now.to_string())
     );
+    if let Some(dns) = &report.dns {
+        out.push('\n');
+        dns_section(&mut out, dns);
+    }
     for (i, h) in report.handshakes.iter().enumerate() {
         out.push('\n');
         handshake(&mut out, i + 1, h);
     }
+    if report.handshakes.len() > 1 {
+        out.push('\n');
+        summary(&mut out, report);
+    }
     out
+}
+
+fn dns_section(out: &mut String, dns: &DnsReport) {
+    let d = &dns.discovery;
+    let _ = writeln!(
+        out,
+        "{BOLD}DNS for {}{BOLD:#}  {DIM}resolver {}{DIM:#}",
+        d.domain, d.resolver
+    );
+    for l in &d.lookups {
+        let _ = writeln!(out, "  {:<36} {}", l.name, l.describe());
+        for t in l.targets() {
+            let addrs = if t.addresses.is_empty() {
+                format!("no address: {}", t.error.as_deref().unwrap_or("none"))
+            } else {
+                t.addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "    {DIM}prio {} weight {}{DIM:#} {}:{} {DIM}->{DIM:#} {addrs}",
+                t.record.priority, t.record.weight, t.record.target, t.record.port
+            );
+        }
+    }
+    verdict_lines(out, &dns.verdicts, None);
+    findings(out, &dns.findings);
+}
+
+/// Endpoint x profile, one line per handshake.
+fn summary(out: &mut String, report: &Report) {
+    let _ = writeln!(out, "{BOLD}summary{BOLD:#}");
+    let _ = writeln!(
+        out,
+        "  {:<44} {:<7} {:<8} {:<9} {:<12} {:<12}",
+        "endpoint", "service", "jabber", "ip-phone", "tc-endpoint", "expressway-c"
+    );
+    for h in &report.handshakes {
+        let o = &h.observation;
+        let place = match (&o.endpoint.host, o.endpoint.port) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            _ => o.origin.locator.clone(),
+        };
+        let mut line = format!("  {:<44} {:<7}", truncate(&place, 44), o.service.as_str());
+        for (profile, width) in Profile::ALL.into_iter().zip([8, 9, 12, 12]) {
+            let cell = match h.verdicts.get(&profile) {
+                Some(v) if !v.applicable => format!("{DIM}{:<width$}{DIM:#}", "n/a"),
+                Some(v) => {
+                    let style = outcome_style(v.outcome);
+                    format!("{style}{:<width$}{style:#}", v.outcome.as_str())
+                }
+                None => String::new(),
+            };
+            line.push(' ');
+            line.push_str(&cell);
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        format!("{}~", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+fn verdict_lines(
+    out: &mut String,
+    verdicts: &std::collections::BTreeMap<Profile, crate::core::analysis::Verdict>,
+    service: Option<crate::core::observation::Service>,
+) {
+    let _ = writeln!(out, "  verdicts:");
+    for profile in Profile::ALL {
+        let Some(v) = verdicts.get(&profile) else {
+            continue;
+        };
+        if !v.applicable {
+            let what = service.map_or_else(|| "this".to_owned(), |s| s.to_string());
+            let _ = writeln!(
+                out,
+                "    {:<13} {DIM}n/a    does not use {what}{DIM:#}",
+                profile.as_str()
+            );
+            continue;
+        }
+        let style = outcome_style(v.outcome);
+        let label = v.outcome.as_str().to_uppercase();
+        let _ = writeln!(
+            out,
+            "    {:<13} {style}{label:<6}{style:#} {}",
+            profile.as_str(),
+            v.rules.join(", ")
+        );
+    }
 }
 
 fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
@@ -95,38 +205,39 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
         }
     }
 
-    let _ = writeln!(out, "  verdicts:");
-    for profile in Profile::ALL {
-        let Some(v) = h.verdicts.get(&profile) else {
-            continue;
-        };
-        if !v.applicable {
-            let _ = writeln!(
-                out,
-                "    {:<13} {DIM}n/a    does not use {}{DIM:#}",
-                profile.as_str(),
-                o.service
-            );
-            continue;
-        }
-        let style = outcome_style(v.outcome);
-        let label = v.outcome.as_str().to_uppercase();
+    if let Some(reason) = &o.tls.failure {
+        let style = outcome_style(Outcome::Fail);
+        let _ = writeln!(out, "  {style}handshake failed:{style:#} {reason}");
+    }
+    if let Some(v) = &o.tls.version {
         let _ = writeln!(
             out,
-            "    {:<13} {style}{label:<6}{style:#} {}",
-            profile.as_str(),
-            v.rules.join(", ")
+            "  {DIM}tls{DIM:#} {v}{}{}",
+            o.tls
+                .cipher
+                .as_deref()
+                .map(|c| format!(" {c}"))
+                .unwrap_or_default(),
+            o.tls
+                .sni
+                .as_deref()
+                .map(|s| format!(" {DIM}sni{DIM:#} {s}"))
+                .unwrap_or_default()
         );
     }
+    verdict_lines(out, &h.verdicts, Some(o.service));
+    findings(out, &h.findings);
+}
 
-    if h.findings.is_empty() {
+fn findings(out: &mut String, list: &[crate::core::analysis::Finding]) {
+    if list.is_empty() {
         let _ = writeln!(out, "  no findings");
         return;
     }
     let _ = writeln!(out, "  findings:");
-    let mut findings: Vec<_> = h.findings.iter().collect();
-    findings.sort_by_key(|f| std::cmp::Reverse(f.severity()));
-    for f in findings {
+    let mut sorted: Vec<_> = list.iter().collect();
+    sorted.sort_by_key(|f| std::cmp::Reverse(f.severity()));
+    for f in sorted {
         let sev = f.severity();
         let style = match sev {
             Effect::Fail => outcome_style(Outcome::Fail),

@@ -102,16 +102,57 @@ pub struct HandshakeReport {
 /// The engine's answer for a run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Discovery, when the run started from a domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsReport>,
     /// One entry per observation, in input order.
     pub handshakes: Vec<HandshakeReport>,
 }
 
+/// What DNS discovery found and what it means per profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsReport {
+    /// The lookups.
+    #[serde(flatten)]
+    pub discovery: crate::core::discovery::Discovery,
+    /// `dns.*` findings from the answers.
+    pub findings: Vec<Finding>,
+    /// Per-profile verdicts on discovery alone.
+    pub verdicts: BTreeMap<Profile, Verdict>,
+}
+
+impl DnsReport {
+    /// Judge a discovery; `outside` when the resolver stands for a client outside.
+    pub fn judge(discovery: crate::core::discovery::Discovery, outside: bool) -> DnsReport {
+        let findings = crate::core::discovery::findings(&discovery, outside);
+        let verdicts = Profile::ALL
+            .into_iter()
+            .map(|p| {
+                (
+                    p,
+                    verdict(p, crate::core::observation::Service::Http, &findings),
+                )
+            })
+            .collect();
+        DnsReport {
+            discovery,
+            findings,
+            verdicts,
+        }
+    }
+}
+
 impl Report {
-    /// The worst outcome over all handshakes and profiles.
+    /// The worst outcome over discovery, all handshakes and all profiles.
     pub fn worst(&self) -> Outcome {
         self.handshakes
             .iter()
             .flat_map(|h| h.verdicts.values().map(|v| v.outcome))
+            .chain(
+                self.dns
+                    .iter()
+                    .flat_map(|d| d.verdicts.values().map(|v| v.outcome)),
+            )
             .max()
             .unwrap_or(Outcome::Ok)
     }
@@ -214,7 +255,10 @@ impl Engine {
                 }
             })
             .collect();
-        Report { handshakes }
+        Report {
+            dns: None,
+            handshakes,
+        }
     }
 
     /// The distinct trust stores and who uses each. Without enterprise CAs every

@@ -1,0 +1,67 @@
+//! `edgetap discover`: the SRV records a Jabber client would find for a domain.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::common::{FailOn, Format};
+use crate::core::analysis::Report;
+use crate::core::analysis::engine::DnsReport;
+use crate::net::resolve::{Dns, parse_nameserver};
+
+/// DNS flags shared by discover and probe.
+#[derive(Debug, Clone, Args)]
+pub struct DnsArgs {
+    /// Ask this nameserver (IP or IP:PORT; repeatable) instead of the system resolver.
+    #[arg(long = "nameserver", value_name = "IP[:PORT]", value_parser = parse_ns)]
+    pub nameservers: Vec<SocketAddr>,
+    /// Seconds to wait for each DNS answer (two attempts).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    pub dns_timeout: f64,
+    /// The resolver is inside the enterprise: internal SRV records answering is expected.
+    #[arg(long)]
+    pub inside: bool,
+}
+
+fn parse_ns(s: &str) -> Result<SocketAddr, String> {
+    parse_nameserver(s).map_err(|e| e.to_string())
+}
+
+impl DnsArgs {
+    /// The resolver these flags describe.
+    pub fn resolver(&self) -> anyhow::Result<Dns> {
+        let timeout = Duration::from_secs_f64(self.dns_timeout.clamp(0.1, 60.0));
+        Ok(Dns::new(&self.nameservers, timeout)?)
+    }
+}
+
+/// Arguments of `edgetap discover`.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// The domain users sign in with (the part after @ in user@example.com).
+    pub domain: String,
+    /// DNS flags.
+    #[command(flatten)]
+    pub dns: DnsArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit with status 1 when any profile's outcome is this bad or worse.
+    #[arg(long, value_enum, value_name = "OUTCOME")]
+    pub fail_on: Option<FailOn>,
+}
+
+/// Run `discover`.
+pub async fn run(args: &DiscoverArgs) -> anyhow::Result<ExitCode> {
+    let dns = args.dns.resolver()?;
+    let discovery = dns.discover(&args.domain).await;
+    let report = Report {
+        dns: Some(DnsReport::judge(discovery, !args.dns.inside)),
+        handshakes: Vec::new(),
+    };
+    #[allow(clippy::disallowed_methods)] // the CLI edge reads the clock
+    let now = time::OffsetDateTime::now_utc();
+    Ok(super::common::emit(&report, now, args.format, args.fail_on))
+}

@@ -1,0 +1,288 @@
+//! `edgetap probe`: walk the path a Jabber client outside the network walks
+//! (DNS SRV, then HTTPS on the edge and XMPP with STARTTLS) and judge every
+//! handshake. Endpoints run concurrently, bounded, each step with a timeout.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio::sync::Semaphore;
+
+use super::common::AnalysisArgs;
+use super::discover::DnsArgs;
+use crate::core::analysis::engine::DnsReport;
+use crate::core::discovery::{Discovery, SrvKind};
+use crate::core::observation::{Observation, Service, SrvContext};
+use crate::net::probe::{Target, Timeouts, probe};
+
+/// Arguments of `edgetap probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// A DOMAIN (discover it, then probe every SRV target) or one HOST:PORT.
+    pub target: String,
+    /// Service for HOST:PORT (default from the port: 5222 xmpp, 5061 sip, else http).
+    #[arg(long, value_parser = |s: &str| s.parse::<Service>())]
+    pub service: Option<Service>,
+    /// For HOST:PORT: the XMPP domain (xmpp) or the `_collab-edge` domain (http).
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// DNS flags.
+    #[command(flatten)]
+    pub dns: DnsArgs,
+    /// Endpoints probed at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Seconds allowed for each step (connect, each STARTTLS read, TLS handshake).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Trust, time and output flags.
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// Run `probe`.
+pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
+    let engine = args.analysis.engine()?;
+    let now = args.analysis.now();
+    let step = Duration::from_secs_f64(args.timeout.clamp(0.1, 600.0));
+    let timeouts = Timeouts {
+        connect: step,
+        starttls: step,
+        handshake: step * 2,
+    };
+    let dns = args.dns.resolver()?;
+
+    let (discovery, targets) = match split_host_port(&args.target) {
+        Some((host, port)) => {
+            let addrs = dns
+                .addresses(&host)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot resolve {host}: {e}"))?;
+            let service = args.service.unwrap_or(match port {
+                5222 => Service::Xmpp,
+                5061 => Service::Sip,
+                _ => Service::Http,
+            });
+            let target = Target {
+                host: host.clone(),
+                addr: SocketAddr::new(addrs[0], port),
+                service,
+                xmpp_domain: (service == Service::Xmpp)
+                    .then(|| args.domain.clone().unwrap_or_else(|| host.clone())),
+                edge_domain: if service == Service::Http {
+                    args.domain.clone()
+                } else {
+                    None
+                },
+                srv: None,
+            };
+            (None, vec![target])
+        }
+        None => {
+            let discovery = dns.discover(&args.target).await;
+            let targets = plan(&discovery);
+            (Some(discovery), targets)
+        }
+    };
+
+    let started = Instant::now();
+    let observations = probe_all(&targets, timeouts, now, args.concurrency.max(1)).await;
+    tracing::info!(
+        endpoints = targets.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "probe finished"
+    );
+    let mut report = engine.evaluate(&observations, now);
+    report.dns = discovery.map(|d| DnsReport::judge(d, !args.dns.inside));
+    Ok(args.analysis.emit(&report, now))
+}
+
+/// Probe every target, at most `limit` at a time, results in target order.
+pub async fn probe_all(
+    targets: &[Target],
+    timeouts: Timeouts,
+    now: time::OffsetDateTime,
+    limit: usize,
+) -> Vec<Observation> {
+    let gate = Arc::new(Semaphore::new(limit));
+    let bar = progress(targets.len());
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, target) in targets.iter().cloned().enumerate() {
+        let gate = gate.clone();
+        let bar = bar.clone();
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let obs = probe(&target, timeouts, now).await;
+            if let Some(bar) = bar {
+                bar.inc(1);
+            }
+            (i, obs)
+        });
+    }
+    let mut results: Vec<Option<Observation>> = vec![None; targets.len()];
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, obs)) = joined {
+            results[i] = Some(obs);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    results.into_iter().flatten().collect()
+}
+
+fn progress(n: usize) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal as _;
+    if n < 4 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "probing {pos}/{len} endpoints {wide_bar} {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+/// `host:port`, `[v6]:port` or `v4:port` -> (host, port); a bare name is a domain.
+fn split_host_port(s: &str) -> Option<(String, u16)> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some((sa.ip().to_string(), sa.port()));
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    (!host.contains(':')).then(|| (host.to_owned(), port))
+}
+
+/// The endpoints a client outside would reach, from discovery: each `_collab-edge`
+/// target on its SRV port (http, edge domain set) and for XMPP the
+/// `_xmpp-client` targets or else the edge hosts on 5222; internal records that
+/// answer are probed as http too, so their certificates are judged.
+pub fn plan(d: &Discovery) -> Vec<Target> {
+    let mut targets = Vec::new();
+    let mut add = |kind: SrvKind, service: Service, port_override: Option<u16>| {
+        let Some(lookup) = d.lookup(kind) else { return };
+        let peers: Vec<String> = lookup
+            .targets()
+            .iter()
+            .map(|t| t.record.target.clone())
+            .collect();
+        for t in lookup.targets() {
+            let Some(ip) = t.addresses.first() else {
+                continue;
+            };
+            let port = port_override.unwrap_or(t.record.port);
+            targets.push(Target {
+                host: t.record.target.clone(),
+                addr: SocketAddr::new(*ip, port),
+                service,
+                xmpp_domain: (service == Service::Xmpp).then(|| d.domain.clone()),
+                edge_domain: (kind == SrvKind::CollabEdge).then(|| d.domain.clone()),
+                srv: Some(SrvContext {
+                    name: lookup.name.clone(),
+                    target: t.record.target.clone(),
+                    port,
+                    peers: peers.clone(),
+                }),
+            });
+        }
+    };
+    add(SrvKind::CollabEdge, Service::Http, None);
+    let xmpp_srv = d
+        .lookup(SrvKind::XmppClient)
+        .is_some_and(|l| !l.targets().is_empty());
+    if xmpp_srv {
+        add(SrvKind::XmppClient, Service::Xmpp, None);
+    } else {
+        add(SrvKind::CollabEdge, Service::Xmpp, Some(5222));
+    }
+    add(SrvKind::CiscoUds, Service::Http, None);
+    add(SrvKind::CupLogin, Service::Http, None);
+    targets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::discovery::{ResolvedTarget, SrvAnswer, SrvLookup, SrvRecord};
+
+    fn found(kind: SrvKind, targets: &[(&str, u16, &str)]) -> SrvLookup {
+        SrvLookup {
+            kind,
+            name: kind.owner("example.com"),
+            answer: SrvAnswer::Found {
+                targets: targets
+                    .iter()
+                    .map(|(t, port, ip)| ResolvedTarget {
+                        record: SrvRecord {
+                            priority: 10,
+                            weight: 10,
+                            port: *port,
+                            target: (*t).into(),
+                        },
+                        addresses: vec![ip.parse().unwrap()],
+                        error: None,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn edge_gives_http_and_xmpp_on_5222_without_xmpp_srv() {
+        let d = Discovery {
+            domain: "example.com".into(),
+            resolver: "t".into(),
+            lookups: vec![found(
+                SrvKind::CollabEdge,
+                &[
+                    ("expe1.example.com", 8443, "192.0.2.1"),
+                    ("expe2.example.com", 8443, "192.0.2.2"),
+                ],
+            )],
+        };
+        let t = plan(&d);
+        assert_eq!(t.len(), 4);
+        assert_eq!((t[0].service, t[0].addr.port()), (Service::Http, 8443));
+        assert_eq!(t[0].edge_domain.as_deref(), Some("example.com"));
+        assert_eq!(t[0].srv.as_ref().unwrap().peers.len(), 2);
+        assert_eq!((t[2].service, t[2].addr.port()), (Service::Xmpp, 5222));
+        assert_eq!(t[2].xmpp_domain.as_deref(), Some("example.com"));
+    }
+
+    #[test]
+    fn xmpp_srv_targets_win_over_the_edge() {
+        let d = Discovery {
+            domain: "example.com".into(),
+            resolver: "t".into(),
+            lookups: vec![
+                found(
+                    SrvKind::CollabEdge,
+                    &[("expe.example.com", 8443, "192.0.2.1")],
+                ),
+                found(
+                    SrvKind::XmppClient,
+                    &[("cup.example.com", 5222, "192.0.2.9")],
+                ),
+            ],
+        };
+        let t = plan(&d);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[1].host, "cup.example.com");
+        assert_eq!(t[1].service, Service::Xmpp);
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(
+            split_host_port("expe.example.com:8443"),
+            Some(("expe.example.com".into(), 8443))
+        );
+        assert_eq!(split_host_port("[::1]:5222"), Some(("::1".into(), 5222)));
+        assert_eq!(split_host_port("example.com"), None);
+    }
+}
