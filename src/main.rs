@@ -28,6 +28,8 @@ enum Command {
     Discover(cmd::discover::DiscoverArgs),
     /// Handshake with each discovered endpoint (or one HOST:PORT) and judge it.
     Probe(cmd::probe::ProbeArgs),
+    /// Start a small deployment on loopback and discover + probe it.
+    Demo(cmd::demo::DemoArgs),
     /// List the rules with their effect on each client profile.
     Rules(cmd::rules::RulesArgs),
 }
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Rules(args) => cmd::rules::run(args),
         Command::Discover(args) => runtime().and_then(|rt| rt.block_on(cmd::discover::run(args))),
         Command::Probe(args) => runtime().and_then(|rt| rt.block_on(cmd::probe::run(args))),
+        Command::Demo(args) => runtime().and_then(|rt| rt.block_on(cmd::demo::run(args))),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! Command shells: read inputs, call the core, print. One module per subcommand.
 
 pub mod common;
+pub mod demo;
 pub mod discover;
 pub mod inspect;
 pub mod probe;

@@ -1,0 +1,142 @@
+//! `edgetap demo`: a small deployment started in process on loopback (a DNS
+//! authority with `_collab-edge` and `_xmpp-client` records, two Expressway-E
+//! peers of which one lacks the edge-domain SAN, an IM and Presence XMPP server
+//! with STARTTLS), then discover + probe against it, exactly as `probe` does.
+//! No network beyond loopback is touched.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::common::{FailOn, Format};
+use crate::core::analysis::Engine;
+use crate::core::analysis::engine::DnsReport;
+use crate::core::analysis::rules::DetectorConfig;
+use crate::core::x509::{StoreKind, TrustStore};
+use crate::net::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve};
+use crate::net::pki::Ca;
+use crate::net::probe::Timeouts;
+use crate::net::resolve::Dns;
+
+/// Arguments of `edgetap demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit with status 1 when any profile's outcome is this bad or worse.
+    #[arg(long, value_enum, value_name = "OUTCOME")]
+    pub fail_on: Option<FailOn>,
+}
+
+const DOMAIN: &str = "example.com";
+
+/// Serve on `ip:port`, or on an ephemeral loopback port when that is taken.
+async fn serve_somewhere(
+    ip: Ipv4Addr,
+    port: u16,
+    id: Identity,
+    b: Behaviour,
+) -> anyhow::Result<SocketAddr> {
+    match serve(SocketAddr::from((ip, port)), Some(id.clone()), b.clone()).await {
+        Ok(addr) => Ok(addr),
+        Err(_) => Ok(serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), Some(id), b).await?),
+    }
+}
+
+/// Run `demo`.
+pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    #[allow(clippy::disallowed_methods)] // the CLI edge reads the clock
+    let now = time::OffsetDateTime::now_utc();
+    let root = Ca::root("edgetap demo Root CA", now)?;
+    let issuing = root.intermediate("edgetap demo Issuing CA", now)?;
+    let inter = vec![issuing.der()];
+
+    let cluster = "vcse.example.com";
+    let expe1 = issuing.identity(
+        cluster,
+        &[
+            cluster,
+            "expe1.example.com",
+            "collab-edge.example.com",
+            DOMAIN,
+        ],
+        None,
+        &inter,
+        now,
+    )?;
+    // The defect: expe2's certificate lacks collab-edge.example.com and example.com.
+    let expe2 = issuing.identity(cluster, &[cluster, "expe2.example.com"], None, &inter, now)?;
+    let cup = issuing.identity(
+        "cup.example.com",
+        &["cup.example.com", DOMAIN],
+        Some(DOMAIN),
+        &inter,
+        now,
+    )?;
+
+    let a1 = serve_somewhere(Ipv4Addr::new(127, 0, 0, 2), 8443, expe1, Behaviour::Https).await?;
+    let a2 = serve_somewhere(Ipv4Addr::new(127, 0, 0, 3), 8443, expe2, Behaviour::Https).await?;
+    let xmpp = Behaviour::Xmpp {
+        domain: DOMAIN.into(),
+        offer: true,
+        required: true,
+    };
+    let a3 = serve_somewhere(Ipv4Addr::new(127, 0, 0, 4), 5222, cup, xmpp).await?;
+
+    let records = vec![
+        ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            10,
+            10,
+            a1.port(),
+            "expe1.example.com".into(),
+        ),
+        ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            10,
+            10,
+            a2.port(),
+            "expe2.example.com".into(),
+        ),
+        ZoneRecord::Srv(
+            format!("_xmpp-client._tcp.{DOMAIN}"),
+            0,
+            0,
+            a3.port(),
+            "cup.example.com".into(),
+        ),
+        ZoneRecord::Addr("expe1.example.com".into(), a1.ip()),
+        ZoneRecord::Addr("expe2.example.com".into(), a2.ip()),
+        ZoneRecord::Addr("cup.example.com".into(), a3.ip()),
+    ];
+    let authority = DnsAuthority::start(
+        SocketAddr::from((IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
+        DOMAIN,
+        &records,
+    )
+    .await?;
+
+    if args.format == Format::Text {
+        println!(
+            "edgetap demo: a deployment on loopback. DNS authority {} serves {DOMAIN}; Expressway-E peers expe1 ({a1}) and expe2 ({a2}), IM and Presence cup ({a3}). The demo root CA is trusted as a public root.\n",
+            authority.addr
+        );
+    }
+    let dns = Dns::new(&[authority.addr], Duration::from_secs(2))?;
+    let discovery = dns.discover(DOMAIN).await;
+    let targets = super::probe::plan(&discovery);
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(3),
+        starttls: Duration::from_secs(3),
+        handshake: Duration::from_secs(5),
+    };
+    let observations = super::probe::probe_all(&targets, timeouts, now, 8).await;
+    let public = TrustStore::from_der_certs(vec![root.der()], StoreKind::Public)?;
+    let engine = Engine::new(public, TrustStore::default(), DetectorConfig::default());
+    let mut report = engine.evaluate(&observations, now);
+    report.dns = Some(DnsReport::judge(discovery, true));
+    Ok(super::common::emit(&report, now, args.format, args.fail_on))
+}
