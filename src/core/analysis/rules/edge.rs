@@ -119,12 +119,12 @@ pub fn check_shared_key(handshakes: &[Handshake<'_>], out: &mut [Vec<Finding>]) 
 pub fn check_cluster_san(handshakes: &[Handshake<'_>], out: &mut [Vec<Finding>]) {
     let mut sets: BTreeMap<(String, Service), Vec<usize>> = BTreeMap::new();
     for (h, hs) in handshakes.iter().enumerate() {
-        if let (Some(srv), Some(_)) = (&hs.obs.srv, hs.leaf()) {
-            if srv.peers.len() >= 2 {
-                sets.entry((srv.name.clone(), hs.obs.service))
-                    .or_default()
-                    .push(h);
-            }
+        if let (Some(srv), Some(_)) = (&hs.obs.srv, hs.leaf())
+            && srv.peers.len() >= 2
+        {
+            sets.entry((srv.name.clone(), hs.obs.service))
+                .or_default()
+                .push(h);
         }
     }
     for members in sets.values() {

@@ -29,14 +29,14 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
                 .fix("check that the server listens with TLS on this port and accepts TLS 1.2 with current cipher suites; the reason names the step that failed"),
         );
     }
-    if let Some(version) = &tls.version {
-        if OLD_VERSIONS.contains(&version.as_str()) {
-            out.push(
+    if let Some(version) = &tls.version
+        && OLD_VERSIONS.contains(&version.as_str())
+    {
+        out.push(
                 Finding::new(&c::TLS_VERSION_BELOW_1_2, format!("the server negotiated {version}"))
                     .evidence("protocol version", Some("TLSv1.2 or TLSv1.3".into()), Some(version.clone()))
                     .fix("enable TLS 1.2 (and 1.3) on the server and disable older versions; phones and Expressway-C refuse them"),
             );
-        }
     }
     if let Some(cipher) = &tls.cipher {
         let upper = cipher.to_ascii_uppercase();
