@@ -116,6 +116,7 @@ pub struct SrvLookup {
     /// The owner name asked for.
     pub name: String,
     /// The answer.
+    #[serde(flatten)]
     pub answer: SrvAnswer,
 }
 

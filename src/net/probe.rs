@@ -135,10 +135,15 @@ async fn handshake(target: &Target, t: Timeouts, obs: &mut Observation) -> Resul
     };
     let config =
         observing_client_config(recorder.clone(), alpn).map_err(|e| format!("TLS setup: {e}"))?;
-    let name = match target.host.parse::<std::net::IpAddr>() {
+    // XMPP clients name the XMPP domain (RFC 6120 13.7.2.1); others the host they dialled.
+    let sni_host = match (&target.service, &target.xmpp_domain) {
+        (Service::Xmpp, Some(domain)) => domain.clone(),
+        _ => target.host.clone(),
+    };
+    let name = match sni_host.parse::<std::net::IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
-        Err(_) => ServerName::try_from(target.host.clone())
-            .map_err(|_| format!("{:?} is not a valid server name", target.host))?,
+        Err(_) => ServerName::try_from(sni_host.clone())
+            .map_err(|_| format!("{sni_host:?} is not a valid server name"))?,
     };
     obs.tls.sni = match &name {
         ServerName::DnsName(d) => Some(d.as_ref().to_owned()),

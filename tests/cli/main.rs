@@ -9,6 +9,7 @@ mod errors;
 mod json_contract;
 mod limbo;
 mod openssl_chains;
+mod probe;
 mod sample;
 mod tidy;
 

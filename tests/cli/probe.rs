@@ -1,0 +1,547 @@
+//! `discover` and `probe` against real servers on loopback: an in-process
+//! hickory-server authority, tokio-rustls servers presenting crafted chains,
+//! `openssl s_server`, and prosody (Debian's XMPP server) for STARTTLS.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use edgetap::net::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve};
+use edgetap::net::pki::{self, Ca};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+const DOMAIN: &str = "example.org";
+
+struct Lab {
+    dns: SocketAddr,
+    _authority: DnsAuthority,
+    root_pem: String,
+    _children: Vec<Child>,
+    _dir: tempfile::TempDir,
+    prosody: bool,
+}
+
+fn pem(der: &[u8]) -> String {
+    use std::fmt::Write;
+    let b64 = base64(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        let _ = writeln!(out, "{}", std::str::from_utf8(line).unwrap());
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+fn key_pem(pkcs8: &[u8]) -> String {
+    pem(pkcs8).replace("CERTIFICATE", "PRIVATE KEY")
+}
+
+/// Base64 for PEM files the external servers read.
+fn base64(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not start listening on port {port}");
+}
+
+async fn lab() -> Lab {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Ca::root("Lab Root CA", now).unwrap();
+    let issuing = root.intermediate("Lab Issuing CA", now).unwrap();
+    let inter = vec![issuing.der()];
+    let host = |h: &str| format!("{h}.{DOMAIN}");
+    let edge_id = |h: &str, extra: &[Vec<u8>]| {
+        let me = host(h);
+        issuing
+            .identity(
+                &me,
+                &[&me, &format!("collab-edge.{DOMAIN}")],
+                None,
+                extra,
+                now,
+            )
+            .unwrap()
+    };
+    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let mut records = Vec::new();
+    let edge = |name: &str, addr: SocketAddr, records: &mut Vec<ZoneRecord>| {
+        records.push(ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            10,
+            10,
+            addr.port(),
+            host(name),
+        ));
+        records.push(ZoneRecord::Addr(host(name), addr.ip()));
+    };
+
+    let good = serve(any, Some(edge_id("good", &inter)), Behaviour::Https)
+        .await
+        .unwrap();
+    edge("good", good, &mut records);
+    let nointer = serve(any, Some(edge_id("nointer", &[])), Behaviour::Https)
+        .await
+        .unwrap();
+    edge("nointer", nointer, &mut records);
+    let me = host("nosan");
+    let nosan = serve(
+        any,
+        Some(issuing.identity(&me, &[&me], None, &inter, now).unwrap()),
+        Behaviour::Https,
+    )
+    .await
+    .unwrap();
+    edge("nosan", nosan, &mut records);
+    let me = host("selfsigned");
+    let selfsigned = serve(
+        any,
+        Some(pki::self_signed(&me, &[&me, &format!("collab-edge.{DOMAIN}")], now).unwrap()),
+        Behaviour::Https,
+    )
+    .await
+    .unwrap();
+    edge("selfsigned", selfsigned, &mut records);
+    let shared = pki::rsa_key().unwrap();
+    for name in ["peer1", "peer2"] {
+        let me = host(name);
+        let (leaf, key) = issuing
+            .leaf(
+                &me,
+                &[&me, &format!("collab-edge.{DOMAIN}")],
+                None,
+                Some(&shared),
+                now,
+            )
+            .unwrap();
+        let addr = serve(
+            any,
+            Some(Identity {
+                chain: vec![leaf, issuing.der()],
+                key,
+            }),
+            Behaviour::Https,
+        )
+        .await
+        .unwrap();
+        edge(name, addr, &mut records);
+    }
+    records.push(ZoneRecord::Srv(
+        format!("_collab-edge._tls.{DOMAIN}"),
+        20,
+        10,
+        8443,
+        host("gone"),
+    ));
+    let reset = serve(any, None, Behaviour::ResetDuringHandshake)
+        .await
+        .unwrap();
+    edge("reset", reset, &mut records);
+    let silent = serve(any, None, Behaviour::Silent).await.unwrap();
+    edge("silent", silent, &mut records);
+
+    // openssl s_server presenting an edge chain.
+    let mut children = Vec::new();
+    let ossl = edge_id("openssl", &inter);
+    std::fs::write(dir.path().join("ossl-cert.pem"), pem(&ossl.chain[0])).unwrap();
+    std::fs::write(dir.path().join("ossl-chain.pem"), pem(&ossl.chain[1])).unwrap();
+    std::fs::write(dir.path().join("ossl-key.pem"), key_pem(&ossl.key)).unwrap();
+    let port = free_port();
+    children.push(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-quiet",
+                "-www",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("-cert")
+            .arg(dir.path().join("ossl-cert.pem"))
+            .arg("-key")
+            .arg(dir.path().join("ossl-key.pem"))
+            .arg("-cert_chain")
+            .arg(dir.path().join("ossl-chain.pem"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("openssl is installed (see .ci/run)"),
+    );
+    wait_for(port, "openssl s_server").await;
+    edge(
+        "openssl",
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+        &mut records,
+    );
+
+    // XMPP: lab servers with STARTTLS required, optional, absent.
+    let xmpp_id = |h: &str| {
+        let me = host(h);
+        issuing
+            .identity(&me, &[&me], Some(DOMAIN), &inter, now)
+            .unwrap()
+    };
+    let xmpp = |name: &str, addr: SocketAddr, records: &mut Vec<ZoneRecord>| {
+        records.push(ZoneRecord::Srv(
+            format!("_xmpp-client._tcp.{DOMAIN}"),
+            10,
+            10,
+            addr.port(),
+            host(name),
+        ));
+        records.push(ZoneRecord::Addr(host(name), addr.ip()));
+    };
+    for (name, offer, required) in [
+        ("xreq", true, true),
+        ("xopt", true, false),
+        ("xnone", false, false),
+    ] {
+        let addr = serve(
+            any,
+            Some(xmpp_id(name)),
+            Behaviour::Xmpp {
+                domain: DOMAIN.into(),
+                offer,
+                required,
+            },
+        )
+        .await
+        .unwrap();
+        xmpp(name, addr, &mut records);
+    }
+
+    // prosody, the real XMPP server.
+    let prosody = Path::new("/usr/bin/prosody").exists();
+    if prosody {
+        let id = xmpp_id("prosody");
+        let d = dir.path();
+        std::fs::write(
+            d.join("prosody-cert.pem"),
+            format!("{}{}", pem(&id.chain[0]), pem(&id.chain[1])),
+        )
+        .unwrap();
+        std::fs::write(d.join("prosody-key.pem"), key_pem(&id.key)).unwrap();
+        let port = free_port();
+        let config = format!(
+            "pidfile = {pid:?}\ndata_path = {data:?}\nrun_as_root = true\nlog = {{ info = {log:?} }}\nc2s_ports = {{ {port} }}\nc2s_interfaces = {{ \"127.0.0.1\" }}\ns2s_ports = {{ }}\nmodules_enabled = {{ \"tls\", \"saslauth\", \"disco\" }}\nc2s_require_encryption = true\nVirtualHost \"{DOMAIN}\"\n  ssl = {{ certificate = {cert:?}, key = {key:?} }}\n",
+            pid = d.join("prosody.pid"),
+            data = d,
+            log = d.join("prosody.log"),
+            cert = d.join("prosody-cert.pem"),
+            key = d.join("prosody-key.pem"),
+        );
+        std::fs::write(d.join("prosody.cfg.lua"), config).unwrap();
+        children.push(
+            Command::new("prosody")
+                .arg("--config")
+                .arg(d.join("prosody.cfg.lua"))
+                .arg("-F")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("prosody starts"),
+        );
+        wait_for(port, "prosody").await;
+        xmpp(
+            "prosody",
+            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            &mut records,
+        );
+    } else {
+        eprintln!(
+            "\n*** SKIPPING the prosody case: /usr/bin/prosody is not installed (apt-get install prosody; .ci/run does) ***\n"
+        );
+    }
+
+    let authority = DnsAuthority::start(any, DOMAIN, &records).await.unwrap();
+    let root_pem = dir.path().join("root.pem");
+    std::fs::write(&root_pem, pem(&root.der())).unwrap();
+    Lab {
+        dns: authority.addr,
+        _authority: authority,
+        root_pem: root_pem.display().to_string(),
+        _children: children,
+        _dir: dir,
+        prosody,
+    }
+}
+
+async fn edgetap(args: &[&str]) -> (i32, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let doc = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    (out.status.code().unwrap_or(-1), doc, stderr)
+}
+
+fn handshake<'a>(doc: &'a Value, host: &str) -> &'a Value {
+    doc["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["endpoint"]["host"] == host)
+        .unwrap_or_else(|| panic!("no handshake with {host}"))
+}
+
+fn rules(h: &Value) -> Vec<String> {
+    h["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_walks_dns_and_judges_every_endpoint() {
+    let lab = lab().await;
+    let ns = lab.dns.to_string();
+    let started = Instant::now();
+    let (code, doc, stderr) = edgetap(&[
+        "probe",
+        DOMAIN,
+        "--nameserver",
+        &ns,
+        "--timeout",
+        "1",
+        "--public-roots",
+        &lab.root_pem,
+        "--format",
+        "json",
+    ])
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    eprintln!(
+        "probe of {} endpoints took {elapsed:?}",
+        doc["handshakes"].as_array().unwrap().len()
+    );
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "a dead endpoint stalled the run: {elapsed:?}"
+    );
+
+    let host = |h: &str| format!("{h}.{DOMAIN}");
+    let good = handshake(&doc, &host("good"));
+    let fired = rules(good);
+    for bad in [
+        "chain.missing-intermediate",
+        "chain.self-signed",
+        "identity.mismatch",
+        "edge.domain-san-missing",
+        "tls.handshake-failed",
+    ] {
+        assert!(
+            !fired.contains(&bad.to_string()),
+            "good edge: {bad} fired: {fired:?}"
+        );
+    }
+    assert_eq!(good["paths"][0]["trusted"], true);
+    assert_eq!(good["tls"]["sni"], host("good"));
+    assert!(
+        good["tls"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("TLSv1.")
+    );
+
+    assert!(
+        rules(handshake(&doc, &host("nointer"))).contains(&"chain.missing-intermediate".into())
+    );
+    assert!(rules(handshake(&doc, &host("nosan"))).contains(&"edge.domain-san-missing".into()));
+    assert!(!rules(handshake(&doc, &host("nosan"))).contains(&"dns.target-not-in-cert".into()));
+    assert!(rules(handshake(&doc, &host("selfsigned"))).contains(&"chain.self-signed".into()));
+    for p in ["peer1", "peer2"] {
+        assert!(
+            rules(handshake(&doc, &host(p))).contains(&"edge.shared-key".into()),
+            "{p}"
+        );
+    }
+    assert!(!rules(good).contains(&"edge.shared-key".into()));
+
+    let reset = handshake(&doc, &host("reset"));
+    assert!(rules(reset).contains(&"tls.handshake-failed".into()));
+    let why = reset["tls"]["failure"].as_str().unwrap();
+    assert!(why.contains("reset") || why.contains("closed"), "{why}");
+    let silent = handshake(&doc, &host("silent"));
+    assert!(
+        silent["tls"]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within"),
+        "{silent}"
+    );
+
+    let ossl = handshake(&doc, &host("openssl"));
+    assert_eq!(
+        ossl["paths"][0]["trusted"], true,
+        "openssl s_server chain: {ossl}"
+    );
+    assert_eq!(ossl["chain"].as_array().unwrap().len(), 2);
+
+    // XMPP: handshakes judged against the XMPP domain, STARTTLS features reported.
+    let xreq = handshake(&doc, &host("xreq"));
+    assert_eq!(xreq["service"], "xmpp");
+    assert_eq!(xreq["reference_identity"], DOMAIN);
+    assert_eq!(xreq["xmpp"]["required"], true);
+    assert!(
+        !rules(xreq)
+            .iter()
+            .any(|r| r.starts_with("xmpp.") || r.starts_with("identity.")),
+        "{:?}",
+        rules(xreq)
+    );
+    assert!(rules(handshake(&doc, &host("xopt"))).contains(&"xmpp.starttls-not-required".into()));
+    let xnone = handshake(&doc, &host("xnone"));
+    assert!(rules(xnone).contains(&"xmpp.starttls-not-offered".into()));
+    assert!(xnone["chain"].as_array().unwrap().is_empty());
+    if lab.prosody {
+        let p = handshake(&doc, &host("prosody"));
+        assert_eq!(p["xmpp"]["offered"], true, "{p}");
+        assert_eq!(p["xmpp"]["required"], true);
+        assert_eq!(
+            p["paths"][0]["trusted"], true,
+            "prosody sends leaf + intermediate: {p}"
+        );
+        assert!(p["tls"]["failure"].is_null(), "{p}");
+    }
+
+    // DNS: unresolvable target and non-8443 ports.
+    let dns_rules: Vec<&str> = doc["dns"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        dns_rules.contains(&"dns.target-unresolvable"),
+        "{dns_rules:?}"
+    );
+    assert!(dns_rules.contains(&"dns.unexpected-port"));
+    assert!(!dns_rules.contains(&"dns.collab-edge-missing"));
+    let edge = &doc["dns"]["lookups"][0];
+    assert_eq!(edge["status"], "found");
+    assert_eq!(
+        edge["targets"][0]["priority"], 10,
+        "priority 10 before the priority-20 target"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_reports_nxdomain_refused_and_timeouts_clearly() {
+    let lab = lab().await;
+    let ns = lab.dns.to_string();
+    let (_, doc, _) = edgetap(&["discover", DOMAIN, "--nameserver", &ns, "--format", "json"]).await;
+    let status = |i: usize| {
+        doc["dns"]["lookups"][i]["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(status(0), "found");
+    assert_eq!(status(1), "nx-domain", "_cisco-uds does not exist");
+    assert!(
+        doc["dns"]["lookups"][3]["targets"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+            >= 3
+    );
+
+    // A zone the authority does not serve: REFUSED, said as a server failure.
+    let (code, doc, _) = edgetap(&[
+        "discover",
+        "elsewhere.test",
+        "--nameserver",
+        &ns,
+        "--format",
+        "json",
+        "--fail-on",
+        "fail",
+    ])
+    .await;
+    assert_eq!(
+        doc["dns"]["lookups"][0]["status"], "server-failure",
+        "{doc}"
+    );
+    assert_eq!(code, 1, "no _collab-edge record fails MRA clients");
+
+    // A nameserver that never answers: a timeout per lookup, bounded.
+    let dead = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    let started = Instant::now();
+    let (_, doc, _) = edgetap(&[
+        "discover",
+        DOMAIN,
+        "--nameserver",
+        &dead_addr,
+        "--dns-timeout",
+        "0.5",
+        "--format",
+        "json",
+    ])
+    .await;
+    assert_eq!(doc["dns"]["lookups"][0]["status"], "timeout", "{doc}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    drop(dead);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_offline_and_finds_its_defect() {
+    let (code, doc, stderr) = edgetap(&["demo", "--format", "json"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 3);
+    let defect: Vec<&Value> = hs
+        .iter()
+        .filter(|h| rules(h).contains(&"edge.domain-san-missing".to_string()))
+        .collect();
+    assert_eq!(defect.len(), 1, "exactly one edge lacks the domain SAN");
+    assert_eq!(defect[0]["endpoint"]["host"], "expe2.example.com");
+    assert_eq!(defect[0]["verdicts"]["tc-endpoint"]["outcome"], "fail");
+}
