@@ -4,8 +4,10 @@
 //! the clock. Time is passed in; inputs arrive as bytes or [`Observation`]s.
 
 pub mod analysis;
+pub mod capture;
 pub mod discovery;
 pub mod observation;
+pub mod tls;
 pub mod x509;
 pub mod xmpp;
 

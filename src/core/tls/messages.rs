@@ -1,0 +1,221 @@
+//! Decoding the handshake messages a passive observer cares about. Hellos go
+//! through tls-parser; the Certificate list is split here by hand so that a
+//! truncated or malformed list still yields the certificates that are whole.
+
+use serde::Serialize;
+use tls_parser::{TlsExtension, TlsMessage, TlsMessageHandshake};
+
+/// What a ClientHello offered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClientHello {
+    /// The record-layer hello version (0x0303 for TLS 1.2 and 1.3).
+    pub legacy_version: u16,
+    /// server_name, if sent.
+    pub sni: Option<String>,
+    /// supported_versions, if sent.
+    pub versions: Vec<u16>,
+    /// Offered cipher suites.
+    pub ciphers: Vec<u16>,
+    /// ALPN protocols offered.
+    pub alpn: Vec<String>,
+    /// An SSLv2-format hello (old clients), which carries no extensions.
+    pub sslv2_format: bool,
+}
+
+/// What a ServerHello chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ServerHello {
+    /// Negotiated version: supported_versions if present, else the hello version.
+    pub version: u16,
+    /// Chosen cipher suite.
+    pub cipher: u16,
+}
+
+/// A Certificate message: the certificates that are whole, and what was wrong.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Certificates {
+    /// DER certificates, leaf first.
+    #[serde(skip)]
+    pub certs: Vec<Vec<u8>>,
+    /// Set when the list was malformed or cut short.
+    pub problem: Option<String>,
+}
+
+/// Name of a TLS version number.
+pub fn version_name(v: u16) -> String {
+    match v {
+        0x0002 => "SSLv2".into(),
+        0x0300 => "SSLv3".into(),
+        0x0301 => "TLSv1.0".into(),
+        0x0302 => "TLSv1.1".into(),
+        0x0303 => "TLSv1.2".into(),
+        0x0304 => "TLSv1.3".into(),
+        v if v >> 8 == 0x7f => format!("TLSv1.3-draft{}", v & 0xff),
+        v => format!("0x{v:04x}"),
+    }
+}
+
+/// IANA name of a cipher suite, or its number.
+pub fn cipher_name(id: u16) -> String {
+    tls_parser::TlsCipherSuite::from_id(id)
+        .map_or_else(|| format!("0x{id:04x}"), |c| c.name.to_owned())
+}
+
+/// Decode a whole ClientHello message (header included).
+pub fn client_hello(message: &[u8]) -> Result<ClientHello, String> {
+    let (_, parsed) = tls_parser::parse_tls_message_handshake(message)
+        .map_err(|e| format!("ClientHello: {e}"))?;
+    let TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) = parsed else {
+        return Err("not a ClientHello".into());
+    };
+    let mut out = ClientHello {
+        legacy_version: ch.version.0,
+        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+        ..ClientHello::default()
+    };
+    if let Some(ext) = ch.ext {
+        if let Ok((_, exts)) = tls_parser::parse_tls_client_hello_extensions(ext) {
+            for e in exts {
+                match e {
+                    TlsExtension::SNI(names) => {
+                        out.sni = names
+                            .first()
+                            .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
+                    }
+                    TlsExtension::SupportedVersions(v) => {
+                        out.versions = v.iter().map(|v| v.0).collect()
+                    }
+                    TlsExtension::ALPN(p) => {
+                        out.alpn = p
+                            .iter()
+                            .map(|p| String::from_utf8_lossy(p).into_owned())
+                            .collect()
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Decode a whole ServerHello message (header included).
+pub fn server_hello(message: &[u8]) -> Result<ServerHello, String> {
+    let (_, parsed) = tls_parser::parse_tls_message_handshake(message)
+        .map_err(|e| format!("ServerHello: {e}"))?;
+    let (version, cipher, ext) = match parsed {
+        TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)) => {
+            (sh.version.0, sh.cipher.0, sh.ext)
+        }
+        TlsMessage::Handshake(TlsMessageHandshake::ServerHelloV13Draft18(sh)) => {
+            (sh.version.0, sh.cipher.0, sh.ext)
+        }
+        TlsMessage::Handshake(TlsMessageHandshake::HelloRetryRequest(hrr)) => {
+            (hrr.version.0, hrr.cipher.0, hrr.ext)
+        }
+        _ => return Err("not a ServerHello".into()),
+    };
+    let mut negotiated = version;
+    if let Some(ext) = ext {
+        if let Ok((_, exts)) = tls_parser::parse_tls_server_hello_extensions(ext) {
+            for e in exts {
+                if let TlsExtension::SupportedVersions(v) = e {
+                    if let Some(v) = v.first() {
+                        negotiated = v.0;
+                    }
+                }
+            }
+        }
+    }
+    Ok(ServerHello {
+        version: negotiated,
+        cipher,
+    })
+}
+
+/// Split a TLS 1.0-1.2 Certificate message body (after the 4-byte header).
+pub fn certificates(body: &[u8]) -> Certificates {
+    let mut out = Certificates::default();
+    if body.len() < 3 {
+        out.problem = Some(format!(
+            "Certificate message of {} bytes has no list length",
+            body.len()
+        ));
+        return out;
+    }
+    let declared = be24(body, 0);
+    let available = body.len() - 3;
+    if declared != available {
+        out.problem = Some(format!(
+            "certificate list declares {declared} bytes, the message carries {available}"
+        ));
+    }
+    let mut list = &body[3..3 + declared.min(available)];
+    let mut index = 0;
+    while !list.is_empty() {
+        if list.len() < 3 {
+            out.problem = Some(format!(
+                "certificate {index}: {} stray bytes where a length belongs",
+                list.len()
+            ));
+            break;
+        }
+        let len = be24(list, 0);
+        if len > list.len() - 3 {
+            out.problem = Some(format!(
+                "certificate {index} declares {len} bytes, only {} present",
+                list.len() - 3
+            ));
+            break;
+        }
+        out.certs.push(list[3..3 + len].to_vec());
+        list = &list[3 + len..];
+        index += 1;
+    }
+    out
+}
+
+/// Big-endian 24-bit length at `at` (caller checked bounds).
+pub fn be24(b: &[u8], at: usize) -> usize {
+    (usize::from(b[at]) << 16) | (usize::from(b[at + 1]) << 8) | usize::from(b[at + 2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(certs: &[&[u8]]) -> Vec<u8> {
+        let mut body: Vec<u8> = Vec::new();
+        for c in certs {
+            body.extend_from_slice(&(c.len() as u32).to_be_bytes()[1..]);
+            body.extend_from_slice(c);
+        }
+        let mut out = (body.len() as u32).to_be_bytes()[1..].to_vec();
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn certificate_list_whole_and_damaged() {
+        let body = list(&[b"leaf-der", b"inter-der"]);
+        let c = certificates(&body);
+        assert_eq!(c.certs, vec![b"leaf-der".to_vec(), b"inter-der".to_vec()]);
+        assert_eq!(c.problem, None);
+        let cut = certificates(&body[..body.len() - 3]);
+        assert_eq!(
+            cut.certs,
+            vec![b"leaf-der".to_vec()],
+            "whole certificates survive a cut"
+        );
+        assert!(cut.problem.unwrap().contains("declares"));
+        for n in 0..body.len() {
+            let _ = certificates(&body[..n]);
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(version_name(0x0303), "TLSv1.2");
+        assert_eq!(cipher_name(0xc030), "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384");
+    }
+}
