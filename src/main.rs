@@ -28,6 +28,8 @@ enum Command {
     Discover(cmd::discover::DiscoverArgs),
     /// Handshake with each discovered endpoint (or one HOST:PORT) and judge it.
     Probe(cmd::probe::ProbeArgs),
+    /// Judge the TLS handshakes in pcap/pcapng captures (gzip too).
+    Replay(cmd::replay::ReplayArgs),
     /// Start a small deployment on loopback and discover + probe it.
     Demo(cmd::demo::DemoArgs),
     /// List the rules with their effect on each client profile.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Rules(args) => cmd::rules::run(args),
+        Command::Replay(args) => cmd::replay::run(args),
         Command::Discover(args) => runtime().and_then(|rt| rt.block_on(cmd::discover::run(args))),
         Command::Probe(args) => runtime().and_then(|rt| rt.block_on(cmd::probe::run(args))),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(cmd::demo::run(args))),

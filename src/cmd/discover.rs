@@ -59,6 +59,7 @@ pub async fn run(args: &DiscoverArgs) -> anyhow::Result<ExitCode> {
     let discovery = dns.discover(&args.domain).await;
     let report = Report {
         dns: Some(DnsReport::judge(discovery, !args.dns.inside)),
+        capture: None,
         handshakes: Vec::new(),
     };
     #[allow(clippy::disallowed_methods)] // the CLI edge reads the clock

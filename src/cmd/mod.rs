@@ -5,4 +5,5 @@ pub mod demo;
 pub mod discover;
 pub mod inspect;
 pub mod probe;
+pub mod replay;
 pub mod rules;

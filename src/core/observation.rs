@@ -159,6 +159,21 @@ pub struct SrvContext {
     pub peers: Vec<String>,
 }
 
+/// Where in a capture a handshake was found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapturePosition {
+    /// The capture file.
+    pub file: String,
+    /// Frame number (from 1) that completed the server's Certificate (or ServerHello).
+    pub frame: u64,
+    /// TCP stream index (0-based, in order of first appearance).
+    pub stream: usize,
+    /// Client ip:port.
+    pub client: String,
+    /// Server ip:port.
+    pub server: String,
+}
+
 /// What an XMPP server offered before TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct XmppStartTls {
@@ -188,6 +203,9 @@ pub struct Observation {
     pub srv: Option<SrvContext>,
     /// XMPP stream features seen before TLS (xmpp only).
     pub xmpp: Option<XmppStartTls>,
+    /// Where in a capture it was found (replay only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CapturePosition>,
     /// Where this observation came from.
     pub origin: Origin,
 }
@@ -213,6 +231,7 @@ impl Observation {
             tls: TlsParams::default(),
             srv: None,
             xmpp: None,
+            capture: None,
             origin,
         }
     }

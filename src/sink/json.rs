@@ -14,6 +14,8 @@ struct Document<'a> {
     worst: crate::core::analysis::Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<&'a crate::core::analysis::engine::DnsReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capture: Option<&'a Vec<crate::core::analysis::engine::CaptureFileReport>>,
     handshakes: &'a [crate::core::analysis::HandshakeReport],
 }
 
@@ -24,6 +26,7 @@ pub fn render(report: &Report, now: OffsetDateTime) -> String {
         analysed_at: now,
         worst: report.worst(),
         dns: report.dns.as_ref(),
+        capture: report.capture.as_ref(),
         handshakes: &report.handshakes,
     };
     // Serialising plain owned data cannot fail; fall back to an error object anyway.

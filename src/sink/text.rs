@@ -50,7 +50,34 @@ pub fn render(report: &Report, now: OffsetDateTime) -> String {
         out.push('\n');
         summary(&mut out, report);
     }
+    if let Some(files) = &report.capture {
+        out.push('\n');
+        capture_section(&mut out, files);
+    }
     out
+}
+
+fn capture_section(out: &mut String, files: &[crate::core::analysis::engine::CaptureFileReport]) {
+    let _ = writeln!(out, "{BOLD}captures{BOLD:#}");
+    for f in files {
+        if let Some(e) = &f.error {
+            let style = outcome_style(Outcome::Fail);
+            let _ = writeln!(out, "  {style}{}{style:#}: {e}", f.file);
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "  {} ({}): {} frames, {} TCP connections, {} TLS handshakes, {} server chains",
+            f.file, f.format, f.stats.frames, f.stats.connections, f.tls_handshakes, f.chains
+        );
+        if let Some(t) = &f.truncated {
+            let style = outcome_style(Outcome::Warn);
+            let _ = writeln!(out, "    {style}truncated:{style:#} {t}");
+        }
+        for d in &f.damaged {
+            let _ = writeln!(out, "    {DIM}damaged:{DIM:#} {d}");
+        }
+    }
 }
 
 fn dns_section(out: &mut String, dns: &DnsReport) {

@@ -10,6 +10,7 @@ mod json_contract;
 mod limbo;
 mod openssl_chains;
 mod probe;
+mod replay;
 mod sample;
 mod tidy;
 

@@ -6,5 +6,6 @@
 //! handshake, with where in the capture it was found.
 
 pub mod decap;
+pub mod observe;
 pub mod replay;
 pub mod tcp;

@@ -1,1 +1,295 @@
-//! Replay driver (next).
+//! Replaying frames: connections are tracked by address pair, each direction is
+//! reassembled and parsed, and every connection that shows TLS becomes a
+//! [`TlsConnection`] with its hellos, the server's chain and where it was found.
+//! A connection is dropped from work as soon as both directions turned encrypted,
+//! so long captures cost little beyond their handshakes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use super::decap::{self, Skip};
+use super::tcp::HalfStream;
+use crate::core::tls::{Certificates, ClientHello, DirectionParser, ServerHello, TlsEvent};
+
+/// Counters over a replay.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Frames read.
+    pub frames: u64,
+    /// TCP segments decoded.
+    pub tcp_segments: u64,
+    /// Frames skipped as not TCP.
+    pub not_tcp: u64,
+    /// Frames that could not be decoded.
+    pub undecodable: u64,
+    /// IPv4 fragments skipped.
+    pub fragments: u64,
+    /// Link types seen but not decoded.
+    pub unsupported_link_types: Vec<u32>,
+    /// TCP connections seen.
+    pub connections: u64,
+}
+
+/// A TLS handshake found in a capture.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsConnection {
+    /// TCP stream index, in order of first appearance (0-based, like tshark's).
+    pub stream: usize,
+    /// The client (ClientHello sender) as ip:port.
+    pub client: SocketAddr,
+    /// The server.
+    pub server: SocketAddr,
+    /// Frame that completed the server's Certificate message (or its ServerHello).
+    pub frame: u64,
+    /// Capture timestamp of that frame, seconds since the epoch.
+    pub time: f64,
+    /// What the client offered.
+    pub client_hello: Option<ClientHello>,
+    /// What the server chose.
+    pub server_hello: Option<ServerHello>,
+    /// The server's Certificate message.
+    pub certificates: Option<Certificates>,
+    /// The client also sent a certificate (mutual TLS).
+    pub client_certificate: bool,
+    /// Alerts in plaintext: (sent by server, level, description).
+    pub alerts: Vec<(bool, u8, u8)>,
+    /// Plaintext the client sent before TLS (STARTTLS prelude).
+    #[serde(skip)]
+    pub client_prefix: Vec<u8>,
+    /// What went wrong reading this connection, if anything.
+    pub damage: Vec<String>,
+}
+
+#[derive(Default)]
+struct Direction {
+    tcp: HalfStream,
+    tls: DirectionParser,
+    events: Vec<(u64, f64, TlsEvent)>,
+}
+
+struct Connection {
+    stream: usize,
+    /// The first sender seen; direction 0.
+    a: SocketAddr,
+    b: SocketAddr,
+    dirs: [Direction; 2],
+    done: bool,
+}
+
+impl Connection {
+    fn finished(&self) -> bool {
+        self.dirs.iter().all(|d| d.tls.done())
+    }
+}
+
+/// The replay state machine: feed frames, then [`Replay::finish`].
+#[derive(Default)]
+pub struct Replay {
+    index: HashMap<(SocketAddr, SocketAddr), usize>,
+    conns: Vec<Connection>,
+    scratch: Vec<u8>,
+    events: Vec<TlsEvent>,
+    /// Counters.
+    pub stats: Stats,
+}
+
+impl Replay {
+    /// A fresh replay.
+    pub fn new() -> Replay {
+        Replay::default()
+    }
+
+    /// Take one frame.
+    pub fn frame(&mut self, number: u64, time: f64, linktype: u32, data: &[u8]) {
+        self.stats.frames += 1;
+        let seg = match decap::segment(linktype, data) {
+            Ok(s) => s,
+            Err(Skip::NotTcp) => {
+                self.stats.not_tcp += 1;
+                return;
+            }
+            Err(Skip::Fragment) => {
+                self.stats.fragments += 1;
+                return;
+            }
+            Err(Skip::UnsupportedLinkType(l)) => {
+                if !self.stats.unsupported_link_types.contains(&l) {
+                    self.stats.unsupported_link_types.push(l);
+                }
+                self.stats.undecodable += 1;
+                return;
+            }
+            Err(Skip::Undecodable(_)) => {
+                self.stats.undecodable += 1;
+                return;
+            }
+        };
+        self.stats.tcp_segments += 1;
+        let key = (seg.src, seg.dst);
+        let id = match self.index.get(&key) {
+            Some(&id) => id,
+            None => {
+                let id = self.conns.len();
+                self.stats.connections += 1;
+                self.conns.push(Connection {
+                    stream: id,
+                    a: seg.src,
+                    b: seg.dst,
+                    dirs: [Direction::default(), Direction::default()],
+                    done: false,
+                });
+                self.index.insert((seg.src, seg.dst), id);
+                self.index.insert((seg.dst, seg.src), id);
+                id
+            }
+        };
+        let conn = &mut self.conns[id];
+        if conn.done {
+            return;
+        }
+        let d = usize::from(seg.src != conn.a);
+        let dir = &mut conn.dirs[d];
+        self.scratch.clear();
+        dir.tcp
+            .push(seg.seq, seg.syn, seg.payload, &mut self.scratch);
+        if seg.fin || seg.rst {
+            dir.tcp.closed = true;
+        }
+        if !self.scratch.is_empty() {
+            self.events.clear();
+            dir.tls.feed(&self.scratch, &mut self.events);
+            dir.events
+                .extend(self.events.drain(..).map(|e| (number, time, e)));
+        }
+        if conn.finished() {
+            conn.done = true;
+            conn.dirs[0].tcp = HalfStream::default();
+            conn.dirs[1].tcp = HalfStream::default();
+        }
+    }
+
+    /// End of input: give up on holes, close parsers, and list the TLS connections.
+    pub fn finish(mut self) -> (Vec<TlsConnection>, Stats) {
+        let mut out = Vec::new();
+        for mut conn in std::mem::take(&mut self.conns) {
+            if !conn.done {
+                for dir in conn.dirs.iter_mut() {
+                    let mut bytes = Vec::new();
+                    while !dir.tls.done() {
+                        bytes.clear();
+                        let Some(gap) = dir.tcp.skip_gap(&mut bytes) else {
+                            break;
+                        };
+                        dir.tls.gap(gap.at, gap.len);
+                    }
+                    dir.tls.finish();
+                }
+            }
+            if let Some(tls) = summarise(conn) {
+                out.push(tls);
+            }
+        }
+        (out, self.stats)
+    }
+}
+
+fn summarise(conn: Connection) -> Option<TlsConnection> {
+    let has = |d: usize, f: fn(&TlsEvent) -> bool| conn.dirs[d].events.iter().any(|(_, _, e)| f(e));
+    let is_ch = |e: &TlsEvent| matches!(e, TlsEvent::ClientHello(_));
+    let is_sh = |e: &TlsEvent| matches!(e, TlsEvent::ServerHello(_));
+    let is_cert = |e: &TlsEvent| matches!(e, TlsEvent::Certificate(_));
+    // Roles: who said ServerHello, else who did not say ClientHello, else who sent certificates.
+    let server = if has(0, is_sh) {
+        0
+    } else if has(1, is_sh) {
+        1
+    } else if has(0, is_ch) {
+        1
+    } else if has(1, is_ch) {
+        0
+    } else if has(0, is_cert) {
+        0
+    } else if has(1, is_cert) {
+        1
+    } else {
+        let errors: Vec<_> = conn
+            .dirs
+            .iter()
+            .filter_map(|d| d.tls.error.clone())
+            .collect();
+        // Only report connections where TLS was seen at all.
+        if conn.dirs.iter().any(|d| d.tls.found_tls()) && !errors.is_empty() {
+            let mut t = empty(&conn, 0);
+            t.damage = errors;
+            return Some(t);
+        }
+        return None;
+    };
+    let client = 1 - server;
+    let mut t = empty(&conn, server);
+    t.client_prefix = conn.dirs[client].tls.prefix().to_vec();
+    for (frame, time, e) in &conn.dirs[client].events {
+        match e {
+            TlsEvent::ClientHello(ch) if t.client_hello.is_none() => {
+                t.client_hello = Some(ch.clone());
+                if t.frame == 0 {
+                    (t.frame, t.time) = (*frame, *time);
+                }
+            }
+            TlsEvent::Certificate(_) => t.client_certificate = true,
+            TlsEvent::Alert(level, desc) => t.alerts.push((false, *level, *desc)),
+            _ => {}
+        }
+    }
+    for (frame, time, e) in &conn.dirs[server].events {
+        match e {
+            TlsEvent::ServerHello(sh) => {
+                t.server_hello = Some(*sh);
+                (t.frame, t.time) = (*frame, *time);
+            }
+            TlsEvent::Certificate(c) if t.certificates.is_none() => {
+                t.certificates = Some(c.clone());
+                (t.frame, t.time) = (*frame, *time);
+            }
+            TlsEvent::Alert(level, desc) => t.alerts.push((true, *level, *desc)),
+            _ => {}
+        }
+    }
+    for (who, d) in [("server", server), ("client", client)] {
+        if let Some(e) = &conn.dirs[d].tls.error {
+            t.damage.push(format!("{who} side: {e}"));
+        }
+        let tcp = &conn.dirs[d].tcp;
+        if tcp.overflow > 0 {
+            t.damage.push(format!(
+                "{who} side: {} bytes dropped, too far out of order",
+                tcp.overflow
+            ));
+        }
+    }
+    Some(t)
+}
+
+fn empty(conn: &Connection, server: usize) -> TlsConnection {
+    let (s, c) = if server == 0 {
+        (conn.a, conn.b)
+    } else {
+        (conn.b, conn.a)
+    };
+    TlsConnection {
+        stream: conn.stream,
+        client: c,
+        server: s,
+        frame: 0,
+        time: 0.0,
+        client_hello: None,
+        server_hello: None,
+        certificates: None,
+        client_certificate: false,
+        alerts: Vec::new(),
+        client_prefix: Vec::new(),
+        damage: Vec::new(),
+    }
+}

@@ -1,0 +1,127 @@
+//! `edgetap replay`: judge the handshakes in recorded captures with the same
+//! engine, as if edgetap had been inline when they were taken.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::common::AnalysisArgs;
+use crate::capture_io::read_capture;
+use crate::core::analysis::engine::CaptureFileReport;
+use crate::core::capture::observe::observation;
+use crate::core::capture::replay::Replay;
+use crate::core::observation::{Observation, Service};
+
+/// Arguments of `edgetap replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture files: pcap or pcapng, optionally gzipped.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Treat a server port as a service, e.g. 15222=xmpp (repeatable). Defaults:
+    /// 5222/5223/5269 xmpp, 5061 sip, anything else http.
+    #[arg(long = "service-map", value_name = "PORT=SERVICE", value_parser = parse_mapping)]
+    pub service_map: Vec<(u16, Service)>,
+    /// Trust, time and output flags.
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+fn parse_mapping(s: &str) -> Result<(u16, Service), String> {
+    let (port, service) = s
+        .split_once('=')
+        .ok_or("use PORT=SERVICE, e.g. 15222=xmpp")?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port number"))?;
+    Ok((port, service.parse()?))
+}
+
+/// Read every file; one report entry per file, one observation per handshake.
+pub fn read_all(
+    files: &[PathBuf],
+    services: &HashMap<u16, Service>,
+) -> (Vec<CaptureFileReport>, Vec<Observation>) {
+    use std::io::IsTerminal as _;
+    let mut reports = Vec::new();
+    let mut observations = Vec::new();
+    for path in files {
+        let name = path.display().to_string();
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let bar = (std::io::stderr().is_terminal() && size > 32 * 1024 * 1024).then(|| {
+            let bar = indicatif::ProgressBar::new(size);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(name.clone());
+            bar
+        });
+        let tick = bar.clone();
+        let progress: Box<dyn FnMut(u64)> = Box::new(move |n| {
+            if let Some(b) = &tick {
+                b.inc(n);
+            }
+        });
+        let mut replay = Replay::new();
+        let result = read_capture(path, progress, |n, t, l, d| replay.frame(n, t, l, d));
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let mut report = CaptureFileReport {
+            file: name.clone(),
+            ..CaptureFileReport::default()
+        };
+        match result {
+            Err(e) => {
+                report.error = Some(e.to_string());
+                reports.push(report);
+                continue;
+            }
+            Ok(summary) => {
+                report.format = summary.format;
+                report.truncated = summary.truncated;
+            }
+        }
+        let (connections, stats) = replay.finish();
+        report.stats = stats;
+        report.tls_handshakes = connections.len();
+        report.chains = connections
+            .iter()
+            .filter(|c| c.certificates.as_ref().is_some_and(|m| !m.certs.is_empty()))
+            .count();
+        for c in &connections {
+            if !c.damage.is_empty() {
+                report.damaged.push(format!(
+                    "stream {} {} -> {}: {}",
+                    c.stream,
+                    c.client,
+                    c.server,
+                    c.damage.join("; ")
+                ));
+            }
+            observations.push(observation(c, &name, services));
+        }
+        reports.push(report);
+    }
+    (reports, observations)
+}
+
+/// Run `replay`.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let engine = args.analysis.engine()?;
+    let now = args.analysis.now();
+    let services: HashMap<u16, Service> = args.service_map.iter().copied().collect();
+    let (files, observations) = read_all(&args.files, &services);
+    if files.iter().all(|f| f.error.is_some()) {
+        let errors: Vec<String> = files.iter().filter_map(|f| f.error.clone()).collect();
+        anyhow::bail!("{}", errors.join("\n"));
+    }
+    let mut report = engine.evaluate(&observations, now);
+    report.capture = Some(files);
+    Ok(args.analysis.emit(&report, now))
+}

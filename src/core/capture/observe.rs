@@ -1,0 +1,148 @@
+//! Turning a [`TlsConnection`] found in a capture into an [`Observation`]: which
+//! service (by server port, overridable), which name the client checked (the
+//! XMPP stream's `to=`, else SNI, else the server address), what was negotiated.
+
+use std::collections::HashMap;
+
+use time::OffsetDateTime;
+
+use super::replay::TlsConnection;
+use crate::core::observation::{
+    CapturePosition, Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
+};
+use crate::core::tls::messages::{cipher_name, version_name};
+use crate::core::xmpp::{ClientEvent, scan_client};
+
+/// Service for a server port: the user's map first, then the usual ports.
+pub fn service_for(port: u16, map: &HashMap<u16, Service>) -> Service {
+    map.get(&port).copied().unwrap_or(match port {
+        5222 | 5223 | 5269 => Service::Xmpp,
+        5061 => Service::Sip,
+        _ => Service::Http,
+    })
+}
+
+/// Name of a TLS alert description.
+pub fn alert_name(code: u8) -> String {
+    let name = match code {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        20 => "bad_record_mac",
+        40 => "handshake_failure",
+        42 => "bad_certificate",
+        43 => "unsupported_certificate",
+        44 => "certificate_revoked",
+        45 => "certificate_expired",
+        46 => "certificate_unknown",
+        47 => "illegal_parameter",
+        48 => "unknown_ca",
+        49 => "access_denied",
+        50 => "decode_error",
+        51 => "decrypt_error",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        86 => "inappropriate_fallback",
+        90 => "user_canceled",
+        109 => "missing_extension",
+        112 => "unrecognized_name",
+        116 => "certificate_required",
+        120 => "no_application_protocol",
+        _ => return format!("alert {code}"),
+    };
+    name.to_owned()
+}
+
+/// The observation for one captured handshake.
+pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Service>) -> Observation {
+    let service = service_for(c.server.port(), services);
+    let xmpp_to = match scan_client(&c.client_prefix) {
+        Ok(Some((ClientEvent::StreamOpen { to }, _))) => to,
+        _ => None,
+    };
+    let sni = c.client_hello.as_ref().and_then(|ch| ch.sni.clone());
+    let name = match service {
+        Service::Xmpp => xmpp_to.clone().or_else(|| sni.clone()),
+        _ => sni.clone(),
+    };
+    let reference = match &name {
+        Some(n) => ReferenceIdentity::parse(n),
+        None => ReferenceIdentity::Ip(c.server.ip()),
+    };
+    let at = OffsetDateTime::from_unix_timestamp_nanos((c.time * 1e9) as i128).ok();
+    let mut obs = Observation::new(
+        service,
+        reference,
+        c.certificates
+            .as_ref()
+            .map(|m| m.certs.clone())
+            .unwrap_or_default(),
+        Origin {
+            kind: SourceKind::Replay,
+            at,
+            locator: format!(
+                "{file} frame {} (stream {}, {} -> {})",
+                c.frame, c.stream, c.client, c.server
+            ),
+        },
+    );
+    obs.endpoint = Endpoint {
+        host: name,
+        ip: Some(c.server.ip()),
+        port: Some(c.server.port()),
+    };
+    obs.tls.sni = sni;
+    if let Some(ch) = &c.client_hello {
+        obs.tls.alpn = ch.alpn.clone();
+    }
+    let tls13 = c
+        .server_hello
+        .is_some_and(|sh| sh.version == 0x0304 || sh.version >> 8 == 0x7f);
+    if let Some(sh) = &c.server_hello {
+        obs.tls.version = Some(version_name(sh.version));
+        obs.tls.cipher = Some(cipher_name(sh.cipher));
+    }
+    obs.tls.alerts = c
+        .alerts
+        .iter()
+        .map(|(from_server, level, desc)| {
+            format!(
+                "{} {} from the {}",
+                if *level == 2 { "fatal" } else { "warning" },
+                alert_name(*desc),
+                if *from_server { "server" } else { "client" }
+            )
+        })
+        .collect();
+    obs.tls.chain_hidden = tls13 && c.certificates.is_none();
+    let fatal = c.alerts.iter().find(|(_, level, _)| *level == 2);
+    obs.tls.failure = match (fatal, &c.server_hello, &c.certificates) {
+        (Some((from_server, _, desc)), _, _) => Some(format!(
+            "the {} sent a fatal {} alert",
+            if *from_server { "server" } else { "client" },
+            alert_name(*desc)
+        )),
+        (None, None, None) => Some(if c.damage.is_empty() {
+            "no ServerHello in the capture: the server never answered, or its side was not captured"
+                .to_owned()
+        } else {
+            format!("the handshake could not be read: {}", c.damage.join("; "))
+        }),
+        _ => None,
+    };
+    if let Some(cm) = &c.certificates {
+        if let Some(problem) = &cm.problem {
+            obs.tls
+                .failure
+                .get_or_insert_with(|| format!("malformed Certificate message: {problem}"));
+        }
+    }
+    obs.capture = Some(CapturePosition {
+        file: file.to_owned(),
+        frame: c.frame,
+        stream: c.stream,
+        client: c.client.to_string(),
+        server: c.server.to_string(),
+    });
+    obs
+}
