@@ -130,12 +130,12 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
         }),
         _ => None,
     };
-    if let Some(cm) = &c.certificates {
-        if let Some(problem) = &cm.problem {
-            obs.tls
-                .failure
-                .get_or_insert_with(|| format!("malformed Certificate message: {problem}"));
-        }
+    if let Some(cm) = &c.certificates
+        && let Some(problem) = &cm.problem
+    {
+        obs.tls
+            .failure
+            .get_or_insert_with(|| format!("malformed Certificate message: {problem}"));
     }
     obs.capture = Some(CapturePosition {
         file: file.to_owned(),

@@ -200,20 +200,22 @@ fn summarise(conn: Connection) -> Option<TlsConnection> {
     let is_ch = |e: &TlsEvent| matches!(e, TlsEvent::ClientHello(_));
     let is_sh = |e: &TlsEvent| matches!(e, TlsEvent::ServerHello(_));
     let is_cert = |e: &TlsEvent| matches!(e, TlsEvent::Certificate(_));
-    // Roles: who said ServerHello, else who did not say ClientHello, else who sent certificates.
-    let server = if has(0, is_sh) {
-        0
-    } else if has(1, is_sh) {
-        1
-    } else if has(0, is_ch) {
-        1
-    } else if has(1, is_ch) {
-        0
-    } else if has(0, is_cert) {
-        0
-    } else if has(1, is_cert) {
-        1
-    } else {
+    // Roles, by the first clue that holds: who said ServerHello, who said
+    // ClientHello (the other is the server), who sent certificates.
+    type Clue = (usize, fn(&TlsEvent) -> bool, usize);
+    let clues: [Clue; 6] = [
+        (0, is_sh, 0),
+        (1, is_sh, 1),
+        (0, is_ch, 1),
+        (1, is_ch, 0),
+        (0, is_cert, 0),
+        (1, is_cert, 1),
+    ];
+    let Some(server) = clues
+        .iter()
+        .find(|(d, clue, _)| has(*d, *clue))
+        .map(|(_, _, s)| *s)
+    else {
         let errors: Vec<_> = conn
             .dirs
             .iter()

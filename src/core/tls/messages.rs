@@ -73,26 +73,26 @@ pub fn client_hello(message: &[u8]) -> Result<ClientHello, String> {
         ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
         ..ClientHello::default()
     };
-    if let Some(ext) = ch.ext {
-        if let Ok((_, exts)) = tls_parser::parse_tls_client_hello_extensions(ext) {
-            for e in exts {
-                match e {
-                    TlsExtension::SNI(names) => {
-                        out.sni = names
-                            .first()
-                            .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
-                    }
-                    TlsExtension::SupportedVersions(v) => {
-                        out.versions = v.iter().map(|v| v.0).collect()
-                    }
-                    TlsExtension::ALPN(p) => {
-                        out.alpn = p
-                            .iter()
-                            .map(|p| String::from_utf8_lossy(p).into_owned())
-                            .collect()
-                    }
-                    _ => {}
+    if let Some(ext) = ch.ext
+        && let Ok((_, exts)) = tls_parser::parse_tls_client_hello_extensions(ext)
+    {
+        for e in exts {
+            match e {
+                TlsExtension::SNI(names) => {
+                    out.sni = names
+                        .first()
+                        .map(|(_, n)| String::from_utf8_lossy(n).into_owned());
                 }
+                TlsExtension::SupportedVersions(v) => {
+                    out.versions = v.iter().map(|v| v.0).collect()
+                }
+                TlsExtension::ALPN(p) => {
+                    out.alpn = p
+                        .iter()
+                        .map(|p| String::from_utf8_lossy(p).into_owned())
+                        .collect()
+                }
+                _ => {}
             }
         }
     }
@@ -116,14 +116,14 @@ pub fn server_hello(message: &[u8]) -> Result<ServerHello, String> {
         _ => return Err("not a ServerHello".into()),
     };
     let mut negotiated = version;
-    if let Some(ext) = ext {
-        if let Ok((_, exts)) = tls_parser::parse_tls_server_hello_extensions(ext) {
-            for e in exts {
-                if let TlsExtension::SupportedVersions(v) = e {
-                    if let Some(v) = v.first() {
-                        negotiated = v.0;
-                    }
-                }
+    if let Some(ext) = ext
+        && let Ok((_, exts)) = tls_parser::parse_tls_server_hello_extensions(ext)
+    {
+        for e in exts {
+            if let TlsExtension::SupportedVersions(v) = e
+                && let Some(v) = v.first()
+            {
+                negotiated = v.0;
             }
         }
     }
