@@ -29,6 +29,12 @@ pub struct DemoArgs {
     /// Exit with status 1 when any profile's outcome is this bad or worse.
     #[arg(long, value_enum, value_name = "OUTCOME")]
     pub fail_on: Option<FailOn>,
+    /// Write the demo's connections to this capture (pcapng, or pcap for *.pcap).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
+    /// Append the TLS session keys in SSLKEYLOGFILE format.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<std::path::PathBuf>,
 }
 
 const DOMAIN: &str = "example.com";
@@ -133,10 +139,20 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         starttls: Duration::from_secs(3),
         handshake: Duration::from_secs(5),
     };
-    let observations = super::probe::probe_all(&targets, timeouts, now, 8).await;
+    let sink = match &args.pcap {
+        Some(p) => Some(crate::sink::pcap::PcapSink::create(
+            p,
+            args.keylog.as_deref(),
+        )?),
+        None => None,
+    };
+    let record = args.pcap.is_some() || args.keylog.is_some();
+    let probed = super::probe::probe_all_recorded(&targets, timeouts, now, 8, record).await;
+    let (observations, flows): (Vec<_>, Vec<_>) = probed.into_iter().unzip();
     let public = TrustStore::from_der_certs(vec![root.der()], StoreKind::Public)?;
     let engine = Engine::new(public, TrustStore::default(), DetectorConfig::default());
     let mut report = engine.evaluate(&observations, now);
     report.dns = Some(DnsReport::judge(discovery, true));
+    super::probe::write_flows(sink, args.keylog.as_deref(), &report, &flows)?;
     Ok(super::common::emit(&report, now, args.format, args.fail_on))
 }

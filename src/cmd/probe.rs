@@ -15,7 +15,7 @@ use super::discover::DnsArgs;
 use crate::core::analysis::engine::DnsReport;
 use crate::core::discovery::{Discovery, SrvKind};
 use crate::core::observation::{Observation, Service, SrvContext};
-use crate::net::probe::{Target, Timeouts, probe};
+use crate::net::probe::{FlowLog, Target, Timeouts, probe_recorded};
 
 /// Arguments of `edgetap probe`.
 #[derive(Debug, Args)]
@@ -37,6 +37,13 @@ pub struct ProbeArgs {
     /// Seconds allowed for each step (connect, each STARTTLS read, TLS handshake).
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub timeout: f64,
+    /// Write every probe connection to this capture (pcapng, or pcap for *.pcap):
+    /// synthesised TCP, the verdict as a packet comment, TLS keys embedded (pcapng).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<std::path::PathBuf>,
+    /// Append the TLS session keys in SSLKEYLOGFILE format.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<std::path::PathBuf>,
     /// Trust, time and output flags.
     #[command(flatten)]
     pub analysis: AnalysisArgs,
@@ -87,16 +94,58 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    let record = args.pcap.is_some() || args.keylog.is_some();
+    // Create the capture before probing, so a bad path fails before any traffic.
+    let sink = match &args.pcap {
+        Some(p) => Some(crate::sink::pcap::PcapSink::create(
+            p,
+            args.keylog.as_deref(),
+        )?),
+        None => None,
+    };
     let started = Instant::now();
-    let observations = probe_all(&targets, timeouts, now, args.concurrency.max(1)).await;
+    let probed = probe_all_recorded(&targets, timeouts, now, args.concurrency.max(1), record).await;
     tracing::info!(
         endpoints = targets.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "probe finished"
     );
+    let (observations, flows): (Vec<Observation>, Vec<Option<FlowLog>>) =
+        probed.into_iter().unzip();
     let mut report = engine.evaluate(&observations, now);
     report.dns = discovery.map(|d| DnsReport::judge(d, !args.dns.inside));
+    write_flows(sink, args.keylog.as_deref(), &report, &flows)?;
     Ok(args.analysis.emit(&report, now))
+}
+
+/// Write probed connections to the capture (verdicts as comments) and/or key log.
+pub fn write_flows(
+    sink: Option<crate::sink::pcap::PcapSink>,
+    keylog: Option<&std::path::Path>,
+    report: &crate::core::analysis::Report,
+    flows: &[Option<FlowLog>],
+) -> anyhow::Result<()> {
+    match sink {
+        Some(mut sink) => {
+            for (h, flow) in report.handshakes.iter().zip(flows) {
+                if let Some(flow) = flow {
+                    sink.write_flow(flow, &crate::core::export::comment::verdict_comment(h))?;
+                }
+            }
+            sink.finish()
+        }
+        None => {
+            let Some(path) = keylog else { return Ok(()) };
+            let text: String = flows.iter().flatten().map(|f| f.keylog.as_str()).collect();
+            use std::io::Write as _;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| anyhow::anyhow!("{}: cannot write the key log: {e}", path.display()))
+        }
+    }
 }
 
 /// Probe every target, at most `limit` at a time, results in target order.
@@ -106,6 +155,21 @@ pub async fn probe_all(
     now: time::OffsetDateTime,
     limit: usize,
 ) -> Vec<Observation> {
+    probe_all_recorded(targets, timeouts, now, limit, false)
+        .await
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect()
+}
+
+/// As [`probe_all`], with each connection's bytes and keys when `record`.
+pub async fn probe_all_recorded(
+    targets: &[Target],
+    timeouts: Timeouts,
+    now: time::OffsetDateTime,
+    limit: usize,
+    record: bool,
+) -> Vec<(Observation, Option<FlowLog>)> {
     let gate = Arc::new(Semaphore::new(limit));
     let bar = progress(targets.len());
     let mut tasks = tokio::task::JoinSet::new();
@@ -114,14 +178,15 @@ pub async fn probe_all(
         let bar = bar.clone();
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            let obs = probe(&target, timeouts, now).await;
+            let obs = probe_recorded(&target, timeouts, now, record).await;
             if let Some(bar) = bar {
                 bar.inc(1);
             }
             (i, obs)
         });
     }
-    let mut results: Vec<Option<Observation>> = vec![None; targets.len()];
+    let mut results: Vec<Option<(Observation, Option<FlowLog>)>> =
+        (0..targets.len()).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
         if let Ok((i, obs)) = joined {
             results[i] = Some(obs);

@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod capture;
 pub mod discovery;
+pub mod export;
 pub mod observation;
 pub mod tls;
 pub mod x509;

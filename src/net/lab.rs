@@ -132,10 +132,21 @@ pub async fn serve(
     identity: Option<Identity>,
     behaviour: Behaviour,
 ) -> std::io::Result<SocketAddr> {
+    serve_with(bind, identity, behaviour, false).await
+}
+
+/// As [`serve`]; `tls12_only` makes the server refuse TLS 1.3, so the chain is
+/// visible to a passive observer (as on many deployed servers).
+pub async fn serve_with(
+    bind: SocketAddr,
+    identity: Option<Identity>,
+    behaviour: Behaviour,
+    tls12_only: bool,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let acceptor = match identity {
-        Some(id) => Some(acceptor(&id)?),
+        Some(id) => Some(acceptor(&id, tls12_only)?),
         None => None,
     };
     tokio::spawn(async move {
@@ -155,7 +166,12 @@ pub async fn serve(
     Ok(addr)
 }
 
-fn acceptor(id: &Identity) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+fn acceptor(id: &Identity, tls12_only: bool) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
     let chain: Vec<CertificateDer<'static>> = id
         .chain
         .iter()
@@ -163,7 +179,7 @@ fn acceptor(id: &Identity) -> std::io::Result<tokio_rustls::TlsAcceptor> {
         .collect();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone()));
     let config = rustls::ServerConfig::builder_with_provider(super::tls::provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(versions)
         .map_err(std::io::Error::other)?
         .with_no_client_auth()
         .with_single_cert(chain, key)

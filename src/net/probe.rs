@@ -65,8 +65,109 @@ impl Target {
     }
 }
 
+/// What went over a probe connection, for the pcapng exporter.
+#[derive(Debug, Default)]
+pub struct FlowLog {
+    /// Our address.
+    pub client: Option<std::net::SocketAddr>,
+    /// The server's.
+    pub server: Option<std::net::SocketAddr>,
+    /// When the connection opened.
+    pub opened: Option<std::time::SystemTime>,
+    /// Bytes each way in order: (when, from us, bytes).
+    pub chunks: Vec<(std::time::SystemTime, bool, Vec<u8>)>,
+    /// When it closed.
+    pub closed: Option<std::time::SystemTime>,
+    /// NSS key log lines of the TLS session.
+    pub keylog: String,
+}
+
+/// Records every byte read and written on a probe connection.
+struct Recording<S> {
+    inner: S,
+    log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
+}
+
+impl<S> Recording<S> {
+    fn note(&self, from_us: bool, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Ok(mut log) = self.log.lock() {
+            log.chunks
+                .push((std::time::SystemTime::now(), from_us, bytes.to_vec()));
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Recording<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            let new = buf.filled()[before..].to_vec();
+            self.note(false, &new);
+        }
+        poll
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &poll {
+            self.note(true, &buf[..*n]);
+        }
+        poll
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Collects TLS secrets as NSS key log lines.
+#[derive(Debug)]
+struct KeyLogLines(std::sync::Arc<std::sync::Mutex<FlowLog>>);
+
+impl rustls::KeyLog for KeyLogLines {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        use crate::core::x509::cert::hex;
+        if let Ok(mut log) = self.0.lock() {
+            log.keylog
+                .push_str(&format!("{label} {} {}\n", hex(client_random), hex(secret)));
+        }
+    }
+}
+
 /// Probe `target`; never fails: what went wrong is in `tls.failure`.
 pub async fn probe(target: &Target, timeouts: Timeouts, now: OffsetDateTime) -> Observation {
+    probe_recorded(target, timeouts, now, false).await.0
+}
+
+/// As [`probe`], also returning the connection's bytes and keys when `record`.
+pub async fn probe_recorded(
+    target: &Target,
+    timeouts: Timeouts,
+    now: OffsetDateTime,
+    record: bool,
+) -> (Observation, Option<FlowLog>) {
     let reference = match (&target.service, &target.xmpp_domain) {
         (Service::Xmpp, Some(domain)) => ReferenceIdentity::parse(domain),
         _ => ReferenceIdentity::parse(&target.host),
@@ -88,14 +189,42 @@ pub async fn probe(target: &Target, timeouts: Timeouts, now: OffsetDateTime) -> 
     };
     obs.edge_domain = target.edge_domain.clone();
     obs.srv = target.srv.clone();
-    if let Err(reason) = handshake(target, timeouts, &mut obs).await {
+    let log = std::sync::Arc::new(std::sync::Mutex::new(FlowLog::default()));
+    if let Err(reason) = handshake(target, timeouts, &mut obs, &log).await {
         obs.tls.failure = Some(reason);
     }
-    obs
+    let flow = if record {
+        std::sync::Arc::try_unwrap(log)
+            .ok()
+            .and_then(|m| m.into_inner().ok())
+    } else {
+        None
+    };
+    (obs, flow)
 }
 
-async fn handshake(target: &Target, t: Timeouts, obs: &mut Observation) -> Result<(), String> {
-    let mut tcp = match tokio::time::timeout(t.connect, TcpStream::connect(target.addr)).await {
+async fn handshake(
+    target: &Target,
+    t: Timeouts,
+    obs: &mut Observation,
+    log: &std::sync::Arc<std::sync::Mutex<FlowLog>>,
+) -> Result<(), String> {
+    let result = handshake_inner(target, t, obs, log).await;
+    if let Ok(mut l) = log.lock() {
+        if l.opened.is_some() {
+            l.closed = Some(std::time::SystemTime::now());
+        }
+    }
+    result
+}
+
+async fn handshake_inner(
+    target: &Target,
+    t: Timeouts,
+    obs: &mut Observation,
+    log: &std::sync::Arc<std::sync::Mutex<FlowLog>>,
+) -> Result<(), String> {
+    let tcp = match tokio::time::timeout(t.connect, TcpStream::connect(target.addr)).await {
         Err(_) => {
             return Err(format!(
                 "no answer to the TCP connection within {}s (filtered or down)",
@@ -109,6 +238,15 @@ async fn handshake(target: &Target, t: Timeouts, obs: &mut Observation) -> Resul
         Ok(Ok(s)) => s,
     };
     let _ = tcp.set_nodelay(true);
+    if let Ok(mut l) = log.lock() {
+        l.client = tcp.local_addr().ok();
+        l.server = tcp.peer_addr().ok();
+        l.opened = Some(std::time::SystemTime::now());
+    }
+    let mut tcp = Recording {
+        inner: tcp,
+        log: log.clone(),
+    };
 
     if target.service == Service::Xmpp {
         let domain = target
@@ -133,8 +271,9 @@ async fn handshake(target: &Target, t: Timeouts, obs: &mut Observation) -> Resul
         Service::Http => &["http/1.1"],
         _ => &[],
     };
-    let config =
+    let mut config =
         observing_client_config(recorder.clone(), alpn).map_err(|e| format!("TLS setup: {e}"))?;
+    config.key_log = std::sync::Arc::new(KeyLogLines(log.clone()));
     // XMPP clients name the XMPP domain (RFC 6120 13.7.2.1); others the host they dialled.
     let sni_host = match (&target.service, &target.xmpp_domain) {
         (Service::Xmpp, Some(domain)) => domain.clone(),
@@ -174,6 +313,16 @@ async fn handshake(target: &Target, t: Timeouts, obs: &mut Observation) -> Resul
                 .map(|s| format!("{:?}", s.suite()));
             if let Some(p) = conn.alpn_protocol() {
                 obs.tls.alpn = vec![String::from_utf8_lossy(p).into_owned()];
+            }
+            if let (Service::Xmpp, Some(domain)) = (target.service, &target.xmpp_domain) {
+                // Re-open the stream over TLS as a client does, and read the
+                // server's answer: harmless, and it shows in decrypted captures.
+                use tokio::io::AsyncReadExt;
+                let _ = tls
+                    .write_all(crate::core::xmpp::client_stream_open(domain).as_bytes())
+                    .await;
+                let mut buf = [0u8; 4096];
+                let _ = tokio::time::timeout(Duration::from_millis(500), tls.read(&mut buf)).await;
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
             Ok(())

@@ -1,4 +1,5 @@
 //! Where reports go: the terminal and JSON.
 
 pub mod json;
+pub mod pcap;
 pub mod text;

@@ -1,0 +1,8 @@
+//! Export: what edgetap relayed or probed, as captures Wireshark reads.
+
+pub mod comment;
+pub mod flow;
+pub mod writer;
+
+pub use flow::{FlowSynth, Frame};
+pub use writer::{CaptureWriter, Format, WriteError};

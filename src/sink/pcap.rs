@@ -1,0 +1,123 @@
+//! Writing probed (and later relayed) connections to a capture file: frames are
+//! synthesised per connection, the verdict rides as a comment on the frame that
+//! completed the server's Certificate, the TLS keys go into a Decryption Secrets
+//! Block (pcapng) and, if asked, an SSLKEYLOGFILE. Each connection is flushed as
+//! it is written, so the file is valid whenever edgetap stops.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+
+use crate::core::export::{CaptureWriter, FlowSynth, Format};
+use crate::net::probe::FlowLog;
+
+/// A capture file (and optional key log) being written.
+pub struct PcapSink {
+    writer: CaptureWriter<BufWriter<File>>,
+    keylog: Option<BufWriter<File>>,
+    flows: u32,
+    path: String,
+}
+
+fn since_epoch(t: SystemTime) -> Duration {
+    t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()
+}
+
+impl PcapSink {
+    /// Create `path` (pcap when it ends in `.pcap`, else pcapng) and `keylog`.
+    pub fn create(path: &Path, keylog: Option<&Path>) -> anyhow::Result<PcapSink> {
+        let name = path.display().to_string();
+        let file = File::create(path)
+            .with_context(|| format!("{name}: cannot create the capture file"))?;
+        let writer = CaptureWriter::new(BufWriter::new(file), Format::for_name(&name))
+            .with_context(|| format!("{name}: cannot write the capture header"))?;
+        let keylog = match keylog {
+            Some(k) => Some(BufWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(k)
+                    .with_context(|| format!("{}: cannot open the key log", k.display()))?,
+            )),
+            None => None,
+        };
+        Ok(PcapSink {
+            writer,
+            keylog,
+            flows: 0,
+            path: name,
+        })
+    }
+
+    /// Write one connection with `comment` on its certificate frame.
+    pub fn write_flow(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
+        let (Some(client), Some(server), Some(opened)) = (flow.client, flow.server, flow.opened)
+        else {
+            return Ok(()); // never connected: nothing went over the wire
+        };
+        let ctx = || format!("{}: writing failed (disk full?)", self.path);
+        if !flow.keylog.is_empty() {
+            self.writer.secrets(&flow.keylog).with_context(ctx)?;
+            if let Some(k) = &mut self.keylog {
+                k.write_all(flow.keylog.as_bytes())
+                    .context("writing the key log")?;
+                k.flush().context("writing the key log")?;
+            }
+        }
+        self.flows += 1;
+        let (mut synth, frames) =
+            FlowSynth::open(client, server, 0x1000_0000u32.wrapping_mul(self.flows));
+        let t0 = since_epoch(opened);
+        for f in frames {
+            self.writer.frame(t0, &f.bytes, None).with_context(ctx)?;
+        }
+        let mut commented = false;
+        for (at, from_us, bytes) in coalesce(&flow.chunks) {
+            let at = since_epoch(at);
+            for f in synth.data(from_us, &bytes) {
+                let c = (f.certificate && !commented).then_some(comment);
+                commented |= c.is_some();
+                self.writer.frame(at, &f.bytes, c).with_context(ctx)?;
+            }
+        }
+        let end = since_epoch(flow.closed.unwrap_or(opened));
+        let closing = synth.close(true, false);
+        for (i, f) in closing.iter().enumerate() {
+            // Without a visible Certificate (TLS 1.3, or a failure) the verdict goes on the close.
+            let c = (i == 0 && !commented).then_some(comment);
+            self.writer.frame(end, &f.bytes, c).with_context(ctx)?;
+        }
+        self.writer.flush().with_context(ctx)
+    }
+
+    /// Flush and close.
+    pub fn finish(self) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        self.writer
+            .into_inner()
+            .map(drop)
+            .with_context(|| format!("{path}: closing the capture failed"))
+    }
+}
+
+/// Join back-to-back reads or writes of one side (XMPP is read a byte at a time
+/// before TLS) so that segments look like what went over the wire.
+fn coalesce(chunks: &[(SystemTime, bool, Vec<u8>)]) -> Vec<(SystemTime, bool, Vec<u8>)> {
+    let mut out: Vec<(SystemTime, bool, Vec<u8>)> = Vec::new();
+    for (at, from_us, bytes) in chunks {
+        match out.last_mut() {
+            Some((first, side, acc))
+                if *side == *from_us
+                    && at.duration_since(*first).unwrap_or_default()
+                        < Duration::from_millis(20) =>
+            {
+                acc.extend_from_slice(bytes);
+            }
+            _ => out.push((*at, *from_us, bytes.clone())),
+        }
+    }
+    out
+}
