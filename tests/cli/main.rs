@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod errors;
+mod export;
 mod json_contract;
 mod limbo;
 mod openssl_chains;

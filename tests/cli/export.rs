@@ -1,0 +1,313 @@
+//! Round trip of the capture exporter: `probe --pcap` against real servers, then
+//! the file is read by tshark (certificates decoded, verdict comments visible,
+//! XMPP decrypted with the embedded secrets) and by `edgetap replay` (the same
+//! chains come back).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Command;
+
+use edgetap::net::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
+use edgetap::net::pki::Ca;
+use serde_json::Value;
+
+const DOMAIN: &str = "example.net";
+
+fn tshark(args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("tshark is installed (see .ci/run)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tshark {args:?} failed: {stderr}");
+    assert!(
+        !stderr.contains("damaged") && !stderr.contains("corrupt"),
+        "tshark complains: {stderr}"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn edgetap(args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn chains(doc: &Value) -> Vec<Vec<String>> {
+    let mut v: Vec<Vec<String>> = doc["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            h["chain"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["sha256"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .filter(|c: &Vec<String>| !c.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_capture_opens_in_tshark_and_replays_to_the_same_chains() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let root = Ca::root("Export Root", now).unwrap();
+    let issuing = root.intermediate("Export Issuing CA", now).unwrap();
+    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let edge = issuing
+        .identity(
+            &format!("expe.{DOMAIN}"),
+            &[&format!("expe.{DOMAIN}"), &format!("collab-edge.{DOMAIN}")],
+            None,
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let cup = issuing
+        .identity(
+            &format!("cup.{DOMAIN}"),
+            &[&format!("cup.{DOMAIN}")],
+            Some(DOMAIN),
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let https = serve_with(any, Some(edge.clone()), Behaviour::Https, true)
+        .await
+        .unwrap();
+    let xmpp12 = serve_with(
+        any,
+        Some(cup.clone()),
+        Behaviour::Xmpp {
+            domain: DOMAIN.into(),
+            offer: true,
+            required: true,
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    let xmpp13 = serve_with(
+        any,
+        Some(cup),
+        Behaviour::Xmpp {
+            domain: DOMAIN.into(),
+            offer: true,
+            required: true,
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    let records = vec![
+        ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            10,
+            10,
+            https.port(),
+            format!("expe.{DOMAIN}"),
+        ),
+        ZoneRecord::Srv(
+            format!("_xmpp-client._tcp.{DOMAIN}"),
+            10,
+            10,
+            xmpp12.port(),
+            format!("cup.{DOMAIN}"),
+        ),
+        ZoneRecord::Srv(
+            format!("_xmpp-client._tcp.{DOMAIN}"),
+            20,
+            10,
+            xmpp13.port(),
+            format!("cup13.{DOMAIN}"),
+        ),
+        ZoneRecord::Addr(format!("expe.{DOMAIN}"), https.ip()),
+        ZoneRecord::Addr(format!("cup.{DOMAIN}"), xmpp12.ip()),
+        ZoneRecord::Addr(format!("cup13.{DOMAIN}"), xmpp13.ip()),
+    ];
+    let dns = DnsAuthority::start(any, DOMAIN, &records).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ng = dir.path().join("probe.pcapng").display().to_string();
+    let classic = dir.path().join("probe.pcap").display().to_string();
+    let keys = dir.path().join("keys.txt").display().to_string();
+    let ns = dns.addr.to_string();
+
+    let probe = tokio::task::spawn_blocking({
+        let (ng, keys, ns) = (ng.clone(), keys.clone(), ns.clone());
+        move || {
+            edgetap(&[
+                "probe",
+                DOMAIN,
+                "--nameserver",
+                &ns,
+                "--pcap",
+                &ng,
+                "--keylog",
+                &keys,
+                "--format",
+                "json",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(probe["handshakes"].as_array().unwrap().len(), 3);
+
+    // tshark: one verdict comment per connection.
+    let comments = tshark(&[
+        "-r",
+        &ng,
+        "-Y",
+        "frame.comment",
+        "-T",
+        "fields",
+        "-e",
+        "frame.comment",
+    ]);
+    assert_eq!(comments.lines().count(), 3, "{comments}");
+    assert!(
+        comments
+            .lines()
+            .all(|l| l.starts_with("edgetap: ") && l.contains("jabber=")),
+        "{comments}"
+    );
+
+    // tshark decodes the certificates; with the embedded secrets, the TLS 1.3 ones too.
+    let der = tshark(&[
+        "-r",
+        &ng,
+        "-Y",
+        "tls.handshake.type == 11",
+        "-T",
+        "fields",
+        "-e",
+        "tls.handshake.certificate",
+    ]);
+    let seen: Vec<String> = der
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let bytes: Vec<u8> = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            edgetap::core::x509::cert::sha256_hex(&bytes)
+        })
+        .collect();
+    for chain in chains(&probe) {
+        for sha in chain {
+            assert!(
+                seen.contains(&sha),
+                "tshark did not decode certificate {sha}; it saw {seen:?}"
+            );
+        }
+    }
+
+    // Decrypted XMPP: the stream re-opened inside TLS is visible as XMPP in TLS.
+    let ports = format!("tcp.port=={},xmpp", xmpp13.port());
+    let inside = tshark(&[
+        "-r",
+        &ng,
+        "-d",
+        &ports,
+        "-Y",
+        "tls && xmpp",
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    ]);
+    assert!(
+        !inside.trim().is_empty(),
+        "no decrypted XMPP in the TLS 1.3 session"
+    );
+    let keylog = std::fs::read_to_string(&keys).unwrap();
+    assert!(
+        keylog.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET") && keylog.contains("CLIENT_RANDOM"),
+        "{keylog}"
+    );
+
+    // edgetap replay reads its own capture back: the TLS 1.2 chains, identical;
+    // TLS 1.3 noted as not visible.
+    let replayed = edgetap(&[
+        "replay",
+        &ng,
+        "--service-map",
+        &format!("{}=xmpp", xmpp12.port()),
+        "--service-map",
+        &format!("{}=xmpp", xmpp13.port()),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        replayed["capture"][0]["damaged"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        replayed["capture"]
+    );
+    let probed12: Vec<Vec<String>> = chains(&probe)
+        .into_iter()
+        .filter(|c| c.len() == 2)
+        .collect();
+    let back = chains(&replayed);
+    for c in &probed12[..2] {
+        assert!(back.contains(c), "replay lost chain {c:?}");
+    }
+    let hidden = replayed["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["tls"]["chain_hidden"] == true)
+        .count();
+    assert_eq!(
+        hidden, 1,
+        "the TLS 1.3 session shows no certificate in the clear"
+    );
+    let xmpp_back = replayed["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["service"] == "xmpp" && !h["chain"].as_array().unwrap().is_empty())
+        .unwrap();
+    assert_eq!(
+        xmpp_back["reference_identity"], DOMAIN,
+        "the XMPP domain comes from the stream header"
+    );
+
+    // Classic pcap: frames only, still read by tshark and replay.
+    let probe2 = tokio::task::spawn_blocking({
+        let (classic, ns) = (classic.clone(), ns.clone());
+        move || {
+            edgetap(&[
+                "probe",
+                DOMAIN,
+                "--nameserver",
+                &ns,
+                "--pcap",
+                &classic,
+                "--format",
+                "json",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(probe2["handshakes"].as_array().unwrap().len(), 3);
+    let frames = tshark(&["-r", &classic, "-T", "fields", "-e", "frame.number"]);
+    assert!(frames.lines().count() > 20);
+    let back = chains(&edgetap(&["replay", &classic, "--format", "json"]));
+    assert!(back.len() >= 2);
+}
