@@ -65,6 +65,12 @@ impl Target {
     }
 }
 
+/// Capture timestamps are wall-clock time: the shell, not the core, reads it.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
 /// What went over a probe connection, for the pcapng exporter.
 #[derive(Debug, Default)]
 pub struct FlowLog {
@@ -94,8 +100,7 @@ impl<S> Recording<S> {
             return;
         }
         if let Ok(mut log) = self.log.lock() {
-            log.chunks
-                .push((std::time::SystemTime::now(), from_us, bytes.to_vec()));
+            log.chunks.push((wall_clock(), from_us, bytes.to_vec()));
         }
     }
 }
@@ -210,10 +215,10 @@ async fn handshake(
     log: &std::sync::Arc<std::sync::Mutex<FlowLog>>,
 ) -> Result<(), String> {
     let result = handshake_inner(target, t, obs, log).await;
-    if let Ok(mut l) = log.lock() {
-        if l.opened.is_some() {
-            l.closed = Some(std::time::SystemTime::now());
-        }
+    if let Ok(mut l) = log.lock()
+        && l.opened.is_some()
+    {
+        l.closed = Some(wall_clock());
     }
     result
 }
@@ -241,7 +246,7 @@ async fn handshake_inner(
     if let Ok(mut l) = log.lock() {
         l.client = tcp.local_addr().ok();
         l.server = tcp.peer_addr().ok();
-        l.opened = Some(std::time::SystemTime::now());
+        l.opened = Some(wall_clock());
     }
     let mut tcp = Recording {
         inner: tcp,
