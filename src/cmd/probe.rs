@@ -187,9 +187,26 @@ pub async fn probe_all_recorded(
     }
     let mut results: Vec<Option<(Observation, Option<FlowLog>)>> =
         (0..targets.len()).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((i, obs)) = joined {
-            results[i] = Some(obs);
+    // Ctrl-C stops the probes still running; what finished is still reported and
+    // written, so an interrupted run leaves a complete capture.
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => match joined {
+                Some(Ok((i, obs))) => results[i] = Some(obs),
+                Some(Err(_)) => {}
+                None => break,
+            },
+            _ = &mut interrupt => {
+                tasks.abort_all();
+                eprintln!(
+                    "edgetap: interrupted: reporting the {} endpoint(s) finished, {} stopped",
+                    results.iter().flatten().count(),
+                    targets.len() - results.iter().flatten().count()
+                );
+                break;
+            }
         }
     }
     if let Some(bar) = bar {

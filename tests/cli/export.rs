@@ -311,3 +311,103 @@ async fn probe_capture_opens_in_tshark_and_replays_to_the_same_chains() {
     let back = chains(&edgetap(&["replay", &classic, "--format", "json"]));
     assert!(back.len() >= 2);
 }
+
+/// Ctrl-C during a probe: the finished connections are reported and written,
+/// and the capture is valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_probe_leaves_a_valid_capture() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let root = Ca::root("Interrupt Root", now).unwrap();
+    let id = root
+        .identity(
+            &format!("expe.{DOMAIN}"),
+            &[&format!("expe.{DOMAIN}")],
+            None,
+            &[],
+            now,
+        )
+        .unwrap();
+    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let good = serve_with(any, Some(id), Behaviour::Https, true)
+        .await
+        .unwrap();
+    let silent = serve_with(any, None, Behaviour::Silent, false)
+        .await
+        .unwrap();
+    let records = vec![
+        ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            10,
+            10,
+            good.port(),
+            format!("expe.{DOMAIN}"),
+        ),
+        ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            10,
+            10,
+            silent.port(),
+            format!("silent.{DOMAIN}"),
+        ),
+        ZoneRecord::Addr(format!("expe.{DOMAIN}"), good.ip()),
+        ZoneRecord::Addr(format!("silent.{DOMAIN}"), silent.ip()),
+    ];
+    let dns = DnsAuthority::start(any, DOMAIN, &records).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("interrupted.pcapng").display().to_string();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args([
+            "probe",
+            DOMAIN,
+            "--nameserver",
+            &dns.addr.to_string(),
+            "--timeout",
+            "60",
+            "--pcap",
+            &pcap,
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("edgetap stops after Ctrl-C")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hs = doc["handshakes"].as_array().unwrap();
+    // Finished: expe on its SRV port, and both hosts on 5222 (refused at once);
+    // the silent server's HTTPS probe was still waiting and was stopped.
+    assert!(
+        hs.iter()
+            .any(|h| h["endpoint"]["host"] == format!("expe.{DOMAIN}") && h["service"] == "http")
+    );
+    assert!(
+        !hs.iter()
+            .any(|h| h["endpoint"]["host"] == format!("silent.{DOMAIN}") && h["service"] == "http"),
+        "{hs:?}"
+    );
+    let comments = tshark(&[
+        "-r",
+        &pcap,
+        "-Y",
+        "frame.comment",
+        "-T",
+        "fields",
+        "-e",
+        "frame.comment",
+    ]);
+    assert_eq!(comments.lines().count(), 1, "{comments}");
+}

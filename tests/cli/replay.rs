@@ -150,3 +150,75 @@ fn damaged_captures_give_lines_not_panics() {
         }
     }
 }
+
+#[test]
+fn truncated_capture_keeps_its_good_handshakes() {
+    let full = std::fs::read(captures().join("sv__tls-cert-issuer.pcap")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() * 2 / 3]).unwrap();
+    let (reports, observations) = read_all(&[cut], &HashMap::new());
+    assert!(
+        reports[0]
+            .truncated
+            .as_deref()
+            .unwrap_or("")
+            .contains("breaks after frame"),
+        "{:?}",
+        reports[0]
+    );
+    let whole = observations
+        .iter()
+        .filter(|o| !o.presented.is_empty())
+        .count();
+    assert!(whole >= 1, "handshakes before the cut survive");
+
+    // Through the binary: exit 0, the truncation said in the capture section.
+    let out = crate::run(&[
+        "replay",
+        &dir.path().join("cut.pcap").display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.json()["capture"][0]["truncated"].is_string());
+}
+
+#[test]
+fn not_a_capture_is_an_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("notes.txt");
+    std::fs::write(&junk, b"this is not a capture").unwrap();
+    let out = crate::run(&["replay", &junk.display().to_string()]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("not a pcap or pcapng file"),
+        "{}",
+        out.stderr
+    );
+    let missing = crate::run(&["replay", "/nonexistent/x.pcap"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("/nonexistent/x.pcap"));
+}
+
+#[test]
+fn xmpp_capture_is_judged_against_the_stream_domain() {
+    let out = crate::run(&[
+        "replay",
+        &captures()
+            .join("zeek__xmpp-starttls.pcap")
+            .display()
+            .to_string(),
+        "--format",
+        "json",
+        "--at",
+        "2015-01-01T00:00:00Z",
+    ]);
+    let doc = out.json();
+    let h = &doc["handshakes"][0];
+    assert_eq!(h["service"], "xmpp");
+    assert_eq!(h["reference_identity"], "jabber.ccc.de");
+    assert_eq!(h["capture"]["server"], "146.255.57.229:5222");
+    assert!(h["capture"]["frame"].as_u64().unwrap() > 0);
+    assert_eq!(doc["capture"][0]["tls_handshakes"], 1);
+}
