@@ -5,6 +5,9 @@
 //! (`-Y tls.handshake.type==11 -T fields -e tls.handshake.certificate`).
 //! Run: `cargo bench --bench replay`.
 
+// A benchmark binary: a failed setup step should stop it with its location.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;
