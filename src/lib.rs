@@ -16,4 +16,5 @@ pub mod cmd;
 pub mod core;
 pub mod input;
 pub mod net;
+pub mod proxy;
 pub mod sink;

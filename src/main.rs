@@ -30,6 +30,8 @@ enum Command {
     Probe(cmd::probe::ProbeArgs),
     /// Judge the TLS handshakes in pcap/pcapng captures (gzip too).
     Replay(cmd::replay::ReplayArgs),
+    /// Relay between clients and servers and judge every handshake that passes.
+    Proxy(cmd::proxy::ProxyArgs),
     /// Start a small deployment on loopback and discover + probe it.
     Demo(cmd::demo::DemoArgs),
     /// List the rules with their effect on each client profile.
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(args),
         Command::Discover(args) => runtime().and_then(|rt| rt.block_on(cmd::discover::run(args))),
         Command::Probe(args) => runtime().and_then(|rt| rt.block_on(cmd::probe::run(args))),
+        Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(cmd::proxy::run(args))),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(cmd::demo::run(args))),
     };
     match result {

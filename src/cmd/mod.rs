@@ -5,5 +5,6 @@ pub mod demo;
 pub mod discover;
 pub mod inspect;
 pub mod probe;
+pub mod proxy;
 pub mod replay;
 pub mod rules;

@@ -20,6 +20,7 @@ pub struct PcapSink {
     keylog: Option<BufWriter<File>>,
     flows: u32,
     path: String,
+    bytes: u64,
 }
 
 fn since_epoch(t: SystemTime) -> Duration {
@@ -49,6 +50,7 @@ impl PcapSink {
             keylog,
             flows: 0,
             path: name,
+            bytes: 0,
         })
     }
 
@@ -78,6 +80,7 @@ impl PcapSink {
         for (at, from_us, bytes) in coalesce(&flow.chunks) {
             let at = since_epoch(at);
             for f in synth.data(from_us, &bytes) {
+                self.bytes += f.bytes.len() as u64 + 40;
                 let c = (f.certificate && !commented).then_some(comment);
                 commented |= c.is_some();
                 self.writer.frame(at, &f.bytes, c).with_context(ctx)?;
@@ -91,6 +94,11 @@ impl PcapSink {
             self.writer.frame(end, &f.bytes, c).with_context(ctx)?;
         }
         self.writer.flush().with_context(ctx)
+    }
+
+    /// Approximate bytes written so far (for rotation).
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes
     }
 
     /// Flush and close.

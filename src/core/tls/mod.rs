@@ -4,6 +4,7 @@
 
 pub mod messages;
 pub mod stream;
+pub mod watch;
 
 pub use messages::{Certificates, ClientHello, ServerHello};
 pub use stream::{DirectionParser, TlsEvent};

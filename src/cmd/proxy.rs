@@ -1,0 +1,244 @@
+//! `edgetap proxy`: sit inline between clients and servers, relay unchanged, and
+//! judge every handshake that passes (passthrough mode).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::core::analysis::Engine;
+use crate::core::analysis::rules::DetectorConfig;
+use crate::core::x509::{StoreKind, TrustStore};
+use crate::net::probe::Timeouts;
+use crate::net::resolve::{Dns, parse_nameserver};
+use crate::proxy::{Listener, ListenerConfig, PcapRotation, Proxy, ProxyConfig, upstreams};
+
+/// Arguments of `edgetap proxy`.
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// A TOML configuration (see configs/proxy-*.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen here (repeatable; taken in order with --upstream and --service).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Vec<SocketAddr>,
+    /// Relay to HOST:PORT, or "srv" for the domain's SRV targets.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub upstream: Vec<String>,
+    /// http, xmpp or sip (default from the listen port).
+    #[arg(long)]
+    pub service: Vec<String>,
+    /// The XMPP / `_collab-edge` domain.
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Nameserver for upstream and SRV look-ups (IP or IP:PORT; repeatable).
+    #[arg(long = "nameserver", value_name = "IP[:PORT]")]
+    pub nameservers: Vec<String>,
+    /// Write one JSON line per connection here.
+    #[arg(long, value_name = "FILE")]
+    pub events: Option<PathBuf>,
+    /// Write what passed to this capture (pcapng, or pcap for *.pcap).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Start a new capture file past this many megabytes.
+    #[arg(long, value_name = "MB")]
+    pub pcap_max_mb: Option<u64>,
+    /// Enterprise CA certificates, trusted by jabber and expressway-c only.
+    #[arg(long, value_name = "FILE")]
+    pub trust: Vec<PathBuf>,
+    /// Public roots trusted by every profile, instead of the bundled set.
+    #[arg(long, value_name = "FILE")]
+    pub public_roots: Option<PathBuf>,
+}
+
+fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("{}: cannot read the config", path.display()))?;
+            ProxyConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => ProxyConfig::default(),
+    };
+    if args.listen.len() != args.upstream.len()
+        || (!args.service.is_empty() && args.service.len() != args.listen.len())
+    {
+        anyhow::bail!(
+            "give --listen, --upstream (and --service) the same number of times: they are taken as triples in order"
+        );
+    }
+    for (i, listen) in args.listen.iter().enumerate() {
+        let upstream = &args.upstream[i];
+        let srv = upstream == "srv";
+        cfg.listeners.push(ListenerConfig {
+            listen: *listen,
+            upstream: (!srv).then(|| upstream.clone()),
+            service: args.service.get(i).cloned(),
+            srv,
+        });
+    }
+    if args.domain.is_some() {
+        cfg.domain = args.domain.clone();
+    }
+    cfg.nameservers.extend(args.nameservers.iter().cloned());
+    if args.events.is_some() {
+        cfg.events = args.events.clone();
+    }
+    if args.pcap.is_some() {
+        cfg.pcap = args.pcap.clone();
+    }
+    if args.pcap_max_mb.is_some() {
+        cfg.pcap_max_mb = args.pcap_max_mb;
+    }
+    cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(cfg)
+}
+
+/// Run `proxy` until Ctrl-C or SIGTERM.
+pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
+    let cfg = config(args)?;
+    let public = match &args.public_roots {
+        None => TrustStore::bundled_public_roots(),
+        Some(p) => {
+            TrustStore::from_der_certs(crate::input::load_certificates(p)?, StoreKind::Public)?
+        }
+    };
+    let mut enterprise = TrustStore::default();
+    for p in &args.trust {
+        enterprise = enterprise.union(&TrustStore::from_der_certs(
+            crate::input::load_certificates(p)?,
+            StoreKind::Enterprise,
+        )?);
+    }
+    let engine = Engine::new(public, enterprise, DetectorConfig::default());
+    let nameservers: Vec<SocketAddr> = cfg
+        .nameservers
+        .iter()
+        .map(|n| parse_nameserver(n))
+        .collect::<Result<_, _>>()?;
+    let dns = Dns::new(&nameservers, Duration::from_secs(2))?;
+
+    let mut listeners = Vec::new();
+    for l in &cfg.listeners {
+        let ups = upstreams(&cfg, l, &dns).await?;
+        let socket = tokio::net::TcpListener::bind(l.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (in use, or a privileged port?)",
+                    l.listen
+                )
+            })?;
+        if !l.listen.ip().is_loopback() {
+            eprintln!(
+                "edgetap: warning: {} is reachable from the network, not only from this machine",
+                l.listen
+            );
+        }
+        let service = l.service().map_err(|e| anyhow::anyhow!(e))?;
+        eprintln!(
+            "edgetap: {} {} -> {} (passthrough)",
+            socket.local_addr()?,
+            service,
+            ups.iter()
+                .map(|u| format!("{}:{}", u.host, u.port))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        listeners.push(Listener {
+            socket,
+            service,
+            upstreams: ups,
+        });
+    }
+    let events = match &cfg.events {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("{}: cannot open the events file", p.display()))?,
+        ),
+        None => None,
+    };
+    let pcap = match &cfg.pcap {
+        Some(p) => Some(PcapRotation::new(p.clone(), cfg.pcap_max_mb)?),
+        None => None,
+    };
+    let secs =
+        |v: Option<f64>, d: f64| Duration::from_secs_f64(v.unwrap_or(d).clamp(0.1, 86_400.0));
+    let connect = secs(cfg.connect_timeout_secs, 5.0);
+    let timeouts = Timeouts {
+        connect,
+        starttls: connect,
+        handshake: connect * 2,
+    };
+    let (accept_tx, accept_rx) = tokio::sync::watch::channel(false);
+    let (force_tx, force_rx) = tokio::sync::watch::channel(false);
+    let proxy = Arc::new(Proxy::new(
+        engine,
+        cfg.domain.clone(),
+        dns,
+        timeouts,
+        secs(cfg.idle_timeout_secs, 300.0),
+        events,
+        pcap,
+        force_rx,
+    ));
+    let tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
+    let mut acceptors = tokio::task::JoinSet::new();
+    for l in listeners {
+        acceptors.spawn(proxy.clone().serve(l, tasks.clone(), accept_rx.clone()));
+    }
+
+    wait_for_stop().await;
+    let grace = secs(cfg.grace_secs, 5.0);
+    eprintln!(
+        "edgetap: stopping: no new connections; {} open get {}s to finish",
+        proxy.active(),
+        grace.as_secs_f32()
+    );
+    let _ = accept_tx.send(true);
+    while acceptors.join_next().await.is_some() {}
+    let deadline = Instant::now() + grace;
+    while proxy.active() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = force_tx.send(true);
+    let closing = Instant::now() + Duration::from_secs(5);
+    while proxy.active() > 0 && Instant::now() < closing {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.finish()?;
+    eprintln!(
+        "edgetap: stopped after {} handshakes",
+        proxy.handshakes.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

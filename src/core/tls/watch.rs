@@ -1,0 +1,102 @@
+//! Watching both directions of one connection whose bytes pass through edgetap
+//! (the proxy's passthrough mode): the same passive parsers replay uses, fed as
+//! bytes are relayed, stopping once both directions turned encrypted.
+
+use std::net::SocketAddr;
+
+use super::{DirectionParser, TlsEvent};
+use crate::core::capture::replay::TlsConnection;
+
+/// Both directions of one relayed connection.
+#[derive(Debug, Default)]
+pub struct Watch {
+    client: DirectionParser,
+    server: DirectionParser,
+    client_events: Vec<TlsEvent>,
+    server_events: Vec<TlsEvent>,
+}
+
+impl Watch {
+    /// Bytes the client sent.
+    pub fn client_bytes(&mut self, bytes: &[u8]) {
+        self.client.feed(bytes, &mut self.client_events);
+    }
+
+    /// Bytes the server sent.
+    pub fn server_bytes(&mut self, bytes: &[u8]) {
+        self.server.feed(bytes, &mut self.server_events);
+    }
+
+    /// Both directions are past the handshake (or unreadable): stop feeding.
+    pub fn done(&self) -> bool {
+        self.client.done() && self.server.done()
+    }
+
+    /// The server's side shows what a verdict needs: its Certificate, or a
+    /// TLS 1.3 ServerHello (the chain then needs a side probe), or it failed.
+    pub fn server_ready(&self) -> bool {
+        self.server.done()
+            || self.server_events.iter().any(|e| match e {
+                TlsEvent::Certificate(_) => true,
+                TlsEvent::ServerHello(sh) => sh.version == 0x0304,
+                TlsEvent::Alert(2, _) => true,
+                _ => false,
+            })
+    }
+
+    /// True when any TLS was seen.
+    pub fn saw_tls(&self) -> bool {
+        self.client.found_tls() || self.server.found_tls()
+    }
+
+    /// What was seen, in replay's terms (stream = connection id, frame 0).
+    pub fn connection(
+        &mut self,
+        id: usize,
+        client: SocketAddr,
+        server: SocketAddr,
+    ) -> TlsConnection {
+        self.client.finish();
+        self.server.finish();
+        let mut t = TlsConnection {
+            stream: id,
+            client,
+            server,
+            frame: 0,
+            time: 0.0,
+            client_hello: None,
+            server_hello: None,
+            certificates: None,
+            client_certificate: false,
+            alerts: Vec::new(),
+            client_prefix: self.client.prefix().to_vec(),
+            damage: Vec::new(),
+        };
+        for e in &self.client_events {
+            match e {
+                TlsEvent::ClientHello(ch) if t.client_hello.is_none() => {
+                    t.client_hello = Some(ch.clone())
+                }
+                TlsEvent::Certificate(_) => t.client_certificate = true,
+                TlsEvent::Alert(l, d) => t.alerts.push((false, *l, *d)),
+                _ => {}
+            }
+        }
+        for e in &self.server_events {
+            match e {
+                TlsEvent::ServerHello(sh) => t.server_hello = Some(*sh),
+                TlsEvent::Certificate(c) if t.certificates.is_none() => {
+                    t.certificates = Some(c.clone())
+                }
+                TlsEvent::Alert(l, d) => t.alerts.push((true, *l, *d)),
+                _ => {}
+            }
+        }
+        for (who, p) in [("server", &self.server), ("client", &self.client)] {
+            if let Some(e) = &p.error {
+                t.damage.push(format!("{who} side: {e}"));
+            }
+        }
+        t
+    }
+}

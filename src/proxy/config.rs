@@ -1,0 +1,137 @@
+//! Proxy configuration: a TOML file (see configs/) or `--listen/--upstream/--service`
+//! triples on the command line. Listeners bind loopback unless told otherwise.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::core::observation::Service;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// The XMPP / `_collab-edge` domain; needed for `srv` listeners.
+    pub domain: Option<String>,
+    /// Nameservers for SRV and upstream look-ups (IP or IP:PORT); system when empty.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    /// The listeners.
+    #[serde(default, rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+    /// Seconds to connect upstream (default 5).
+    pub connect_timeout_secs: Option<f64>,
+    /// Seconds a connection may stay silent both ways before it is closed (default 300).
+    pub idle_timeout_secs: Option<f64>,
+    /// Seconds open connections get to finish after Ctrl-C (default 5).
+    pub grace_secs: Option<f64>,
+    /// JSON-lines events file.
+    pub events: Option<PathBuf>,
+    /// Capture file (pcapng, or pcap for *.pcap).
+    pub pcap: Option<PathBuf>,
+    /// Start a new capture file past this many megabytes.
+    pub pcap_max_mb: Option<u64>,
+}
+
+/// One listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Address to listen on, e.g. "127.0.0.1:8443".
+    pub listen: SocketAddr,
+    /// Upstream "host:port"; omit with `srv = true`.
+    pub upstream: Option<String>,
+    /// "http", "xmpp" or "sip" (default from the port: 5222 xmpp, 5061 sip, else http).
+    pub service: Option<String>,
+    /// Take upstreams from the domain's SRV records, in SRV order, failing over.
+    #[serde(default)]
+    pub srv: bool,
+}
+
+impl ListenerConfig {
+    /// The service this listener carries.
+    pub fn service(&self) -> Result<Service, String> {
+        match &self.service {
+            Some(s) => s.parse(),
+            None => Ok(match self.listen.port() {
+                5222 => Service::Xmpp,
+                5061 => Service::Sip,
+                _ => Service::Http,
+            }),
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// Parse a TOML file's text.
+    pub fn from_toml(text: &str) -> Result<ProxyConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Check the configuration says something runnable.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.listeners.is_empty() {
+            return Err(
+                "no listener: give --listen/--upstream/--service or [[listener]] in the config"
+                    .into(),
+            );
+        }
+        for l in &self.listeners {
+            l.service()?;
+            match (&l.upstream, l.srv) {
+                (None, false) => {
+                    return Err(format!(
+                        "listener {}: give upstream = \"host:port\" or srv = true",
+                        l.listen
+                    ));
+                }
+                (Some(_), true) => {
+                    return Err(format!(
+                        "listener {}: upstream and srv exclude each other",
+                        l.listen
+                    ));
+                }
+                (None, true) if self.domain.is_none() => {
+                    return Err(format!(
+                        "listener {}: srv = true needs domain = \"example.com\"",
+                        l.listen
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_configs_parse_and_validate() {
+        for name in ["proxy-static.toml", "proxy-srv.toml"] {
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/");
+            let text = std::fs::read_to_string(format!("{path}{name}")).unwrap();
+            let cfg = ProxyConfig::from_toml(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+            cfg.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                cfg.listeners.iter().all(|l| l.listen.ip().is_loopback()),
+                "{name}: samples listen on loopback"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_configs_are_explained() {
+        assert!(
+            ProxyConfig::from_toml("[[listener]]\nlisten = \"127.0.0.1:1\"\nbogus = 1\n")
+                .unwrap_err()
+                .contains("bogus")
+        );
+        let cfg = ProxyConfig::from_toml("[[listener]]\nlisten = \"127.0.0.1:8443\"\nsrv = true\n")
+            .unwrap();
+        assert!(cfg.validate().unwrap_err().contains("needs domain"));
+    }
+}

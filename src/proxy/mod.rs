@@ -1,0 +1,664 @@
+//! The inline proxy, passthrough mode: accept, connect upstream (failing over in
+//! SRV order), relay bytes unchanged both ways, and watch a copy of the handshake
+//! with the replay parsers. Analysis runs in its own task, off the copy path;
+//! parsing stops once both directions are encrypted. Each connection's failure
+//! ends only that connection and becomes an event with its reason.
+
+pub mod config;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::core::analysis::{Engine, HandshakeReport};
+use crate::core::capture::observe::observation;
+use crate::core::discovery::SrvKind;
+use crate::core::observation::{Service, SourceKind};
+use crate::core::tls::watch::Watch;
+use crate::net::probe::{FlowLog, Target, Timeouts, probe};
+use crate::net::resolve::Dns;
+pub use config::{ListenerConfig, ProxyConfig};
+
+/// Bytes of one connection kept for the capture; past this, the capture notes it.
+const CAPTURE_CAP: usize = 16 * 1024 * 1024;
+const READ_BUF: usize = 16 * 1024;
+
+/// Where a listener sends connections.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// Host name (for SNI of side probes and reports).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// A ready listener.
+pub struct Listener {
+    /// Its socket.
+    pub socket: TcpListener,
+    /// What it carries.
+    pub service: Service,
+    /// Upstreams in order of preference.
+    pub upstreams: Vec<Upstream>,
+}
+
+/// One JSON line per connection.
+#[derive(Debug, Serialize)]
+pub struct ConnectionEvent {
+    /// Connection id, from 1.
+    pub connection: usize,
+    /// Client ip:port.
+    pub client: String,
+    /// Upstream ip:port, when connected.
+    pub upstream: Option<String>,
+    /// Upstream host name.
+    pub upstream_host: Option<String>,
+    /// Service of the listener.
+    pub service: Service,
+    /// Bytes client to server.
+    pub bytes_up: u64,
+    /// Bytes server to client.
+    pub bytes_down: u64,
+    /// Milliseconds open.
+    pub duration_ms: u64,
+    /// Why it ended.
+    pub close_reason: String,
+    /// The handshake as inspect reports it, if there was one.
+    pub handshake: Option<HandshakeReport>,
+}
+
+/// Shared state of a running proxy.
+pub struct Proxy {
+    engine: Arc<Engine>,
+    domain: Option<String>,
+    dns: Arc<Dns>,
+    timeouts: Timeouts,
+    idle: Duration,
+    next_id: AtomicUsize,
+    active: AtomicUsize,
+    events: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
+    pcap: Option<Mutex<PcapRotation>>,
+    stop: watch::Receiver<bool>,
+    /// Handshakes judged so far.
+    pub handshakes: AtomicU64,
+}
+
+/// A capture sink that starts a new file past a size.
+pub struct PcapRotation {
+    base: std::path::PathBuf,
+    max_bytes: Option<u64>,
+    current: Option<crate::sink::pcap::PcapSink>,
+    index: u32,
+}
+
+impl PcapRotation {
+    /// Open the first file.
+    pub fn new(base: std::path::PathBuf, max_mb: Option<u64>) -> anyhow::Result<PcapRotation> {
+        let current = Some(crate::sink::pcap::PcapSink::create(&base, None)?);
+        Ok(PcapRotation {
+            base,
+            max_bytes: max_mb.map(|m| m * 1024 * 1024),
+            current,
+            index: 0,
+        })
+    }
+
+    fn write(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
+        if let Some(sink) = &mut self.current {
+            sink.write_flow(flow, comment)?;
+            if self.max_bytes.is_some_and(|m| sink.bytes_written() >= m) {
+                if let Some(old) = self.current.take() {
+                    old.finish()?;
+                }
+                self.index += 1;
+                let stem = self
+                    .base
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("edgetap");
+                let ext = self
+                    .base
+                    .extension()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or("pcapng");
+                let next = self
+                    .base
+                    .with_file_name(format!("{stem}-{}.{ext}", self.index));
+                self.current = Some(crate::sink::pcap::PcapSink::create(&next, None)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush and close the current file.
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        match self.current.take() {
+            Some(sink) => sink.finish(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Proxy {
+    /// A proxy judging with `engine`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        engine: Engine,
+        domain: Option<String>,
+        dns: Dns,
+        timeouts: Timeouts,
+        idle: Duration,
+        events: Option<std::fs::File>,
+        pcap: Option<PcapRotation>,
+        stop: watch::Receiver<bool>,
+    ) -> Proxy {
+        Proxy {
+            engine: Arc::new(engine),
+            domain,
+            dns: Arc::new(dns),
+            timeouts,
+            idle,
+            next_id: AtomicUsize::new(1),
+            active: AtomicUsize::new(0),
+            events: events.map(|f| Mutex::new(std::io::BufWriter::new(f))),
+            pcap: pcap.map(Mutex::new),
+            stop,
+            handshakes: AtomicU64::new(0),
+        }
+    }
+
+    /// Connections currently open.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Accept on `listener` until `accepting` turns true; each connection in its own task.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: Listener,
+        tasks: Arc<Mutex<tokio::task::JoinSet<()>>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let listener = Arc::new(listener);
+        loop {
+            let accepted = tokio::select! {
+                a = listener.socket.accept() => a,
+                _ = stop.changed() => return,
+            };
+            let (client, peer) = match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let me = self.clone();
+            let l = listener.clone();
+            if let Ok(mut set) = tasks.lock() {
+                set.spawn(async move { me.connection(client, peer, &l).await });
+            }
+        }
+    }
+
+    async fn connection(self: Arc<Self>, client: TcpStream, peer: SocketAddr, listener: &Listener) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.active.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let opened = wall_clock();
+        let _ = client.set_nodelay(true);
+        let mut event = ConnectionEvent {
+            connection: id,
+            client: peer.to_string(),
+            upstream: None,
+            upstream_host: None,
+            service: listener.service,
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_ms: 0,
+            close_reason: String::new(),
+            handshake: None,
+        };
+        match self.connect(&listener.upstreams).await {
+            Err(reason) => {
+                event.close_reason = reason;
+                drop(client);
+            }
+            Ok((server, host, addr)) => {
+                event.upstream = Some(addr.to_string());
+                event.upstream_host = Some(host.clone());
+                let flow = Arc::new(Mutex::new(FlowLog {
+                    client: Some(peer),
+                    server: Some(addr),
+                    opened: Some(opened),
+                    ..FlowLog::default()
+                }));
+                let outcome = self
+                    .relay(
+                        id,
+                        client,
+                        server,
+                        peer,
+                        addr,
+                        &host,
+                        listener.service,
+                        &flow,
+                    )
+                    .await;
+                event.bytes_up = outcome.up;
+                event.bytes_down = outcome.down;
+                event.close_reason = outcome.reason;
+                event.handshake = outcome.report;
+                if let Ok(mut f) = flow.lock() {
+                    f.closed = Some(wall_clock());
+                }
+                if let (Some(pcap), Ok(flow)) = (&self.pcap, flow.lock()) {
+                    let comment = event
+                        .handshake
+                        .as_ref()
+                        .map(crate::core::export::comment::verdict_comment)
+                        .unwrap_or_else(|| {
+                            format!("edgetap: connection {id}: no TLS handshake seen")
+                        });
+                    if let Ok(mut p) = pcap.lock() {
+                        if let Err(e) = p.write(&flow, &comment) {
+                            tracing::error!(error = %e, "capture write failed; later connections will try again");
+                        }
+                    }
+                }
+            }
+        }
+        event.duration_ms = started.elapsed().as_millis() as u64;
+        if event.handshake.is_none() && event.upstream.is_none() {
+            println!(
+                "{} #{id} {} -> upstream failed: {}",
+                clock_text(),
+                event.client,
+                event.close_reason
+            );
+        }
+        self.write_event(&event);
+        self.active.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn connect(
+        &self,
+        upstreams: &[Upstream],
+    ) -> Result<(TcpStream, String, SocketAddr), String> {
+        let mut reasons = Vec::new();
+        for u in upstreams {
+            let addrs = match self.dns.addresses(&u.host).await {
+                Ok(a) => a,
+                Err(e) => {
+                    reasons.push(format!("{}: {e}", u.host));
+                    continue;
+                }
+            };
+            for ip in addrs {
+                let addr = SocketAddr::new(ip, u.port);
+                match tokio::time::timeout(self.timeouts.connect, TcpStream::connect(addr)).await {
+                    Ok(Ok(s)) => {
+                        let _ = s.set_nodelay(true);
+                        return Ok((s, u.host.clone(), addr));
+                    }
+                    Ok(Err(e)) => reasons.push(format!("{} ({addr}): {e}", u.host)),
+                    Err(_) => reasons.push(format!(
+                        "{} ({addr}): no answer within {}s",
+                        u.host,
+                        self.timeouts.connect.as_secs_f32()
+                    )),
+                }
+            }
+        }
+        Err(format!("upstream unreachable: {}", reasons.join("; ")))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn relay(
+        self: &Arc<Self>,
+        id: usize,
+        client: TcpStream,
+        server: TcpStream,
+        peer: SocketAddr,
+        upstream: SocketAddr,
+        host: &str,
+        service: Service,
+        flow: &Arc<Mutex<FlowLog>>,
+    ) -> RelayOutcome {
+        let watch = Arc::new(Mutex::new(Watch::default()));
+        let watching = Arc::new(AtomicBool::new(true));
+        let (cr, cw) = client.into_split();
+        let (sr, sw) = server.into_split();
+        let analysis: Arc<Mutex<Option<tokio::task::JoinHandle<Option<HandshakeReport>>>>> =
+            Arc::new(Mutex::new(None));
+        let ctx = Pump {
+            watch: watch.clone(),
+            watching: watching.clone(),
+            flow: flow.clone(),
+            idle: self.idle,
+            stop: self.stop.clone(),
+        };
+        let start_analysis = {
+            let me = self.clone();
+            let watch = watch.clone();
+            let analysis = analysis.clone();
+            let host = host.to_owned();
+            move || {
+                let Ok(mut slot) = analysis.lock() else {
+                    return;
+                };
+                if slot.is_some() {
+                    return;
+                }
+                let me = me.clone();
+                let watch = watch.clone();
+                let host = host.clone();
+                *slot = Some(tokio::spawn(async move {
+                    me.analyse(id, &watch, peer, upstream, &host, service).await
+                }));
+            }
+        };
+        let up = ctx.pump(cr, sw, true, None::<fn()>);
+        let down = ctx.pump(sr, cw, false, Some(start_analysis.clone()));
+        let (up, down) = tokio::join!(up, down);
+        // The handshake may have ended with the connection (alert, reset): judge what was seen.
+        let saw_tls = watch.lock().map(|w| w.saw_tls()).unwrap_or(false);
+        if saw_tls {
+            start_analysis();
+        }
+        let handle = analysis.lock().ok().and_then(|mut s| s.take());
+        let report = match handle {
+            Some(h) => h.await.ok().flatten(),
+            None => None,
+        };
+        let reason = match (&up.1, &down.1) {
+            (Some(r), _) | (None, Some(r)) => r.clone(),
+            (None, None) => "closed".into(),
+        };
+        RelayOutcome {
+            up: up.0,
+            down: down.0,
+            reason,
+            report,
+        }
+    }
+
+    async fn analyse(
+        &self,
+        id: usize,
+        watch: &Mutex<Watch>,
+        client: SocketAddr,
+        upstream: SocketAddr,
+        host: &str,
+        service: Service,
+    ) -> Option<HandshakeReport> {
+        let conn = watch.lock().ok()?.connection(id, client, upstream);
+        let services: HashMap<u16, Service> = [(upstream.port(), service)].into_iter().collect();
+        #[allow(clippy::disallowed_methods)] // the proxy judges at the time it relays
+        let now = time::OffsetDateTime::now_utc();
+        let mut obs = observation(&conn, "proxy", &services);
+        obs.capture = None;
+        obs.origin.at = Some(now);
+        obs.origin.kind = SourceKind::Proxy;
+        obs.origin.locator = format!("connection {id}: {client} -> {upstream} ({host})");
+        obs.endpoint.host = obs.endpoint.host.clone().or_else(|| Some(host.to_owned()));
+        if service == Service::Xmpp {
+            obs.edge_domain = None;
+        } else if let Some(d) = &self.domain {
+            obs.edge_domain = Some(d.clone());
+        }
+        if obs.tls.chain_hidden {
+            // TLS 1.3: the chain is encrypted in this connection. Fetch it with a
+            // side connection to the same upstream, same name, same service.
+            let target = Target {
+                host: obs.tls.sni.clone().unwrap_or_else(|| host.to_owned()),
+                addr: upstream,
+                service,
+                xmpp_domain: (service == Service::Xmpp).then(|| obs.reference_identity.to_string()),
+                edge_domain: None,
+                srv: None,
+            };
+            let side = probe(&target, self.timeouts, now).await;
+            obs.presented = side.presented;
+        }
+        let report = self.engine.evaluate(&[obs], now);
+        let h = report.handshakes.into_iter().next()?;
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        println!("{}", handshake_line(id, &h));
+        Some(h)
+    }
+
+    fn write_event(&self, event: &ConnectionEvent) {
+        let Some(events) = &self.events else { return };
+        let Ok(line) = serde_json::to_string(event) else {
+            return;
+        };
+        if let Ok(mut w) = events.lock() {
+            use std::io::Write as _;
+            if let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush()) {
+                tracing::error!(error = %e, "writing the events file failed (disk full?)");
+            }
+        }
+    }
+
+    /// Flush and close the capture.
+    pub fn finish(&self) -> anyhow::Result<()> {
+        if let Some(p) = &self.pcap {
+            if let Ok(mut p) = p.lock() {
+                p.finish()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct RelayOutcome {
+    up: u64,
+    down: u64,
+    reason: String,
+    report: Option<HandshakeReport>,
+}
+
+struct Pump {
+    watch: Arc<Mutex<Watch>>,
+    watching: Arc<AtomicBool>,
+    flow: Arc<Mutex<FlowLog>>,
+    idle: Duration,
+    stop: watch::Receiver<bool>,
+}
+
+impl Pump {
+    /// Copy `from` to `to` until EOF, error, idle timeout or stop; propagate
+    /// half-close. Returns bytes copied and, when not a clean EOF, the reason.
+    async fn pump(
+        &self,
+        mut from: OwnedReadHalf,
+        mut to: OwnedWriteHalf,
+        client_side: bool,
+        on_server_ready: Option<impl Fn()>,
+    ) -> (u64, Option<String>) {
+        let who = if client_side { "client" } else { "server" };
+        let mut buf = vec![0u8; READ_BUF];
+        let mut total = 0u64;
+        let mut captured = 0usize;
+        let mut stop = self.stop.clone();
+        loop {
+            let read = tokio::select! {
+                r = tokio::time::timeout(self.idle, from.read(&mut buf)) => r,
+                _ = stop.changed() => {
+                    let _ = to.shutdown().await;
+                    return (total, Some("closed by edgetap on shutdown".into()));
+                }
+            };
+            let n = match read {
+                Err(_) => {
+                    let _ = to.shutdown().await;
+                    return (total, Some(format!("idle for {}s", self.idle.as_secs())));
+                }
+                Ok(Err(e)) => {
+                    let _ = to.shutdown().await;
+                    return (total, Some(format!("{who} error: {e}")));
+                }
+                Ok(Ok(0)) => {
+                    // Half-close: the other side may still send.
+                    let _ = to.shutdown().await;
+                    return (total, None);
+                }
+                Ok(Ok(n)) => n,
+            };
+            let chunk = &buf[..n];
+            if self.watching.load(Ordering::Relaxed) {
+                if let Ok(mut w) = self.watch.lock() {
+                    if client_side {
+                        w.client_bytes(chunk)
+                    } else {
+                        w.server_bytes(chunk)
+                    }
+                    let ready = !client_side && w.server_ready();
+                    if w.done() {
+                        self.watching.store(false, Ordering::Relaxed);
+                    }
+                    drop(w);
+                    if ready {
+                        if let Some(f) = &on_server_ready {
+                            f();
+                        }
+                    }
+                }
+            }
+            if captured < CAPTURE_CAP {
+                if let Ok(mut f) = self.flow.lock() {
+                    f.chunks.push((wall_clock(), client_side, chunk.to_vec()));
+                }
+                captured += n;
+            }
+            if let Err(e) = to.write_all(chunk).await {
+                let other = if client_side { "server" } else { "client" };
+                return (total, Some(format!("{other} went away: {e}")));
+            }
+            total += n as u64;
+        }
+    }
+}
+
+/// Capture timestamps and event times are wall-clock time, read here in the shell.
+#[allow(clippy::disallowed_methods)]
+fn wall_clock() -> SystemTime {
+    SystemTime::now()
+}
+
+fn clock_text() -> String {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
+}
+
+/// One terminal line per handshake.
+pub fn handshake_line(id: usize, h: &HandshakeReport) -> String {
+    let o = &h.observation;
+    let leaf = h
+        .chain
+        .first()
+        .map(|c| c.cert.short_name())
+        .unwrap_or_else(|| "no certificate".into());
+    let issuer = h
+        .chain
+        .first()
+        .map(|c| c.cert.issuer.clone())
+        .unwrap_or_default();
+    let verdicts: Vec<String> = crate::core::analysis::Profile::ALL
+        .iter()
+        .filter_map(|p| h.verdicts.get(p).map(|v| (p, v)))
+        .map(|(p, v)| {
+            if !v.applicable {
+                format!("{p}=n/a")
+            } else if v.rules.is_empty() {
+                format!("{p}={}", v.outcome)
+            } else {
+                format!("{p}={}({})", v.outcome, v.rules.join(","))
+            }
+        })
+        .collect();
+    format!(
+        "{} #{id} {} sni={} {} leaf={leaf} issuer={issuer} {}",
+        clock_text(),
+        o.origin.locator,
+        o.tls.sni.as_deref().unwrap_or("-"),
+        o.service,
+        verdicts.join(" ")
+    )
+}
+
+/// Resolve the listeners' upstreams (SRV-derived ones through discovery).
+pub async fn upstreams(
+    cfg: &ProxyConfig,
+    l: &ListenerConfig,
+    dns: &Dns,
+) -> anyhow::Result<Vec<Upstream>> {
+    if let Some(u) = &l.upstream {
+        let (host, port) = u
+            .rsplit_once(':')
+            .and_then(|(h, p)| {
+                p.parse::<u16>().ok().map(|p| {
+                    (
+                        h.trim_start_matches('[').trim_end_matches(']').to_owned(),
+                        p,
+                    )
+                })
+            })
+            .ok_or_else(|| {
+                anyhow::anyhow!("listener {}: upstream {u:?} is not HOST:PORT", l.listen)
+            })?;
+        return Ok(vec![Upstream { host, port }]);
+    }
+    let domain = cfg.domain.clone().unwrap_or_default();
+    let discovery = dns.discover(&domain).await;
+    let service = l.service().map_err(|e| anyhow::anyhow!(e))?;
+    let targets = |kind: SrvKind, port: Option<u16>| -> Vec<Upstream> {
+        discovery
+            .lookup(kind)
+            .map(|lk| {
+                lk.targets()
+                    .iter()
+                    .map(|t| Upstream {
+                        host: t.record.target.clone(),
+                        port: port.unwrap_or(t.record.port),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let list = match service {
+        Service::Http => targets(SrvKind::CollabEdge, None),
+        Service::Xmpp => {
+            let x = targets(SrvKind::XmppClient, None);
+            if x.is_empty() {
+                targets(SrvKind::CollabEdge, Some(5222))
+            } else {
+                x
+            }
+        }
+        Service::Sip => targets(SrvKind::CollabEdge, Some(5061)),
+    };
+    if list.is_empty() {
+        anyhow::bail!(
+            "listener {}: no SRV targets for {domain} ({})",
+            l.listen,
+            discovery
+                .lookups
+                .iter()
+                .map(|lk| format!("{} {}", lk.name, lk.describe()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    Ok(list)
+}
