@@ -11,6 +11,7 @@ mod json_contract;
 mod limbo;
 mod openssl_chains;
 mod probe;
+mod proxy;
 mod replay;
 mod sample;
 mod tidy;

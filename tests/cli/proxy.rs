@@ -1,0 +1,343 @@
+//! `edgetap proxy` in passthrough mode with real, independent clients: curl over
+//! HTTPS (TLS 1.2 and 1.3 upstreams) and `openssl s_client -starttls xmpp`
+//! against prosody. The verdicts must match what `probe` says of the same
+//! upstreams; faults end only their own connection; Ctrl-C leaves valid files.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use edgetap::net::lab::{Behaviour, serve_with};
+use edgetap::net::pki::Ca;
+use serde_json::Value;
+
+const DOMAIN: &str = "example.com";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn pem(der: &[u8]) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-inform", "der"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(der)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listening on {port}");
+}
+
+fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(extra)
+        .arg("--cacert")
+        .arg(ca)
+        .args([
+            "--resolve",
+            &format!("{host}:{port}:127.0.0.1"),
+            &format!("https://{host}:{port}/"),
+        ])
+        .output()
+        .expect("curl is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn stop(mut child: std::process::Child) -> String {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    for _ in 0..200 {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "proxy exit {status}");
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return err;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("the proxy did not stop after SIGINT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_through_passthrough_proxy_matches_probe() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let root = Ca::root("Proxy Root", now).unwrap();
+    let issuing = root.intermediate("Proxy Issuing CA", now).unwrap();
+    let host = format!("expe.{DOMAIN}");
+    let good = issuing
+        .identity(
+            &host,
+            &[&host, &format!("collab-edge.{DOMAIN}")],
+            None,
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let leaf_only = issuing.identity(&host, &[&host], None, &[], now).unwrap();
+    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let up12 = serve_with(any, Some(good.clone()), Behaviour::Https, true)
+        .await
+        .unwrap();
+    let up13 = serve_with(any, Some(good), Behaviour::Https, false)
+        .await
+        .unwrap();
+    let up_bad = serve_with(any, Some(leaf_only), Behaviour::Https, true)
+        .await
+        .unwrap();
+    let refused = free_port();
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("root.pem");
+    std::fs::write(&ca, pem(&root.der())).unwrap();
+    let ev = dir.path().join("events.jsonl");
+    let cap = dir.path().join("proxy.pcapng");
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    let mut args: Vec<String> = vec!["proxy".into(), "--domain".into(), DOMAIN.into()];
+    for (listen, upstream) in ports
+        .iter()
+        .zip([up12.port(), up13.port(), up_bad.port(), refused])
+    {
+        args.extend([
+            "--listen".into(),
+            format!("127.0.0.1:{listen}"),
+            "--upstream".into(),
+            format!("127.0.0.1:{upstream}"),
+            "--service".into(),
+            "http".into(),
+        ]);
+    }
+    args.extend([
+        "--public-roots".into(),
+        ca.display().to_string(),
+        "--events".into(),
+        ev.display().to_string(),
+        "--pcap".into(),
+        cap.display().to_string(),
+    ]);
+    let proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    for p in &ports {
+        wait_listening(*p);
+    }
+
+    let (c12, c13, cbad, cref) = tokio::task::spawn_blocking({
+        let (ca, ports, host) = (ca.clone(), ports.clone(), host.clone());
+        move || {
+            (
+                curl(ports[0], &host, &ca, &["--tls-max", "1.2"]),
+                curl(ports[1], &host, &ca, &[]),
+                curl(ports[2], &host, &ca, &[]),
+                curl(ports[3], &host, &ca, &[]),
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(c12, "200", "curl through the proxy to a TLS 1.2 server");
+    assert_eq!(c13, "200", "curl through the proxy to a TLS 1.3 server");
+    assert!(
+        cbad.starts_with("000"),
+        "curl itself rejects the leaf-only chain: {cbad}"
+    );
+    assert!(
+        cref.starts_with("000"),
+        "refused upstream: curl sees the connection end: {cref}"
+    );
+    // A later connection still works: faults ended only their own connections.
+    let again = tokio::task::spawn_blocking({
+        let (ca, port, host) = (ca.clone(), ports[0], host.clone());
+        move || curl(port, &host, &ca, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(again, "200");
+
+    let stderr = tokio::task::spawn_blocking(move || stop(proxy))
+        .await
+        .unwrap();
+    assert!(stderr.contains("stopped after"), "{stderr}");
+
+    let events = events(&ev);
+    // One event per connection: 4 readiness checks (connect, close), 5 curls.
+    assert_eq!(events.len(), 9, "one event per connection: {events:?}");
+    assert_eq!(
+        events.iter().filter(|e| !e["handshake"].is_null()).count(),
+        4
+    );
+    let by_port = |p: u16| -> Vec<&Value> {
+        events
+            .iter()
+            .filter(|e| e["upstream"] == format!("127.0.0.1:{p}"))
+            .collect()
+    };
+    let e12: Vec<&Value> = by_port(up12.port())
+        .into_iter()
+        .filter(|e| !e["handshake"].is_null())
+        .collect();
+    assert_eq!(e12.len(), 2);
+    assert!(e12[0]["bytes_down"].as_u64().unwrap() > 1000);
+    assert_eq!(e12[0]["handshake"]["tls"]["version"], "TLSv1.2");
+    let e13 = by_port(up13.port())
+        .into_iter()
+        .find(|e| !e["handshake"].is_null())
+        .unwrap();
+    assert_eq!(
+        e13["handshake"]["tls"]["chain_hidden"], true,
+        "TLS 1.3: chain via a side probe"
+    );
+    assert!(
+        e13["handshake"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "tls.certificate-not-visible")
+    );
+    let ebad = by_port(up_bad.port())
+        .into_iter()
+        .find(|e| !e["handshake"].is_null())
+        .unwrap();
+    let bad_rules: Vec<&str> = ebad["handshake"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        bad_rules.contains(&"chain.missing-intermediate"),
+        "{bad_rules:?}"
+    );
+    let eref = &by_port(refused);
+    assert!(eref.is_empty(), "never connected");
+    let failed: Vec<&Value> = events.iter().filter(|e| e["upstream"].is_null()).collect();
+    assert_eq!(
+        failed.len(),
+        2,
+        "the readiness check and curl, both refused upstream"
+    );
+    assert!(
+        failed[0]["close_reason"]
+            .as_str()
+            .unwrap()
+            .contains("upstream unreachable"),
+        "{}",
+        failed[0]
+    );
+
+    // The verdicts match what probe says of the same upstreams.
+    for (event, port) in [
+        (e12[0], up12.port()),
+        (e13, up13.port()),
+        (ebad, up_bad.port()),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+            .args([
+                "probe",
+                &format!("127.0.0.1:{port}"),
+                "--format",
+                "json",
+                "--public-roots",
+                &ca.display().to_string(),
+                "--domain",
+                DOMAIN,
+            ])
+            .output()
+            .unwrap();
+        let probed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ph = &probed["handshakes"][0];
+        let sha = |h: &Value| -> Vec<String> {
+            h["chain"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["sha256"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            sha(&event["handshake"]),
+            sha(ph),
+            "same chain as probe for port {port}"
+        );
+        // probe connects by IP (identity differs); the chain verdict must agree.
+        let chain_rules = |h: &Value| -> Vec<String> {
+            h["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["rule"].as_str().unwrap().to_owned())
+                .filter(|r| r.starts_with("chain."))
+                .collect()
+        };
+        assert_eq!(
+            chain_rules(&event["handshake"]),
+            chain_rules(ph),
+            "port {port}"
+        );
+    }
+
+    // The capture opens in tshark with one verdict comment per relayed handshake.
+    let out = Command::new("tshark")
+        .args(["-r"])
+        .arg(&cap)
+        .args(["-Y", "frame.comment", "-T", "fields", "-e", "frame.comment"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let comments = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        comments.lines().filter(|l| l.contains("jabber=")).count(),
+        4,
+        "{comments}"
+    );
+}
