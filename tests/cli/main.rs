@@ -111,3 +111,56 @@ pub fn outcome(doc: &Value, i: usize, profile: &str) -> String {
         .unwrap_or_else(|| panic!("no verdict for {profile}"))
         .to_owned()
 }
+
+/// Start prosody (Debian's XMPP server) for `domain` on a free loopback port with
+/// `cert_pem` (leaf first, chain after) and `key_pem`. `None`, said loudly, when
+/// prosody is not installed (.ci/run installs it).
+pub async fn start_prosody(
+    dir: &Path,
+    domain: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Option<(tokio::process::Child, u16)> {
+    if !Path::new("/usr/bin/prosody").exists() {
+        eprintln!(
+            "\n*** SKIPPING the prosody case: /usr/bin/prosody is not installed (apt-get install prosody; .ci/run does) ***\n"
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cert = dir.join(format!("prosody-{port}-cert.pem"));
+    let key = dir.join(format!("prosody-{port}-key.pem"));
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    let config = format!(
+        "pidfile = {pid:?}\ndata_path = {data:?}\nrun_as_root = true\nlog = {{ info = {log:?} }}\nc2s_ports = {{ {port} }}\nc2s_interfaces = {{ \"127.0.0.1\" }}\ns2s_ports = {{ }}\nmodules_enabled = {{ \"tls\", \"saslauth\", \"disco\" }}\nc2s_require_encryption = true\nVirtualHost \"{domain}\"\n  ssl = {{ certificate = {cert:?}, key = {key:?} }}\n",
+        pid = dir.join(format!("prosody-{port}.pid")),
+        data = dir,
+        log = dir.join(format!("prosody-{port}.log")),
+    );
+    let cfg = dir.join(format!("prosody-{port}.cfg.lua"));
+    std::fs::write(&cfg, config).unwrap();
+    let child = tokio::process::Command::new("prosody")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("-F")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prosody starts");
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some((child, port));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("prosody did not start listening on {port}");
+}

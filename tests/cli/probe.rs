@@ -3,7 +3,6 @@
 //! `openssl s_server`, and prosody (Debian's XMPP server) for STARTTLS.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,7 @@ struct Lab {
     prosody: bool,
 }
 
-fn pem(der: &[u8]) -> String {
+pub(crate) fn pem(der: &[u8]) -> String {
     use std::fmt::Write;
     let b64 = base64(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
@@ -34,7 +33,7 @@ fn pem(der: &[u8]) -> String {
     out
 }
 
-fn key_pem(pkcs8: &[u8]) -> String {
+pub(crate) fn key_pem(pkcs8: &[u8]) -> String {
     pem(pkcs8).replace("CERTIFICATE", "PRIVATE KEY")
 }
 
@@ -250,48 +249,21 @@ async fn lab() -> Lab {
     }
 
     // prosody, the real XMPP server.
-    let prosody = Path::new("/usr/bin/prosody").exists();
-    if prosody {
-        let id = xmpp_id("prosody");
-        let d = dir.path();
-        std::fs::write(
-            d.join("prosody-cert.pem"),
-            format!("{}{}", pem(&id.chain[0]), pem(&id.chain[1])),
-        )
-        .unwrap();
-        std::fs::write(d.join("prosody-key.pem"), key_pem(&id.key)).unwrap();
-        let port = free_port();
-        let config = format!(
-            "pidfile = {pid:?}\ndata_path = {data:?}\nrun_as_root = true\nlog = {{ info = {log:?} }}\nc2s_ports = {{ {port} }}\nc2s_interfaces = {{ \"127.0.0.1\" }}\ns2s_ports = {{ }}\nmodules_enabled = {{ \"tls\", \"saslauth\", \"disco\" }}\nc2s_require_encryption = true\nVirtualHost \"{DOMAIN}\"\n  ssl = {{ certificate = {cert:?}, key = {key:?} }}\n",
-            pid = d.join("prosody.pid"),
-            data = d,
-            log = d.join("prosody.log"),
-            cert = d.join("prosody-cert.pem"),
-            key = d.join("prosody-key.pem"),
-        );
-        std::fs::write(d.join("prosody.cfg.lua"), config).unwrap();
-        children.push(
-            Command::new("prosody")
-                .arg("--config")
-                .arg(d.join("prosody.cfg.lua"))
-                .arg("-F")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("prosody starts"),
-        );
-        wait_for(port, "prosody").await;
-        xmpp(
-            "prosody",
-            SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            &mut records,
-        );
-    } else {
-        eprintln!(
-            "\n*** SKIPPING the prosody case: /usr/bin/prosody is not installed (apt-get install prosody; .ci/run does) ***\n"
-        );
-    }
+    let id = xmpp_id("prosody");
+    let chain_pem = format!("{}{}", pem(&id.chain[0]), pem(&id.chain[1]));
+    let prosody =
+        match crate::start_prosody(dir.path(), DOMAIN, &chain_pem, &key_pem(&id.key)).await {
+            Some((child, port)) => {
+                children.push(child);
+                xmpp(
+                    "prosody",
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                    &mut records,
+                );
+                true
+            }
+            None => false,
+        };
 
     let authority = DnsAuthority::start(any, DOMAIN, &records).await.unwrap();
     let root_pem = dir.path().join("root.pem");

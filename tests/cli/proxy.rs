@@ -341,3 +341,137 @@ async fn curl_through_passthrough_proxy_matches_probe() {
         "{comments}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let root = Ca::root("XMPP Proxy Root", now).unwrap();
+    let issuing = root.intermediate("XMPP Proxy Issuing CA", now).unwrap();
+    let cup = issuing
+        .identity(
+            "cup.example.com",
+            &["cup.example.com"],
+            Some(DOMAIN),
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let chain_pem = format!(
+        "{}{}",
+        crate::probe::pem(&cup.chain[0]),
+        crate::probe::pem(&cup.chain[1])
+    );
+    let Some((_prosody, upstream)) = crate::start_prosody(
+        dir.path(),
+        DOMAIN,
+        &chain_pem,
+        &crate::probe::key_pem(&cup.key),
+    )
+    .await
+    else {
+        return;
+    };
+    let ca = dir.path().join("root.pem");
+    std::fs::write(&ca, pem(&root.der())).unwrap();
+    let ev = dir.path().join("events.jsonl");
+    let listen = free_port();
+    let proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args([
+            "proxy",
+            "--listen",
+            &format!("127.0.0.1:{listen}"),
+            "--upstream",
+            &format!("127.0.0.1:{upstream}"),
+            "--service",
+            "xmpp",
+            "--domain",
+            DOMAIN,
+        ])
+        .args([
+            "--public-roots",
+            &ca.display().to_string(),
+            "--events",
+            &ev.display().to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(listen);
+    let client = tokio::task::spawn_blocking({
+        let ca = ca.clone();
+        move || {
+            Command::new("openssl")
+                .args([
+                    "s_client",
+                    "-connect",
+                    &format!("127.0.0.1:{listen}"),
+                    "-starttls",
+                    "xmpp",
+                    "-xmpphost",
+                    DOMAIN,
+                    "-CAfile",
+                ])
+                .arg(&ca)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&client.stdout);
+    assert!(
+        text.contains("Verify return code: 0 (ok)"),
+        "openssl s_client through the proxy:\n{text}"
+    );
+    tokio::task::spawn_blocking(move || stop(proxy))
+        .await
+        .unwrap();
+
+    let events = events(&ev);
+    let e = events
+        .iter()
+        .find(|e| !e["handshake"].is_null())
+        .expect("a handshake event");
+    let h = &e["handshake"];
+    assert_eq!(h["service"], "xmpp");
+    assert_eq!(
+        h["reference_identity"], DOMAIN,
+        "the XMPP domain from the client's stream header"
+    );
+    assert_eq!(h["verdicts"]["jabber"]["outcome"], "ok", "{h}");
+    assert_eq!(h["verdicts"]["ip-phone"]["applicable"], false);
+    // probe says the same of prosody.
+    let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args([
+            "probe",
+            &format!("127.0.0.1:{upstream}"),
+            "--service",
+            "xmpp",
+            "--domain",
+            DOMAIN,
+            "--format",
+            "json",
+            "--public-roots",
+            &ca.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    let probed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sha = |h: &Value| -> Vec<String> {
+        h["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["sha256"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(sha(h), sha(&probed["handshakes"][0]));
+    assert_eq!(
+        h["verdicts"]["jabber"]["outcome"],
+        probed["handshakes"][0]["verdicts"]["jabber"]["outcome"]
+    );
+}
