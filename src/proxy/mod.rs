@@ -268,10 +268,10 @@ impl Proxy {
                         .unwrap_or_else(|| {
                             format!("edgetap: connection {id}: no TLS handshake seen")
                         });
-                    if let Ok(mut p) = pcap.lock() {
-                        if let Err(e) = p.write(&flow, &comment) {
-                            tracing::error!(error = %e, "capture write failed; later connections will try again");
-                        }
+                    if let Ok(mut p) = pcap.lock()
+                        && let Err(e) = p.write(&flow, &comment)
+                    {
+                        tracing::error!(error = %e, "capture write failed; later connections will try again");
                     }
                 }
             }
@@ -451,10 +451,10 @@ impl Proxy {
 
     /// Flush and close the capture.
     pub fn finish(&self) -> anyhow::Result<()> {
-        if let Some(p) = &self.pcap {
-            if let Ok(mut p) = p.lock() {
-                p.finish()?;
-            }
+        if let Some(p) = &self.pcap
+            && let Ok(mut p) = p.lock()
+        {
+            p.finish()?;
         }
         Ok(())
     }
@@ -515,23 +515,21 @@ impl Pump {
                 Ok(Ok(n)) => n,
             };
             let chunk = &buf[..n];
-            if self.watching.load(Ordering::Relaxed) {
-                if let Ok(mut w) = self.watch.lock() {
-                    if client_side {
-                        w.client_bytes(chunk)
-                    } else {
-                        w.server_bytes(chunk)
-                    }
-                    let ready = !client_side && w.server_ready();
-                    if w.done() {
-                        self.watching.store(false, Ordering::Relaxed);
-                    }
-                    drop(w);
-                    if ready {
-                        if let Some(f) = &on_server_ready {
-                            f();
-                        }
-                    }
+            if self.watching.load(Ordering::Relaxed)
+                && let Ok(mut w) = self.watch.lock()
+            {
+                if client_side {
+                    w.client_bytes(chunk)
+                } else {
+                    w.server_bytes(chunk)
+                }
+                let ready = !client_side && w.server_ready();
+                if w.done() {
+                    self.watching.store(false, Ordering::Relaxed);
+                }
+                drop(w);
+                if ready && let Some(f) = &on_server_ready {
+                    f();
                 }
             }
             if captured < CAPTURE_CAP {
