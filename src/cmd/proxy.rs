@@ -26,7 +26,8 @@ pub struct ProxyArgs {
     /// Listen here (repeatable; taken in order with --upstream and --service).
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,
-    /// Relay to HOST:PORT, or "srv" for the domain's SRV targets.
+    /// Relay to HOST:PORT, "srv" for the domain's SRV targets, or "original" for
+    /// transparent mode (the destination before an iptables REDIRECT).
     #[arg(long, value_name = "HOST:PORT")]
     pub upstream: Vec<String>,
     /// http, xmpp or sip (default from the listen port).
@@ -76,9 +77,10 @@ fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
         let srv = upstream == "srv";
         cfg.listeners.push(ListenerConfig {
             listen: *listen,
-            upstream: (!srv).then(|| upstream.clone()),
+            upstream: (!srv && upstream != "original").then(|| upstream.clone()),
             service: args.service.get(i).cloned(),
             srv,
+            transparent: upstream == "original",
         });
     }
     if args.domain.is_some() {
@@ -133,26 +135,31 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
                     l.listen
                 )
             })?;
-        if !l.listen.ip().is_loopback() {
+        if !l.listen.ip().is_loopback() && !l.transparent {
             eprintln!(
                 "edgetap: warning: {} is reachable from the network, not only from this machine",
                 l.listen
             );
         }
         let service = l.service().map_err(|e| anyhow::anyhow!(e))?;
-        eprintln!(
-            "edgetap: {} {} -> {} (passthrough)",
-            socket.local_addr()?,
-            service,
+        let to = if l.transparent {
+            "original destination (transparent)".to_owned()
+        } else {
             ups.iter()
                 .map(|u| format!("{}:{}", u.host, u.port))
                 .collect::<Vec<_>>()
                 .join(", ")
+        };
+        eprintln!(
+            "edgetap: {} {service} -> {to} (passthrough)",
+            socket.local_addr()?
         );
         listeners.push(Listener {
             socket,
             service,
+            service_fixed: l.service.is_some(),
             upstreams: ups,
+            transparent: l.transparent,
         });
     }
     let events = match &cfg.events {

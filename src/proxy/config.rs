@@ -47,6 +47,10 @@ pub struct ListenerConfig {
     /// Take upstreams from the domain's SRV records, in SRV order, failing over.
     #[serde(default)]
     pub srv: bool,
+    /// Transparent: connections arrive through an iptables/nftables REDIRECT and go
+    /// to their original destination (SO_ORIGINAL_DST).
+    #[serde(default)]
+    pub transparent: bool,
 }
 
 impl ListenerConfig {
@@ -79,6 +83,15 @@ impl ProxyConfig {
         }
         for l in &self.listeners {
             l.service()?;
+            if l.transparent {
+                if l.upstream.is_some() || l.srv {
+                    return Err(format!(
+                        "listener {}: transparent takes no upstream or srv",
+                        l.listen
+                    ));
+                }
+                continue;
+            }
             match (&l.upstream, l.srv) {
                 (None, false) => {
                     return Err(format!(
@@ -111,7 +124,11 @@ mod tests {
 
     #[test]
     fn sample_configs_parse_and_validate() {
-        for name in ["proxy-static.toml", "proxy-srv.toml"] {
+        for name in [
+            "proxy-static.toml",
+            "proxy-srv.toml",
+            "proxy-transparent.toml",
+        ] {
             let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/");
             let text = std::fs::read_to_string(format!("{path}{name}")).unwrap();
             let cfg = ProxyConfig::from_toml(&text).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -46,8 +46,13 @@ pub struct Listener {
     pub socket: TcpListener,
     /// What it carries.
     pub service: Service,
-    /// Upstreams in order of preference.
+    /// The service was configured; otherwise a transparent listener takes it
+    /// from each connection's original port.
+    pub service_fixed: bool,
+    /// Upstreams in order of preference (empty for a transparent listener).
     pub upstreams: Vec<Upstream>,
+    /// Take each connection's original destination instead.
+    pub transparent: bool,
 }
 
 /// One JSON line per connection.
@@ -227,7 +232,34 @@ impl Proxy {
             close_reason: String::new(),
             handshake: None,
         };
-        match self.connect(&listener.upstreams).await {
+        let mut service = listener.service;
+        let upstreams = if listener.transparent {
+            match original_destination(&client) {
+                Ok(dst) => {
+                    if !listener.service_fixed {
+                        service = match dst.port() {
+                            5222 | 5223 => Service::Xmpp,
+                            5061 => Service::Sip,
+                            _ => Service::Http,
+                        };
+                        event.service = service;
+                    }
+                    vec![Upstream {
+                        host: dst.ip().to_string(),
+                        port: dst.port(),
+                    }]
+                }
+                Err(reason) => {
+                    event.close_reason = reason;
+                    self.write_event(&event);
+                    self.active.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        } else {
+            listener.upstreams.clone()
+        };
+        match self.connect(&upstreams).await {
             Err(reason) => {
                 event.close_reason = reason;
                 drop(client);
@@ -242,16 +274,7 @@ impl Proxy {
                     ..FlowLog::default()
                 }));
                 let outcome = self
-                    .relay(
-                        id,
-                        client,
-                        server,
-                        peer,
-                        addr,
-                        &host,
-                        listener.service,
-                        &flow,
-                    )
+                    .relay(id, client, server, peer, addr, &host, service, &flow)
                     .await;
                 event.bytes_up = outcome.up;
                 event.bytes_down = outcome.down;
@@ -545,6 +568,27 @@ impl Pump {
             total += n as u64;
         }
     }
+}
+
+/// Where a REDIRECTed connection was going (SO_ORIGINAL_DST, IPv4 or IPv6).
+fn original_destination(client: &TcpStream) -> Result<SocketAddr, String> {
+    let sock = socket2::SockRef::from(client);
+    let local = client.local_addr().map_err(|e| e.to_string())?;
+    let dst = if local.is_ipv4() {
+        sock.original_dst_v4()
+    } else {
+        sock.original_dst_v6()
+    };
+    let dst = dst
+        .ok()
+        .and_then(|a| a.as_socket())
+        .ok_or_else(|| "no original destination: the connection did not come through an iptables/nftables REDIRECT rule".to_owned())?;
+    if dst == local {
+        return Err(format!(
+            "the original destination is this listener ({dst}): the REDIRECT rule would loop"
+        ));
+    }
+    Ok(dst)
 }
 
 /// Capture timestamps and event times are wall-clock time, read here in the shell.
