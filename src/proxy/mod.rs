@@ -645,6 +645,9 @@ pub async fn upstreams(
     l: &ListenerConfig,
     dns: &Dns,
 ) -> anyhow::Result<Vec<Upstream>> {
+    if l.transparent {
+        return Ok(Vec::new());
+    }
     if let Some(u) = &l.upstream {
         let (host, port) = u
             .rsplit_once(':')

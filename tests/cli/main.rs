@@ -15,6 +15,7 @@ mod proxy;
 mod replay;
 mod sample;
 mod tidy;
+mod transparent;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
