@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -29,7 +29,7 @@ pub use config::{ListenerConfig, ProxyConfig};
 
 /// Bytes of one connection kept for the capture; past this, the capture notes it.
 const CAPTURE_CAP: usize = 16 * 1024 * 1024;
-const READ_BUF: usize = 16 * 1024;
+const READ_BUF: usize = 256 * 1024;
 
 /// Where a listener sends connections.
 #[derive(Debug, Clone)]
@@ -363,6 +363,7 @@ impl Proxy {
         let analysis: Arc<Mutex<Option<tokio::task::JoinHandle<Option<HandshakeReport>>>>> =
             Arc::new(Mutex::new(None));
         let ctx = Pump {
+            record: self.pcap.is_some(),
             watch: watch.clone(),
             watching: watching.clone(),
             flow: flow.clone(),
@@ -491,6 +492,8 @@ struct RelayOutcome {
 }
 
 struct Pump {
+    /// Keep the bytes for the capture (only when one is being written).
+    record: bool,
     watch: Arc<Mutex<Watch>>,
     watching: Arc<AtomicBool>,
     flow: Arc<Mutex<FlowLog>>,
@@ -503,25 +506,27 @@ impl Pump {
     /// half-close. Returns bytes copied and, when not a clean EOF, the reason.
     async fn pump(
         &self,
-        mut from: OwnedReadHalf,
+        from: OwnedReadHalf,
         mut to: OwnedWriteHalf,
         client_side: bool,
         on_server_ready: Option<impl Fn()>,
     ) -> (u64, Option<String>) {
         let who = if client_side { "client" } else { "server" };
-        let mut buf = vec![0u8; READ_BUF];
+        // The buffer exists only while data flows: an idle connection holds none,
+        // a busy one reads large chunks (fewer system calls, near-direct throughput).
+        let mut buf: Vec<u8> = Vec::new();
         let mut total = 0u64;
         let mut captured = 0usize;
         let mut stop = self.stop.clone();
         loop {
-            let read = tokio::select! {
-                r = tokio::time::timeout(self.idle, from.read(&mut buf)) => r,
+            let ready = tokio::select! {
+                r = tokio::time::timeout(self.idle, from.readable()) => r,
                 _ = stop.changed() => {
                     let _ = to.shutdown().await;
                     return (total, Some("closed by edgetap on shutdown".into()));
                 }
             };
-            let n = match read {
+            match ready {
                 Err(_) => {
                     let _ = to.shutdown().await;
                     return (total, Some(format!("idle for {}s", self.idle.as_secs())));
@@ -530,12 +535,26 @@ impl Pump {
                     let _ = to.shutdown().await;
                     return (total, Some(format!("{who} error: {e}")));
                 }
-                Ok(Ok(0)) => {
+                Ok(Ok(())) => {}
+            }
+            if buf.is_empty() {
+                buf = vec![0u8; READ_BUF];
+            }
+            let n = match from.try_read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    buf = Vec::new();
+                    continue;
+                }
+                Err(e) => {
+                    let _ = to.shutdown().await;
+                    return (total, Some(format!("{who} error: {e}")));
+                }
+                Ok(0) => {
                     // Half-close: the other side may still send.
                     let _ = to.shutdown().await;
                     return (total, None);
                 }
-                Ok(Ok(n)) => n,
+                Ok(n) => n,
             };
             let chunk = &buf[..n];
             if self.watching.load(Ordering::Relaxed)
@@ -555,7 +574,7 @@ impl Pump {
                     f();
                 }
             }
-            if captured < CAPTURE_CAP {
+            if self.record && captured < CAPTURE_CAP {
                 if let Ok(mut f) = self.flow.lock() {
                     f.chunks.push((wall_clock(), client_side, chunk.to_vec()));
                 }
@@ -566,6 +585,10 @@ impl Pump {
                 return (total, Some(format!("{other} went away: {e}")));
             }
             total += n as u64;
+            if n < buf.len() / 4 {
+                // A trickle (interactive traffic): give the memory back.
+                buf = Vec::new();
+            }
         }
     }
 }
