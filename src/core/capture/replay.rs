@@ -233,31 +233,10 @@ fn summarise(conn: Connection) -> Option<TlsConnection> {
     let mut t = empty(&conn, server);
     t.client_prefix = conn.dirs[client].tls.prefix().to_vec();
     for (frame, time, e) in &conn.dirs[client].events {
-        match e {
-            TlsEvent::ClientHello(ch) if t.client_hello.is_none() => {
-                t.client_hello = Some(ch.clone());
-                if t.frame == 0 {
-                    (t.frame, t.time) = (*frame, *time);
-                }
-            }
-            TlsEvent::Certificate(_) => t.client_certificate = true,
-            TlsEvent::Alert(level, desc) => t.alerts.push((false, *level, *desc)),
-            _ => {}
-        }
+        t.client_event(*frame, *time, e);
     }
     for (frame, time, e) in &conn.dirs[server].events {
-        match e {
-            TlsEvent::ServerHello(sh) => {
-                t.server_hello = Some(*sh);
-                (t.frame, t.time) = (*frame, *time);
-            }
-            TlsEvent::Certificate(c) if t.certificates.is_none() => {
-                t.certificates = Some(c.clone());
-                (t.frame, t.time) = (*frame, *time);
-            }
-            TlsEvent::Alert(level, desc) => t.alerts.push((true, *level, *desc)),
-            _ => {}
-        }
+        t.server_event(*frame, *time, e);
     }
     for (who, d) in [("server", server), ("client", client)] {
         if let Some(e) = &conn.dirs[d].tls.error {
@@ -280,18 +259,56 @@ fn empty(conn: &Connection, server: usize) -> TlsConnection {
     } else {
         (conn.b, conn.a)
     };
-    TlsConnection {
-        stream: conn.stream,
-        client: c,
-        server: s,
-        frame: 0,
-        time: 0.0,
-        client_hello: None,
-        server_hello: None,
-        certificates: None,
-        client_certificate: false,
-        alerts: Vec::new(),
-        client_prefix: Vec::new(),
-        damage: Vec::new(),
+    TlsConnection::new(conn.stream, c, s)
+}
+
+impl TlsConnection {
+    /// A connection with nothing seen yet.
+    pub fn new(stream: usize, client: SocketAddr, server: SocketAddr) -> TlsConnection {
+        TlsConnection {
+            stream,
+            client,
+            server,
+            frame: 0,
+            time: 0.0,
+            client_hello: None,
+            server_hello: None,
+            certificates: None,
+            client_certificate: false,
+            alerts: Vec::new(),
+            client_prefix: Vec::new(),
+            damage: Vec::new(),
+        }
+    }
+
+    /// Take something the client sent (in frame `frame` at `time`).
+    pub fn client_event(&mut self, frame: u64, time: f64, e: &TlsEvent) {
+        match e {
+            TlsEvent::ClientHello(ch) if self.client_hello.is_none() => {
+                self.client_hello = Some(ch.clone());
+                if self.frame == 0 {
+                    (self.frame, self.time) = (frame, time);
+                }
+            }
+            TlsEvent::Certificate(_) => self.client_certificate = true,
+            TlsEvent::Alert(level, desc) => self.alerts.push((false, *level, *desc)),
+            _ => {}
+        }
+    }
+
+    /// Take something the server sent.
+    pub fn server_event(&mut self, frame: u64, time: f64, e: &TlsEvent) {
+        match e {
+            TlsEvent::ServerHello(sh) => {
+                self.server_hello = Some(*sh);
+                (self.frame, self.time) = (frame, time);
+            }
+            TlsEvent::Certificate(c) if self.certificates.is_none() => {
+                self.certificates = Some(c.clone());
+                (self.frame, self.time) = (frame, time);
+            }
+            TlsEvent::Alert(level, desc) => self.alerts.push((true, *level, *desc)),
+            _ => {}
+        }
     }
 }

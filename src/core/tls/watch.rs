@@ -58,39 +58,13 @@ impl Watch {
     ) -> TlsConnection {
         self.client.finish();
         self.server.finish();
-        let mut t = TlsConnection {
-            stream: id,
-            client,
-            server,
-            frame: 0,
-            time: 0.0,
-            client_hello: None,
-            server_hello: None,
-            certificates: None,
-            client_certificate: false,
-            alerts: Vec::new(),
-            client_prefix: self.client.prefix().to_vec(),
-            damage: Vec::new(),
-        };
+        let mut t = TlsConnection::new(id, client, server);
+        t.client_prefix = self.client.prefix().to_vec();
         for e in &self.client_events {
-            match e {
-                TlsEvent::ClientHello(ch) if t.client_hello.is_none() => {
-                    t.client_hello = Some(ch.clone())
-                }
-                TlsEvent::Certificate(_) => t.client_certificate = true,
-                TlsEvent::Alert(l, d) => t.alerts.push((false, *l, *d)),
-                _ => {}
-            }
+            t.client_event(0, 0.0, e);
         }
         for e in &self.server_events {
-            match e {
-                TlsEvent::ServerHello(sh) => t.server_hello = Some(*sh),
-                TlsEvent::Certificate(c) if t.certificates.is_none() => {
-                    t.certificates = Some(c.clone())
-                }
-                TlsEvent::Alert(l, d) => t.alerts.push((true, *l, *d)),
-                _ => {}
-            }
+            t.server_event(0, 0.0, e);
         }
         for (who, p) in [("server", &self.server), ("client", &self.client)] {
             if let Some(e) = &p.error {
