@@ -32,6 +32,8 @@ enum Command {
     Replay(cmd::replay::ReplayArgs),
     /// Relay between clients and servers and judge every handshake that passes.
     Proxy(cmd::proxy::ProxyArgs),
+    /// Manage the diagnostic CA used by `proxy --intercept`.
+    Ca(cmd::ca::CaArgs),
     /// Start a small deployment on loopback and discover + probe it.
     Demo(cmd::demo::DemoArgs),
     /// List the rules with their effect on each client profile.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Rules(args) => cmd::rules::run(args),
+        Command::Ca(args) => cmd::ca::run(args),
         Command::Replay(args) => cmd::replay::run(args),
         Command::Discover(args) => runtime().and_then(|rt| rt.block_on(cmd::discover::run(args))),
         Command::Probe(args) => runtime().and_then(|rt| rt.block_on(cmd::probe::run(args))),

@@ -118,7 +118,7 @@ pub fn emit(
     fail_on: Option<FailOn>,
 ) -> ExitCode {
     match format {
-        Format::Json => println!("{}", crate::sink::json::render(report, now)),
+        Format::Json => crate::outln!("{}", crate::sink::json::render(report, now)),
         Format::Text => {
             use std::io::Write as _;
             let mut stdout = anstream::stdout();

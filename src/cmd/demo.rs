@@ -126,7 +126,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     .await?;
 
     if args.format == Format::Text {
-        println!(
+        crate::outln!(
             "edgetap demo: a deployment on loopback. DNS authority {} serves {DOMAIN}; Expressway-E peers expe1 ({a1}) and expe2 ({a2}), IM and Presence cup ({a3}). The demo root CA is trusted as a public root.\n",
             authority.addr
         );

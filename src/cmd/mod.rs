@@ -1,5 +1,6 @@
 //! Command shells: read inputs, call the core, print. One module per subcommand.
 
+pub mod ca;
 pub mod common;
 pub mod demo;
 pub mod discover;

@@ -48,6 +48,13 @@ pub struct ProxyArgs {
     /// Start a new capture file past this many megabytes.
     #[arg(long, value_name = "MB")]
     pub pcap_max_mb: Option<u64>,
+    /// Intercept TLS (never the default): present leaves forged by the diagnostic
+    /// CA to clients, record the real upstream chain, log both legs' keys.
+    #[arg(long, requires = "ca")]
+    pub intercept: bool,
+    /// The diagnostic CA directory (`edgetap ca init --dir DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub ca: Option<PathBuf>,
     /// Enterprise CA certificates, trusted by jabber and expressway-c only.
     #[arg(long, value_name = "FILE")]
     pub trust: Vec<PathBuf>,
@@ -150,10 +157,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        eprintln!(
-            "edgetap: {} {service} -> {to} (passthrough)",
-            socket.local_addr()?
-        );
+        eprintln!("edgetap: {} {service} -> {to}", socket.local_addr()?);
         listeners.push(Listener {
             socket,
             service,
@@ -186,7 +190,16 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     };
     let (accept_tx, accept_rx) = tokio::sync::watch::channel(false);
     let (force_tx, force_rx) = tokio::sync::watch::channel(false);
-    let proxy = Arc::new(Proxy::new(
+    let forger = match (&args.intercept, &args.ca) {
+        (true, Some(dir)) => Some(crate::proxy::ca::Forger::load(dir)?),
+        _ => None,
+    };
+    let mode = if forger.is_some() {
+        "intercept"
+    } else {
+        "passthrough"
+    };
+    let mut proxy = Proxy::new(
         engine,
         cfg.domain.clone(),
         dns,
@@ -195,7 +208,10 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         events,
         pcap,
         force_rx,
-    ));
+    );
+    proxy.forger = forger;
+    let proxy = Arc::new(proxy);
+    eprintln!("edgetap: mode {mode}");
     let tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
     let mut acceptors = tokio::task::JoinSet::new();
     for l in listeners {

@@ -29,23 +29,27 @@ pub struct RulesArgs {
 /// Run `rules`.
 pub fn run(args: &RulesArgs) -> anyhow::Result<ExitCode> {
     match args.format {
-        RulesFormat::Json => println!("{}", serde_json::to_string_pretty(ALL)?),
+        RulesFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(ALL)?),
         RulesFormat::Markdown => {
-            println!("| rule | fires when | jabber | ip-phone | tc-endpoint | expressway-c |");
-            println!("|---|---|---|---|---|---|");
+            crate::outln!("| rule | fires when | jabber | ip-phone | tc-endpoint | expressway-c |");
+            crate::outln!("|---|---|---|---|---|---|");
             for r in ALL {
                 let cells: Vec<&str> = Profile::ALL.iter().map(|p| r.effect(*p).as_str()).collect();
-                println!("| `{}` | {} | {} |", r.id, r.fires_when, cells.join(" | "));
+                crate::outln!("| `{}` | {} | {} |", r.id, r.fires_when, cells.join(" | "));
             }
         }
         RulesFormat::Text => {
-            println!(
+            crate::outln!(
                 "{:<36} {:<7} {:<8} {:<11} {:<12} fires when",
-                "rule", "jabber", "ip-phone", "tc-endpoint", "expressway-c"
+                "rule",
+                "jabber",
+                "ip-phone",
+                "tc-endpoint",
+                "expressway-c"
             );
             for r in ALL {
                 let e = |p: Profile| r.effect(p).as_str();
-                println!(
+                crate::outln!(
                     "{:<36} {:<7} {:<8} {:<11} {:<12} {}",
                     r.id,
                     e(Profile::Jabber),

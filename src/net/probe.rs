@@ -88,14 +88,18 @@ pub struct FlowLog {
     pub keylog: String,
 }
 
-/// Records every byte read and written on a probe connection.
-struct Recording<S> {
-    inner: S,
-    log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
+/// Records every byte read and written on a connection into a [`FlowLog`]. In
+/// the log "from us" means from the flow's client; `we_are_client` says which
+/// side this end is (false on the client leg of an intercepting proxy).
+pub(crate) struct Recording<S> {
+    pub(crate) inner: S,
+    pub(crate) log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
+    pub(crate) we_are_client: bool,
 }
 
 impl<S> Recording<S> {
-    fn note(&self, from_us: bool, bytes: &[u8]) {
+    fn note(&self, written_by_us: bool, bytes: &[u8]) {
+        let from_us = written_by_us == self.we_are_client;
         if bytes.is_empty() {
             return;
         }
@@ -149,7 +153,7 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<S> {
 
 /// Collects TLS secrets as NSS key log lines.
 #[derive(Debug)]
-struct KeyLogLines(std::sync::Arc<std::sync::Mutex<FlowLog>>);
+pub(crate) struct KeyLogLines(pub(crate) std::sync::Arc<std::sync::Mutex<FlowLog>>);
 
 impl rustls::KeyLog for KeyLogLines {
     fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
@@ -251,6 +255,7 @@ async fn handshake_inner(
     let mut tcp = Recording {
         inner: tcp,
         log: log.clone(),
+        we_are_client: true,
     };
 
     if target.service == Service::Xmpp {

@@ -90,3 +90,30 @@ async fn read_event<S: AsyncRead + Unpin>(
         }
     }
 }
+
+/// Server side: read one decisive client element (stream header or `<starttls/>`),
+/// byte by byte so that TLS bytes after `<starttls/>` stay in the socket.
+pub async fn read_client_event<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    timeout: Duration,
+) -> Result<xmpp::ClientEvent, String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        let n = tokio::time::timeout(timeout, stream.read(&mut byte))
+            .await
+            .map_err(|_| format!("the client sent nothing for {}s", timeout.as_secs_f32()))?
+            .map_err(|e| format!("reading from the client: {e}"))?;
+        if n == 0 {
+            return Err("the client closed the connection before STARTTLS".into());
+        }
+        buf.push(byte[0]);
+        if byte[0] == b'>' {
+            match xmpp::scan_client(&buf) {
+                Ok(Some((event, _))) => return Ok(event),
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+}

@@ -4,7 +4,9 @@
 //! parsing stops once both directions are encrypted. Each connection's failure
 //! ends only that connection and becomes an event with its reason.
 
+pub mod ca;
 pub mod config;
+pub mod intercept;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -94,6 +96,8 @@ pub struct Proxy {
     stop: watch::Receiver<bool>,
     /// Handshakes judged so far.
     pub handshakes: AtomicU64,
+    /// Set in intercept mode: the diagnostic CA that forges leaves.
+    pub forger: Option<ca::Forger>,
 }
 
 /// A capture sink that starts a new file past a size.
@@ -177,6 +181,7 @@ impl Proxy {
             pcap: pcap.map(Mutex::new),
             stop,
             handshakes: AtomicU64::new(0),
+            forger: None,
         }
     }
 
@@ -267,6 +272,35 @@ impl Proxy {
             Ok((server, host, addr)) => {
                 event.upstream = Some(addr.to_string());
                 event.upstream_host = Some(host.clone());
+                if self.forger.is_some() {
+                    let (outcome, logs) = self
+                        .intercept(id, client, server, peer, addr, &host, service)
+                        .await;
+                    event.bytes_up = outcome.up;
+                    event.bytes_down = outcome.down;
+                    event.close_reason = outcome.reason;
+                    event.handshake = outcome.report;
+                    if let Some(pcap) = &self.pcap {
+                        let comment = event
+                            .handshake
+                            .as_ref()
+                            .map(crate::core::export::comment::verdict_comment)
+                            .unwrap_or_else(|| {
+                                format!("edgetap: connection {id}: no TLS handshake completed")
+                            });
+                        for log in &logs {
+                            if let Ok(mut p) = pcap.lock()
+                                && let Err(e) = p.write(log, &comment)
+                            {
+                                tracing::error!(error = %e, "capture write failed");
+                            }
+                        }
+                    }
+                    event.duration_ms = started.elapsed().as_millis() as u64;
+                    self.write_event(&event);
+                    self.active.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
                 let flow = Arc::new(Mutex::new(FlowLog {
                     client: Some(peer),
                     server: Some(addr),
@@ -301,7 +335,7 @@ impl Proxy {
         }
         event.duration_ms = started.elapsed().as_millis() as u64;
         if event.handshake.is_none() && event.upstream.is_none() {
-            println!(
+            crate::outln!(
                 "{} #{id} {} -> upstream failed: {}",
                 clock_text(),
                 event.client,
@@ -456,7 +490,7 @@ impl Proxy {
         let report = self.engine.evaluate(&[obs], now);
         let h = report.handshakes.into_iter().next()?;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
-        println!("{}", handshake_line(id, &h));
+        crate::outln!("{}", handshake_line(id, &h));
         Some(h)
     }
 

@@ -1,0 +1,296 @@
+//! Intercept mode (`--intercept --ca DIR`, never the default): edgetap ends the
+//! client's TLS with a leaf forged from the upstream leaf (subject and SANs,
+//! signed by the local diagnostic CA) and opens its own TLS to the upstream,
+//! recording the real chain. XMPP STARTTLS is followed on both legs. Keys of
+//! both legs go to the capture's Decryption Secrets Block, so Wireshark shows
+//! the decrypted XMPP and HTTP of both flows.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use rustls::pki_types::ServerName;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::{Proxy, RelayOutcome, wall_clock};
+use crate::core::analysis::HandshakeReport;
+use crate::core::observation::{
+    Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
+};
+use crate::core::xmpp::{self, ClientEvent};
+use crate::net::probe::{FlowLog, KeyLogLines, Recording};
+use crate::net::tls::{RecordingVerifier, observing_client_config, provider, version_name};
+use crate::net::xmpp::{StartTls, read_client_event, starttls};
+
+#[derive(Debug)]
+struct Forged(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Forged {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+impl Proxy {
+    /// Intercept one connection; returns the outcome and both legs' logs.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn intercept(
+        &self,
+        id: usize,
+        client: TcpStream,
+        server: TcpStream,
+        peer: SocketAddr,
+        upstream: SocketAddr,
+        host: &str,
+        service: Service,
+    ) -> (RelayOutcome, Vec<FlowLog>) {
+        let opened = wall_clock();
+        let client_log = Arc::new(Mutex::new(FlowLog {
+            client: Some(peer),
+            server: client.local_addr().ok(),
+            opened: Some(opened),
+            ..FlowLog::default()
+        }));
+        let server_log = Arc::new(Mutex::new(FlowLog {
+            client: server.local_addr().ok(),
+            server: Some(upstream),
+            opened: Some(opened),
+            ..FlowLog::default()
+        }));
+        let mut c = Recording {
+            inner: client,
+            log: client_log.clone(),
+            we_are_client: false,
+        };
+        let mut s = Recording {
+            inner: server,
+            log: server_log.clone(),
+            we_are_client: true,
+        };
+        let result = self
+            .intercept_inner(
+                id,
+                &mut c,
+                &mut s,
+                peer,
+                upstream,
+                host,
+                service,
+                &client_log,
+                &server_log,
+            )
+            .await;
+        let logs: Vec<FlowLog> = [client_log, server_log]
+            .into_iter()
+            .filter_map(|l| {
+                let mut l = l.lock().ok()?.clone_log();
+                l.closed = Some(wall_clock());
+                Some(l)
+            })
+            .collect();
+        let outcome = match result {
+            Ok(o) => o,
+            Err(reason) => RelayOutcome {
+                up: 0,
+                down: 0,
+                reason,
+                report: None,
+            },
+        };
+        (outcome, logs)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn intercept_inner(
+        &self,
+        id: usize,
+        c: &mut Recording<TcpStream>,
+        s: &mut Recording<TcpStream>,
+        peer: SocketAddr,
+        upstream: SocketAddr,
+        host: &str,
+        service: Service,
+        client_log: &Arc<Mutex<FlowLog>>,
+        server_log: &Arc<Mutex<FlowLog>>,
+    ) -> Result<RelayOutcome, String> {
+        let t = self.timeouts;
+        let mut xmpp_domain = None;
+        let mut xmpp_info = None;
+        if service == Service::Xmpp {
+            let domain = match read_client_event(c, t.starttls).await? {
+                ClientEvent::StreamOpen { to: Some(to) } => to,
+                ClientEvent::StreamOpen { to: None } => {
+                    self.domain.clone().unwrap_or_else(|| host.to_owned())
+                }
+                ClientEvent::StartTls => {
+                    return Err("the client sent <starttls/> before its stream header".into());
+                }
+            };
+            let features = match starttls(s, &domain, t.starttls).await? {
+                StartTls::Proceed(f) => f,
+                StartTls::NotOffered => {
+                    return Err(format!(
+                        "upstream {upstream} offers no STARTTLS for {domain}; nothing to intercept"
+                    ));
+                }
+            };
+            c.write_all(xmpp::server_stream_open(&domain, &format!("edgetap-{id}")).as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            c.write_all(xmpp::features(true, features.required).as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            match read_client_event(c, t.starttls).await? {
+                ClientEvent::StartTls => c
+                    .write_all(xmpp::PROCEED.as_bytes())
+                    .await
+                    .map_err(|e| e.to_string())?,
+                other => return Err(format!("the client sent {other:?} instead of <starttls/>")),
+            }
+            xmpp_domain = Some(domain);
+            xmpp_info = Some(features);
+        }
+
+        // The client's hello first: its SNI is the name to use upstream.
+        let start = tokio::time::timeout(
+            t.handshake,
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), &mut *c),
+        )
+        .await
+        .map_err(|_| "the client sent no TLS ClientHello in time".to_owned())?
+        .map_err(|e| format!("the client's TLS hello is not readable: {e}"))?;
+        let sni = start.client_hello().server_name().map(str::to_owned);
+        let name = sni
+            .clone()
+            .or_else(|| xmpp_domain.clone())
+            .unwrap_or_else(|| host.to_owned());
+
+        let recorder = RecordingVerifier::new(provider());
+        let mut up_config =
+            observing_client_config(recorder.clone(), &[]).map_err(|e| e.to_string())?;
+        up_config.key_log = Arc::new(KeyLogLines(server_log.clone()));
+        let server_name = match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(name.clone())
+                .map_err(|_| format!("{name:?} is not a server name"))?,
+        };
+        let up = tokio::time::timeout(
+            t.handshake,
+            tokio_rustls::TlsConnector::from(Arc::new(up_config)).connect(server_name, &mut *s),
+        )
+        .await;
+        let chain = recorder.take().unwrap_or_default();
+        #[allow(clippy::disallowed_methods)] // the proxy judges at the time it relays
+        let now = time::OffsetDateTime::now_utc();
+        let reference = ReferenceIdentity::parse(xmpp_domain.as_deref().unwrap_or(&name));
+        let mut obs = Observation::new(
+            service,
+            reference,
+            chain.clone(),
+            Origin {
+                kind: SourceKind::Proxy,
+                at: Some(now),
+                locator: format!("connection {id}: {peer} -> {upstream} ({host}, intercept)"),
+            },
+        );
+        obs.endpoint = Endpoint {
+            host: Some(name.clone()),
+            ip: Some(upstream.ip()),
+            port: Some(upstream.port()),
+        };
+        obs.tls.sni = sni;
+        obs.xmpp = xmpp_info;
+        if service != Service::Xmpp {
+            obs.edge_domain = self.domain.clone();
+        }
+        let mut upstream_tls = match up {
+            Err(_) => {
+                obs.tls.failure = Some(format!(
+                    "the upstream TLS handshake did not finish within {}s",
+                    t.handshake.as_secs_f32()
+                ));
+                let report = self.judge(id, obs);
+                return Ok(RelayOutcome {
+                    up: 0,
+                    down: 0,
+                    reason: "upstream handshake timed out".into(),
+                    report,
+                });
+            }
+            Ok(Err(e)) => {
+                obs.tls.failure = Some(crate::net::tls::explain(&e));
+                let report = self.judge(id, obs);
+                return Ok(RelayOutcome {
+                    up: 0,
+                    down: 0,
+                    reason: format!("upstream TLS failed: {e}"),
+                    report,
+                });
+            }
+            Ok(Ok(tls)) => tls,
+        };
+        {
+            let (_, conn) = upstream_tls.get_ref();
+            obs.tls.version = conn.protocol_version().map(version_name);
+            obs.tls.cipher = conn
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()));
+        }
+        let report = self.judge(id, obs);
+
+        let forger = self.forger.as_ref().ok_or("intercept without a CA")?;
+        let forged = forger
+            .forge(chain.first().map(Vec::as_slice).unwrap_or(&[]), &name, now)
+            .map_err(|e| format!("forging the leaf: {e}"))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Forged(forged)));
+        config.key_log = Arc::new(KeyLogLines(client_log.clone()));
+        let mut client_tls = tokio::time::timeout(t.handshake, start.into_stream(Arc::new(config)))
+            .await
+            .map_err(|_| "the client's TLS handshake with edgetap timed out".to_owned())?
+            .map_err(|e| format!("the client refused edgetap's certificate (is the diagnostic CA trusted on this test device?): {e}"))?;
+        let (up, down, reason) =
+            match tokio::io::copy_bidirectional(&mut client_tls, &mut upstream_tls).await {
+                Ok((a, b)) => (a, b, "closed".to_owned()),
+                Err(e) => (0, 0, format!("relay ended: {e}")),
+            };
+        Ok(RelayOutcome {
+            up,
+            down,
+            reason,
+            report,
+        })
+    }
+
+    fn judge(&self, id: usize, obs: Observation) -> Option<HandshakeReport> {
+        let now = obs.origin.at.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let h = self
+            .engine
+            .evaluate(&[obs], now)
+            .handshakes
+            .into_iter()
+            .next()?;
+        self.handshakes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::outln!("{}", super::handshake_line(id, &h));
+        Some(h)
+    }
+}
+
+impl FlowLog {
+    fn clone_log(&self) -> FlowLog {
+        FlowLog {
+            client: self.client,
+            server: self.server,
+            opened: self.opened,
+            chunks: self.chunks.clone(),
+            closed: self.closed,
+            keylog: self.keylog.clone(),
+        }
+    }
+}
