@@ -475,3 +475,232 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
         probed["handshakes"][0]["verdicts"]["jabber"]["outcome"]
     );
 }
+
+/// Intercept mode with real clients: curl over HTTPS and openssl s_client with
+/// XMPP STARTTLS accept the forged leaves once the diagnostic CA is trusted;
+/// the verdict is on the real upstream chain; tshark decrypts both legs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intercept_mode_with_curl_and_openssl_starttls() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let root = Ca::root("Intercept Root", now).unwrap();
+    let issuing = root.intermediate("Intercept Issuing CA", now).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let init = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["ca", "init", "--dir"])
+        .arg(&ca_dir)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    assert!(String::from_utf8_lossy(&init.stdout).contains("do not trust it on a personal"));
+    let again = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["ca", "init", "--dir"])
+        .arg(&ca_dir)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2), "never overwrites a CA");
+    let diag = ca_dir.join("edgetap-diagnostic-ca.pem");
+
+    let host = format!("expe.{DOMAIN}");
+    let edge = issuing
+        .identity(
+            &host,
+            &[&host, &format!("collab-edge.{DOMAIN}")],
+            None,
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let https = serve_with(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Some(edge),
+        Behaviour::Https,
+        false,
+    )
+    .await
+    .unwrap();
+    let cup = issuing
+        .identity(
+            "cup.example.com",
+            &["cup.example.com"],
+            Some(DOMAIN),
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let chain_pem = format!(
+        "{}{}",
+        crate::probe::pem(&cup.chain[0]),
+        crate::probe::pem(&cup.chain[1])
+    );
+    let prosody = crate::start_prosody(
+        dir.path(),
+        DOMAIN,
+        &chain_pem,
+        &crate::probe::key_pem(&cup.key),
+    )
+    .await;
+
+    let ca = dir.path().join("root.pem");
+    std::fs::write(&ca, pem(&root.der())).unwrap();
+    let ev = dir.path().join("events.jsonl");
+    let cap = dir.path().join("intercept.pcapng");
+    let (lh, lx) = (free_port(), free_port());
+    let mut args = vec![
+        "proxy".to_owned(),
+        "--intercept".into(),
+        "--ca".into(),
+        ca_dir.display().to_string(),
+        "--domain".into(),
+        DOMAIN.into(),
+        "--listen".into(),
+        format!("127.0.0.1:{lh}"),
+        "--upstream".into(),
+        format!("127.0.0.1:{}", https.port()),
+        "--service".into(),
+        "http".into(),
+    ];
+    if let Some((_, port)) = &prosody {
+        args.extend([
+            "--listen".into(),
+            format!("127.0.0.1:{lx}"),
+            "--upstream".into(),
+            format!("127.0.0.1:{port}"),
+            "--service".into(),
+            "xmpp".into(),
+        ]);
+    }
+    args.extend([
+        "--public-roots".into(),
+        ca.display().to_string(),
+        "--events".into(),
+        ev.display().to_string(),
+        "--pcap".into(),
+        cap.display().to_string(),
+    ]);
+    let proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(lh);
+
+    let code = tokio::task::spawn_blocking({
+        let (diag, host) = (diag.clone(), host.clone());
+        move || curl(lh, &host, &diag, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        code, "200",
+        "curl trusts the diagnostic CA and gets through"
+    );
+    if prosody.is_some() {
+        let text = tokio::task::spawn_blocking({
+            let diag = diag.clone();
+            move || {
+                // Re-open the stream inside TLS as a client does; prosody answers.
+                // -ign_eof keeps s_client reading; timeout ends it.
+                let mut child = Command::new("timeout")
+                    .args(["3", "openssl", "s_client", "-ign_eof", "-connect", &format!("127.0.0.1:{lx}"), "-starttls", "xmpp", "-xmpphost", DOMAIN, "-CAfile"])
+                    .arg(&diag)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                use std::io::Write;
+                let header = format!("<stream:stream to='{DOMAIN}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
+                child.stdin.take().unwrap().write_all(header.as_bytes()).unwrap();
+                let out = child.wait_with_output().unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+        })
+        .await
+        .unwrap();
+        assert!(
+            text.contains("Verify return code: 0 (ok)"),
+            "s_client through intercept:\n{text}"
+        );
+    }
+    let stderr = tokio::task::spawn_blocking(move || stop(proxy))
+        .await
+        .unwrap();
+    assert!(stderr.contains("mode intercept"), "{stderr}");
+
+    let events = events(&ev);
+    let handshakes: Vec<&Value> = events
+        .iter()
+        .filter_map(|e| (!e["handshake"].is_null()).then_some(&e["handshake"]))
+        .collect();
+    let http = handshakes
+        .iter()
+        .find(|h| h["service"] == "http")
+        .expect("the HTTPS handshake");
+    assert_eq!(
+        http["chain"].as_array().unwrap().len(),
+        2,
+        "the real upstream chain, not the forged one"
+    );
+    assert!(
+        http["chain"][0]["issuer"]
+            .as_str()
+            .unwrap()
+            .contains("Intercept Issuing CA")
+    );
+    assert_eq!(http["verdicts"]["jabber"]["outcome"], "ok");
+    assert_eq!(
+        http["tls"]["chain_hidden"], false,
+        "intercept sees the chain itself, even under TLS 1.3"
+    );
+
+    // Both legs are in the capture, decrypted with the embedded keys.
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&cap)
+        .args(["-Y", "http.request", "-T", "fields", "-e", "tcp.stream"])
+        .output()
+        .unwrap();
+    let streams: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        streams.len(),
+        2,
+        "the decrypted GET on the client leg and on the upstream leg: {streams:?}"
+    );
+    if let Some((_child, port)) = prosody {
+        let xmpp = handshakes
+            .iter()
+            .find(|h| h["service"] == "xmpp")
+            .expect("the XMPP handshake");
+        assert_eq!(xmpp["reference_identity"], DOMAIN);
+        assert_eq!(xmpp["xmpp"]["required"], true);
+        let decode = format!("tcp.port=={port},xmpp");
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&cap)
+            .args([
+                "-d",
+                &decode,
+                "-Y",
+                "tls && xmpp",
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            "decrypted XMPP on the upstream leg"
+        );
+    }
+}
