@@ -161,6 +161,8 @@ fn main() {
         p / d
     );
 
+    tls_rates(up);
+
     let limit = raise_fd_limit();
     // The proxy holds two descriptors per connection; 10k would need 20k plus a
     // few, just over this sandbox's 20,000 cap, so 9,500 is the largest measured.
@@ -196,4 +198,56 @@ fn main() {
         std::thread::sleep(Duration::from_millis(1500));
     }
     let _ = px.kill();
+}
+
+/// TLS handshakes per second: direct to a TLS server, through passthrough, and
+/// through intercept mode (two handshakes and a forged leaf per connection).
+fn tls_rates(_sink: SocketAddr) {
+    const N: usize = 300;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    rt.block_on(async {
+        #[allow(clippy::disallowed_methods)]
+        let now = time::OffsetDateTime::now_utc();
+        let root = edgetap::net::pki::Ca::root("Bench Root", now).unwrap();
+        let id = root.identity("expe.example.com", &["expe.example.com"], None, &[], now).unwrap();
+        let server = edgetap::net::lab::serve(SocketAddr::from(([127, 0, 0, 1], 0)), Some(id), edgetap::net::lab::Behaviour::Https).await.unwrap();
+        let dir = std::env::temp_dir().join(format!("edgetap-bench-ca-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        edgetap::proxy::ca::init(&dir, now).unwrap();
+        let (mut pass, pass_addr) = proxy(server);
+        let port = free_port();
+        let mut intercept = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+            .args(["proxy", "--intercept", "--ca"])
+            .arg(&dir)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--upstream", &server.to_string(), "--service", "http"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait(port);
+        let rate = |to: SocketAddr| async move {
+            let t = Instant::now();
+            for _ in 0..N {
+                let verifier = edgetap::net::tls::RecordingVerifier::new(edgetap::net::tls::provider());
+                let config = std::sync::Arc::new(edgetap::net::tls::observing_client_config(verifier, &[]).unwrap());
+                let tcp = tokio::net::TcpStream::connect(to).await.unwrap();
+                let name = rustls::pki_types::ServerName::try_from("expe.example.com").unwrap();
+                let mut tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.unwrap();
+                use tokio::io::AsyncWriteExt;
+                let _ = tls.shutdown().await;
+            }
+            N as f64 / t.elapsed().as_secs_f64()
+        };
+        let direct = rate(server).await;
+        let passthrough = rate(pass_addr).await;
+        let intercepted = rate(SocketAddr::from(([127, 0, 0, 1], port))).await;
+        println!(
+            "  TLS handshakes: direct {direct:.0}/s, passthrough {passthrough:.0}/s ({:.2}x), intercept {intercepted:.0}/s ({:.2}x)",
+            passthrough / direct,
+            intercepted / direct
+        );
+        let _ = pass.kill();
+        let _ = intercept.kill();
+        let _ = std::fs::remove_dir_all(&dir);
+    });
 }
