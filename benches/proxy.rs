@@ -150,6 +150,7 @@ fn main() {
                 proxied / s
             );
             let _ = socat.kill();
+            let _ = socat.wait();
         }
         Err(_) => println!("  socat not installed: no socat baseline"),
     }
@@ -198,13 +199,18 @@ fn main() {
         std::thread::sleep(Duration::from_millis(1500));
     }
     let _ = px.kill();
+    let _ = px.wait();
 }
 
 /// TLS handshakes per second: direct to a TLS server, through passthrough, and
 /// through intercept mode (two handshakes and a forged leaf per connection).
 fn tls_rates(_sink: SocketAddr) {
     const N: usize = 300;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         #[allow(clippy::disallowed_methods)]
         let now = time::OffsetDateTime::now_utc();
@@ -247,7 +253,9 @@ fn tls_rates(_sink: SocketAddr) {
             intercepted / direct
         );
         let _ = pass.kill();
+        let _ = pass.wait();
         let _ = intercept.kill();
+        let _ = intercept.wait();
         let _ = std::fs::remove_dir_all(&dir);
     });
 }
