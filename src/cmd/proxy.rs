@@ -48,6 +48,9 @@ pub struct ProxyArgs {
     /// Start a new capture file past this many megabytes.
     #[arg(long, value_name = "MB")]
     pub pcap_max_mb: Option<u64>,
+    /// In intercept mode, append both legs' TLS keys here (SSLKEYLOGFILE format).
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Option<PathBuf>,
     /// Intercept TLS (never the default): present leaves forged by the diagnostic
     /// CA to clients, record the real upstream chain, log both legs' keys.
     #[arg(long, requires = "ca")]
@@ -99,6 +102,9 @@ fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
     }
     if args.pcap.is_some() {
         cfg.pcap = args.pcap.clone();
+    }
+    if args.keylog.is_some() {
+        cfg.keylog = args.keylog.clone();
     }
     if args.pcap_max_mb.is_some() {
         cfg.pcap_max_mb = args.pcap_max_mb;
@@ -210,6 +216,14 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         force_rx,
     );
     proxy.forger = forger;
+    if let Some(path) = &cfg.keylog {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("{}: cannot open the key log", path.display()))?;
+        proxy.keylog = Some(Mutex::new(file));
+    }
     let proxy = Arc::new(proxy);
     eprintln!("edgetap: mode {mode}");
     let tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));

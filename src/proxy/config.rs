@@ -32,6 +32,8 @@ pub struct ProxyConfig {
     pub pcap: Option<PathBuf>,
     /// Start a new capture file past this many megabytes.
     pub pcap_max_mb: Option<u64>,
+    /// Append intercepted sessions' keys here (SSLKEYLOGFILE format).
+    pub keylog: Option<PathBuf>,
 }
 
 /// One listener.
@@ -134,8 +136,10 @@ mod tests {
             let cfg = ProxyConfig::from_toml(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
             cfg.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(
-                cfg.listeners.iter().all(|l| l.listen.ip().is_loopback()),
-                "{name}: samples listen on loopback"
+                cfg.listeners
+                    .iter()
+                    .all(|l| l.listen.ip().is_loopback() || l.transparent),
+                "{name}: samples listen on loopback (a transparent one takes redirected traffic)"
             );
         }
     }

@@ -98,6 +98,8 @@ pub struct Proxy {
     pub handshakes: AtomicU64,
     /// Set in intercept mode: the diagnostic CA that forges leaves.
     pub forger: Option<ca::Forger>,
+    /// Where intercepted sessions' keys are appended (SSLKEYLOGFILE format).
+    pub keylog: Option<Mutex<std::fs::File>>,
 }
 
 /// A capture sink that starts a new file past a size.
@@ -182,6 +184,7 @@ impl Proxy {
             stop,
             handshakes: AtomicU64::new(0),
             forger: None,
+            keylog: None,
         }
     }
 
@@ -293,6 +296,16 @@ impl Proxy {
                                 && let Err(e) = p.write(log, &comment)
                             {
                                 tracing::error!(error = %e, "capture write failed");
+                            }
+                        }
+                    }
+                    if let Some(keylog) = &self.keylog
+                        && let Ok(mut f) = keylog.lock()
+                    {
+                        use std::io::Write as _;
+                        for log in &logs {
+                            if let Err(e) = f.write_all(log.keylog.as_bytes()) {
+                                tracing::error!(error = %e, "writing the key log failed");
                             }
                         }
                     }

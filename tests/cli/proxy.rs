@@ -583,6 +583,8 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
         "--pcap".into(),
         cap.display().to_string(),
     ]);
+    let keys = dir.path().join("keys.log");
+    args.extend(["--keylog".into(), keys.display().to_string()]);
     let proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
         .args(&args)
         .stdout(Stdio::piped())
@@ -632,6 +634,15 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
         .await
         .unwrap();
     assert!(stderr.contains("mode intercept"), "{stderr}");
+    let keylog = std::fs::read_to_string(&keys).unwrap();
+    assert!(
+        keylog
+            .lines()
+            .filter(|l| l.starts_with("CLIENT_TRAFFIC_SECRET_0"))
+            .count()
+            >= 2,
+        "keys of both legs: {keylog}"
+    );
 
     let events = events(&ev);
     let handshakes: Vec<&Value> = events
