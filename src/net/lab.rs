@@ -166,6 +166,13 @@ pub async fn serve_with(
     Ok(addr)
 }
 
+/// The lab waits this long for a client's next XMPP element.
+const CLIENT_PATIENCE: Duration = Duration::from_secs(30);
+
+async fn read_client(socket: &mut TcpStream) -> Result<ClientEvent, String> {
+    crate::net::xmpp::read_client_event(socket, CLIENT_PATIENCE).await
+}
+
 fn acceptor(id: &Identity, tls12_only: bool) -> std::io::Result<tokio_rustls::TlsAcceptor> {
     let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
         &[&rustls::version::TLS12]
@@ -219,7 +226,9 @@ async fn handle(
             offer,
             required,
         } => {
-            read_client(&mut socket).await?;
+            read_client(&mut socket)
+                .await
+                .map_err(std::io::Error::other)?;
             socket
                 .write_all(xmpp::server_stream_open(&domain, "lab-1").as_bytes())
                 .await?;
@@ -232,7 +241,10 @@ async fn handle(
                 let _ = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await;
                 return Ok(());
             }
-            match read_client(&mut socket).await? {
+            match read_client(&mut socket)
+                .await
+                .map_err(std::io::Error::other)?
+            {
                 ClientEvent::StartTls => socket.write_all(xmpp::PROCEED.as_bytes()).await?,
                 ClientEvent::StreamOpen { .. } => {
                     return Err(std::io::Error::other("expected <starttls/>"));
@@ -249,29 +261,6 @@ async fn handle(
                     .await?;
             }
             tls.shutdown().await
-        }
-    }
-}
-
-/// Read one decisive client element (the prelude is small; read byte-wise so TLS
-/// bytes that follow `<starttls/>` stay in the socket).
-async fn read_client(socket: &mut TcpStream) -> std::io::Result<ClientEvent> {
-    let mut buf = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        if socket.read(&mut byte).await? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "client closed",
-            ));
-        }
-        buf.push(byte[0]);
-        if byte[0] == b'>' {
-            match xmpp::scan_client(&buf) {
-                Ok(Some((event, _))) => return Ok(event),
-                Ok(None) => {}
-                Err(e) => return Err(std::io::Error::other(e.to_string())),
-            }
         }
     }
 }

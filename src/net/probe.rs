@@ -72,7 +72,7 @@ fn wall_clock() -> std::time::SystemTime {
 }
 
 /// What went over a probe connection, for the pcapng exporter.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FlowLog {
     /// Our address.
     pub client: Option<std::net::SocketAddr>,

@@ -85,7 +85,7 @@ impl Proxy {
         let logs: Vec<FlowLog> = [client_log, server_log]
             .into_iter()
             .filter_map(|l| {
-                let mut l = l.lock().ok()?.clone_log();
+                let mut l = l.lock().ok()?.clone();
                 l.closed = Some(wall_clock());
                 Some(l)
             })
@@ -279,18 +279,5 @@ impl Proxy {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::outln!("{}", super::handshake_line(id, &h));
         Some(h)
-    }
-}
-
-impl FlowLog {
-    fn clone_log(&self) -> FlowLog {
-        FlowLog {
-            client: self.client,
-            server: self.server,
-            opened: self.opened,
-            chunks: self.chunks.clone(),
-            closed: self.closed,
-            keylog: self.keylog.clone(),
-        }
     }
 }

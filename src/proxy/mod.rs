@@ -283,22 +283,7 @@ impl Proxy {
                     event.bytes_down = outcome.down;
                     event.close_reason = outcome.reason;
                     event.handshake = outcome.report;
-                    if let Some(pcap) = &self.pcap {
-                        let comment = event
-                            .handshake
-                            .as_ref()
-                            .map(crate::core::export::comment::verdict_comment)
-                            .unwrap_or_else(|| {
-                                format!("edgetap: connection {id}: no TLS handshake completed")
-                            });
-                        for log in &logs {
-                            if let Ok(mut p) = pcap.lock()
-                                && let Err(e) = p.write(log, &comment)
-                            {
-                                tracing::error!(error = %e, "capture write failed");
-                            }
-                        }
-                    }
+                    self.capture(id, &event, &logs);
                     if let Some(keylog) = &self.keylog
                         && let Ok(mut f) = keylog.lock()
                     {
@@ -330,19 +315,8 @@ impl Proxy {
                 if let Ok(mut f) = flow.lock() {
                     f.closed = Some(wall_clock());
                 }
-                if let (Some(pcap), Ok(flow)) = (&self.pcap, flow.lock()) {
-                    let comment = event
-                        .handshake
-                        .as_ref()
-                        .map(crate::core::export::comment::verdict_comment)
-                        .unwrap_or_else(|| {
-                            format!("edgetap: connection {id}: no TLS handshake seen")
-                        });
-                    if let Ok(mut p) = pcap.lock()
-                        && let Err(e) = p.write(&flow, &comment)
-                    {
-                        tracing::error!(error = %e, "capture write failed; later connections will try again");
-                    }
+                if let Ok(flow) = flow.lock() {
+                    self.capture(id, &event, std::slice::from_ref(&*flow));
                 }
             }
         }
@@ -505,6 +479,23 @@ impl Proxy {
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         crate::outln!("{}", handshake_line(id, &h));
         Some(h)
+    }
+
+    /// Write a connection's flows to the capture, the verdict as the comment.
+    fn capture(&self, id: usize, event: &ConnectionEvent, flows: &[FlowLog]) {
+        let Some(pcap) = &self.pcap else { return };
+        let comment = event
+            .handshake
+            .as_ref()
+            .map(crate::core::export::comment::verdict_comment)
+            .unwrap_or_else(|| format!("edgetap: connection {id}: no TLS handshake seen"));
+        for flow in flows {
+            if let Ok(mut p) = pcap.lock()
+                && let Err(e) = p.write(flow, &comment)
+            {
+                tracing::error!(error = %e, "capture write failed; later connections will try again");
+            }
+        }
     }
 
     fn write_event(&self, event: &ConnectionEvent) {
