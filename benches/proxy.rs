@@ -1,7 +1,8 @@
 //! Proxy benchmark, one run, ratios against baselines measured in the same run:
 //! bulk throughput through `edgetap proxy` (passthrough) vs a direct loopback
 //! connection and vs socat; new connections per second through the proxy vs
-//! direct; resident memory per idle connection at 1k and 10k connections.
+//! direct; resident memory per idle connection at 1k and 10k connections;
+//! and, between network namespaces, a routed gateway vs edgetap inline.
 //! Run: `cargo bench --bench proxy` (needs socat for that baseline).
 
 // A benchmark binary: a failed setup step should stop it with its location.
@@ -85,6 +86,46 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) a process has used, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// The inline-gateway comparison (benches/gateway.sh): routed vs through
+/// edgetap in transparent mode, between network namespaces, at veth speed
+/// and on a 1 Gbit/s link. Needs root, iproute2, iptables and iperf3.
+fn gateway() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/gateway.sh");
+    match Command::new("bash")
+        .args([script, env!("CARGO_BIN_EXE_edgetap")])
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                if let [_, link, _, routed, _, through, _, ratio] = f[..] {
+                    println!(
+                        "  gateway ({link}): routed {routed} Mbit/s, through edgetap (transparent) {through} Mbit/s = {ratio}x"
+                    );
+                }
+            }
+        }
+        Ok(out) => println!(
+            "  gateway: skipped ({})",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("failed")
+        ),
+        Err(e) => println!("  gateway: skipped ({e})"),
+    }
+}
+
 fn proxy(upstream: SocketAddr) -> (Child, SocketAddr) {
     let port = free_port();
     let child = Command::new("bash")
@@ -123,9 +164,12 @@ fn main() {
         v[1]
     };
     let direct = median((0..3).map(|_| bulk(up)).collect());
+    let cpu_before = cpu_secs(pid);
     let proxied = median((0..3).map(|_| bulk(through)).collect());
+    let cpu_per_gib = (cpu_secs(pid) - cpu_before) / 3.0;
     println!(
-        "  bulk 1 GiB: direct {direct:.0} MB/s, edgetap passthrough {proxied:.0} MB/s = {:.2}x direct",
+        "  bulk 1 GiB: direct {direct:.0} MB/s, edgetap passthrough {proxied:.0} MB/s = {:.2}x direct \
+         (edgetap used {cpu_per_gib:.2} CPU-s per GiB; sender, edgetap and receiver share 2 cores)",
         proxied / direct
     );
     let socat_port = free_port();
@@ -163,6 +207,7 @@ fn main() {
     );
 
     tls_rates(up);
+    gateway();
 
     let limit = raise_fd_limit();
     // The proxy holds two descriptors per connection; 10k would need 20k plus a

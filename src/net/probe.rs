@@ -88,23 +88,51 @@ pub struct FlowLog {
     pub keylog: String,
 }
 
-/// Records every byte read and written on a connection into a [`FlowLog`]. In
-/// the log "from us" means from the flow's client; `we_are_client` says which
-/// side this end is (false on the client leg of an intercepting proxy).
+/// Records the bytes read and written on a connection into a [`FlowLog`], up
+/// to `keep` bytes, and counts all of them in `moved`. In the log "from us"
+/// means from the flow's client; `we_are_client` says which side this end is
+/// (false on the client leg of an intercepting proxy).
 pub(crate) struct Recording<S> {
     pub(crate) inner: S,
     pub(crate) log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
     pub(crate) we_are_client: bool,
+    /// Bytes still to keep in the log (a long session keeps its start).
+    pub(crate) keep: usize,
+    /// Bytes moved either way, kept or not (an idle watchdog reads it).
+    pub(crate) moved: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<S> Recording<S> {
-    fn note(&self, written_by_us: bool, bytes: &[u8]) {
+    /// Record everything on `inner` into `log`.
+    pub(crate) fn all(
+        inner: S,
+        log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
+        we_are_client: bool,
+    ) -> Recording<S> {
+        Recording {
+            inner,
+            log,
+            we_are_client,
+            keep: usize::MAX,
+            moved: Default::default(),
+        }
+    }
+
+    fn note(&mut self, written_by_us: bool, bytes: &[u8]) {
         let from_us = written_by_us == self.we_are_client;
         if bytes.is_empty() {
             return;
         }
+        self.moved
+            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let take = bytes.len().min(self.keep);
+        if take == 0 {
+            return;
+        }
+        self.keep -= take;
         if let Ok(mut log) = self.log.lock() {
-            log.chunks.push((wall_clock(), from_us, bytes.to_vec()));
+            log.chunks
+                .push((wall_clock(), from_us, bytes[..take].to_vec()));
         }
     }
 }
@@ -252,11 +280,7 @@ async fn handshake_inner(
         l.server = tcp.peer_addr().ok();
         l.opened = Some(wall_clock());
     }
-    let mut tcp = Recording {
-        inner: tcp,
-        log: log.clone(),
-        we_are_client: true,
-    };
+    let mut tcp = Recording::all(tcp, log.clone(), true);
 
     if target.service == Service::Xmpp {
         let domain = target

@@ -6,6 +6,7 @@
 //! the decrypted XMPP and HTTP of both flows.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustls::pki_types::ServerName;
@@ -14,6 +15,7 @@ use rustls::sign::CertifiedKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::pump::CAPTURE_CAP;
 use super::{Proxy, RelayOutcome, wall_clock};
 use crate::core::analysis::HandshakeReport;
 use crate::core::observation::{
@@ -59,15 +61,19 @@ impl Proxy {
             opened: Some(opened),
             ..FlowLog::default()
         }));
+        // Both legs' bytes are kept for the capture (up to its per-connection
+        // cap), not at all without one; the counters feed the idle watchdog.
+        let keep = if self.pcap.is_some() { CAPTURE_CAP } else { 0 };
+        let moved = Arc::new(AtomicU64::new(0));
         let mut c = Recording {
-            inner: client,
-            log: client_log.clone(),
-            we_are_client: false,
+            keep,
+            moved: moved.clone(),
+            ..Recording::all(client, client_log.clone(), false)
         };
         let mut s = Recording {
-            inner: server,
-            log: server_log.clone(),
-            we_are_client: true,
+            keep,
+            moved: moved.clone(),
+            ..Recording::all(server, server_log.clone(), true)
         };
         let result = self
             .intercept_inner(
@@ -80,6 +86,7 @@ impl Proxy {
                 service,
                 &client_log,
                 &server_log,
+                &moved,
             )
             .await;
         let logs: Vec<FlowLog> = [client_log, server_log]
@@ -114,6 +121,7 @@ impl Proxy {
         service: Service,
         client_log: &Arc<Mutex<FlowLog>>,
         server_log: &Arc<Mutex<FlowLog>>,
+        moved: &AtomicU64,
     ) -> Result<RelayOutcome, String> {
         let t = self.timeouts;
         let mut xmpp_domain = None;
@@ -162,6 +170,12 @@ impl Proxy {
         .map_err(|_| "the client sent no TLS ClientHello in time".to_owned())?
         .map_err(|e| format!("the client's TLS hello is not readable: {e}"))?;
         let sni = start.client_hello().server_name().map(str::to_owned);
+        // Offer upstream what the client offered; give the client what upstream chose.
+        let client_alpn: Vec<Vec<u8>> = start
+            .client_hello()
+            .alpn()
+            .map(|offers| offers.map(<[u8]>::to_vec).collect())
+            .unwrap_or_default();
         let name = sni
             .clone()
             .or_else(|| xmpp_domain.clone())
@@ -171,6 +185,7 @@ impl Proxy {
         let mut up_config =
             observing_client_config(recorder.clone(), &[]).map_err(|e| e.to_string())?;
         up_config.key_log = Arc::new(KeyLogLines(server_log.clone()));
+        up_config.alpn_protocols = client_alpn.clone();
         let server_name = match name.parse::<std::net::IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
             Err(_) => ServerName::try_from(name.clone())
@@ -201,6 +216,10 @@ impl Proxy {
             port: Some(upstream.port()),
         };
         obs.tls.sni = sni;
+        obs.tls.alpn = client_alpn
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect();
         obs.xmpp = xmpp_info;
         if service != Service::Xmpp {
             obs.edge_domain = self.domain.clone();
@@ -231,13 +250,17 @@ impl Proxy {
             }
             Ok(Ok(tls)) => tls,
         };
-        {
+        let chosen_alpn = {
             let (_, conn) = upstream_tls.get_ref();
+            if let Some(p) = conn.alpn_protocol() {
+                obs.tls.alpn = vec![String::from_utf8_lossy(p).into_owned()];
+            }
             obs.tls.version = conn.protocol_version().map(version_name);
             obs.tls.cipher = conn
                 .negotiated_cipher_suite()
                 .map(|s| format!("{:?}", s.suite()));
-        }
+            conn.alpn_protocol().map(<[u8]>::to_vec)
+        };
         let report = self.judge(id, obs);
 
         let forger = self.forger.as_ref().ok_or("intercept without a CA")?;
@@ -250,21 +273,54 @@ impl Proxy {
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(Forged(forged)));
         config.key_log = Arc::new(KeyLogLines(client_log.clone()));
+        config.alpn_protocols = chosen_alpn.into_iter().collect();
         let mut client_tls = tokio::time::timeout(t.handshake, start.into_stream(Arc::new(config)))
             .await
             .map_err(|_| "the client's TLS handshake with edgetap timed out".to_owned())?
             .map_err(|e| format!("the client refused edgetap's certificate (is the diagnostic CA trusted on this test device?): {e}"))?;
-        let (up, down, reason) =
-            match tokio::io::copy_bidirectional(&mut client_tls, &mut upstream_tls).await {
-                Ok((a, b)) => (a, b, "closed".to_owned()),
-                Err(e) => (0, 0, format!("relay ended: {e}")),
-            };
+        let (up, down, reason) = self
+            .relay_decrypted(&mut client_tls, &mut upstream_tls, moved)
+            .await;
         Ok(RelayOutcome {
             up,
             down,
             reason,
             report,
         })
+    }
+
+    /// Relay the two TLS sessions until both close, the connection is idle
+    /// both ways for the idle timeout (`moved` stands still), or edgetap stops.
+    async fn relay_decrypted(
+        &self,
+        client_tls: &mut tokio_rustls::server::TlsStream<&mut Recording<TcpStream>>,
+        upstream_tls: &mut tokio_rustls::client::TlsStream<&mut Recording<TcpStream>>,
+        moved: &AtomicU64,
+    ) -> (u64, u64, String) {
+        let mut stop = self.stop.clone();
+        let copy = tokio::io::copy_bidirectional(client_tls, upstream_tls);
+        tokio::pin!(copy);
+        let tick = (self.idle / 4).max(std::time::Duration::from_millis(50));
+        let mut seen = moved.load(Ordering::Relaxed);
+        let mut quiet_since = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                r = &mut copy => return match r {
+                    Ok((a, b)) => (a, b, "closed".to_owned()),
+                    Err(e) => (0, 0, format!("relay ended: {e}")),
+                },
+                _ = stop.changed() => return (0, 0, "closed by edgetap on shutdown".into()),
+                _ = tokio::time::sleep(tick) => {
+                    let now = moved.load(Ordering::Relaxed);
+                    if now != seen {
+                        seen = now;
+                        quiet_since = tokio::time::Instant::now();
+                    } else if quiet_since.elapsed() >= self.idle {
+                        return (0, 0, format!("idle for {}s", self.idle.as_secs()));
+                    }
+                }
+            }
+        }
     }
 
     fn judge(&self, id: usize, obs: Observation) -> Option<HandshakeReport> {

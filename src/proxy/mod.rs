@@ -7,16 +7,16 @@
 pub mod ca;
 pub mod config;
 pub mod intercept;
+mod pump;
+use pump::Pump;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -28,10 +28,6 @@ use crate::core::tls::watch::Watch;
 use crate::net::probe::{FlowLog, Target, Timeouts, probe};
 use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};
-
-/// Bytes of one connection kept for the capture; past this, the capture notes it.
-const CAPTURE_CAP: usize = 16 * 1024 * 1024;
-const READ_BUF: usize = 256 * 1024;
 
 /// Where a listener sends connections.
 #[derive(Debug, Clone)]
@@ -378,7 +374,6 @@ impl Proxy {
         flow: &Arc<Mutex<FlowLog>>,
     ) -> RelayOutcome {
         let watch = Arc::new(Mutex::new(Watch::default()));
-        let watching = Arc::new(AtomicBool::new(true));
         let (cr, cw) = client.into_split();
         let (sr, sw) = server.into_split();
         let analysis: Arc<Mutex<Option<tokio::task::JoinHandle<Option<HandshakeReport>>>>> =
@@ -386,9 +381,10 @@ impl Proxy {
         let ctx = Pump {
             record: self.pcap.is_some(),
             watch: watch.clone(),
-            watching: watching.clone(),
             flow: flow.clone(),
             idle: self.idle,
+            last_activity: Arc::new(AtomicU64::new(0)),
+            opened: Instant::now(),
             stop: self.stop.clone(),
         };
         let start_analysis = {
@@ -527,108 +523,6 @@ struct RelayOutcome {
     down: u64,
     reason: String,
     report: Option<HandshakeReport>,
-}
-
-struct Pump {
-    /// Keep the bytes for the capture (only when one is being written).
-    record: bool,
-    watch: Arc<Mutex<Watch>>,
-    watching: Arc<AtomicBool>,
-    flow: Arc<Mutex<FlowLog>>,
-    idle: Duration,
-    stop: watch::Receiver<bool>,
-}
-
-impl Pump {
-    /// Copy `from` to `to` until EOF, error, idle timeout or stop; propagate
-    /// half-close. Returns bytes copied and, when not a clean EOF, the reason.
-    async fn pump(
-        &self,
-        from: OwnedReadHalf,
-        mut to: OwnedWriteHalf,
-        client_side: bool,
-        on_server_ready: Option<impl Fn()>,
-    ) -> (u64, Option<String>) {
-        let who = if client_side { "client" } else { "server" };
-        // The buffer exists only while data flows: an idle connection holds none,
-        // a busy one reads large chunks (fewer system calls, near-direct throughput).
-        let mut buf: Vec<u8> = Vec::new();
-        let mut total = 0u64;
-        let mut captured = 0usize;
-        let mut stop = self.stop.clone();
-        loop {
-            let ready = tokio::select! {
-                r = tokio::time::timeout(self.idle, from.readable()) => r,
-                _ = stop.changed() => {
-                    let _ = to.shutdown().await;
-                    return (total, Some("closed by edgetap on shutdown".into()));
-                }
-            };
-            match ready {
-                Err(_) => {
-                    let _ = to.shutdown().await;
-                    return (total, Some(format!("idle for {}s", self.idle.as_secs())));
-                }
-                Ok(Err(e)) => {
-                    let _ = to.shutdown().await;
-                    return (total, Some(format!("{who} error: {e}")));
-                }
-                Ok(Ok(())) => {}
-            }
-            if buf.is_empty() {
-                buf = vec![0u8; READ_BUF];
-            }
-            let n = match from.try_read(&mut buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    buf = Vec::new();
-                    continue;
-                }
-                Err(e) => {
-                    let _ = to.shutdown().await;
-                    return (total, Some(format!("{who} error: {e}")));
-                }
-                Ok(0) => {
-                    // Half-close: the other side may still send.
-                    let _ = to.shutdown().await;
-                    return (total, None);
-                }
-                Ok(n) => n,
-            };
-            let chunk = &buf[..n];
-            if self.watching.load(Ordering::Relaxed)
-                && let Ok(mut w) = self.watch.lock()
-            {
-                if client_side {
-                    w.client_bytes(chunk)
-                } else {
-                    w.server_bytes(chunk)
-                }
-                let ready = !client_side && w.server_ready();
-                if w.done() {
-                    self.watching.store(false, Ordering::Relaxed);
-                }
-                drop(w);
-                if ready && let Some(f) = &on_server_ready {
-                    f();
-                }
-            }
-            if self.record && captured < CAPTURE_CAP {
-                if let Ok(mut f) = self.flow.lock() {
-                    f.chunks.push((wall_clock(), client_side, chunk.to_vec()));
-                }
-                captured += n;
-            }
-            if let Err(e) = to.write_all(chunk).await {
-                let other = if client_side { "server" } else { "client" };
-                return (total, Some(format!("{other} went away: {e}")));
-            }
-            total += n as u64;
-            if n < buf.len() / 4 {
-                // A trickle (interactive traffic): give the memory back.
-                buf = Vec::new();
-            }
-        }
-    }
 }
 
 /// Where a REDIRECTed connection was going (SO_ORIGINAL_DST, IPv4 or IPv6).

@@ -32,6 +32,15 @@ impl Watch {
         self.client.done() && self.server.done()
     }
 
+    /// One direction is past the handshake (or unreadable): stop feeding it.
+    pub fn side_done(&self, client: bool) -> bool {
+        if client {
+            self.client.done()
+        } else {
+            self.server.done()
+        }
+    }
+
     /// The server's side shows what a verdict needs: its Certificate, or a
     /// TLS 1.3 ServerHello (the chain then needs a side probe), or it failed.
     pub fn server_ready(&self) -> bool {

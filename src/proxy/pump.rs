@@ -1,0 +1,263 @@
+//! One direction of a passthrough connection: bytes in from one socket, out
+//! to the other, unchanged.
+//!
+//! While the handshake is being watched, or a capture keeps the bytes, data
+//! goes through a user-space buffer so the observer and the capture see it.
+//! After that, bulk data moves socket to pipe to socket with splice(2), inside
+//! the kernel: edgetap neither copies it nor touches it. Written here rather
+//! than taken from a crate because `tokio::io::copy` always copies through
+//! user space; rustix gives a safe `splice`, and this loop adds tokio's
+//! readiness around it. Interactive traffic (small reads) stays on the buffer,
+//! and a pipe exists only while bulk data flows, so an idle connection holds
+//! neither a buffer nor a pipe (two descriptors each way would halve how many
+//! connections fit in the open-file limit).
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustix::pipe::{PipeFlags, SpliceFlags, fcntl_setpipe_size, pipe_with, splice};
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+
+use crate::core::tls::watch::Watch;
+use crate::net::probe::FlowLog;
+
+/// Bytes of one connection kept for the capture; past this, the capture notes it.
+pub(super) const CAPTURE_CAP: usize = 16 * 1024 * 1024;
+/// User-space buffer for watched or recorded bytes and for interactive traffic.
+const READ_BUF: usize = 256 * 1024;
+/// A read at least this large means bulk transfer: move to splice.
+const BULK: usize = 64 * 1024;
+/// A splice smaller than this means the bulk is over: give the pipe back.
+const TRICKLE: usize = 16 * 1024;
+/// Pipe capacity asked for (the kernel default is 64 KiB; 1 MiB is the
+/// default ceiling for unprivileged processes).
+const PIPE_SIZE: usize = 1024 * 1024;
+
+/// What one direction's relay needs to know.
+pub(super) struct Pump {
+    /// Keep the bytes for the capture (only when one is being written).
+    pub record: bool,
+    /// The handshake observer both directions feed.
+    pub watch: Arc<Mutex<Watch>>,
+    /// The connection's bytes, for the capture.
+    pub flow: Arc<Mutex<FlowLog>>,
+    /// Close after this long without data either way.
+    pub idle: Duration,
+    /// When either direction last moved data (milliseconds since `opened`).
+    pub last_activity: Arc<AtomicU64>,
+    /// When the connection was relayed from.
+    pub opened: Instant,
+    /// Set when the proxy shuts down.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Why a splice step stopped.
+enum Fault {
+    /// Nothing to read after all (spurious readiness).
+    WouldBlock,
+    /// The reading side failed.
+    Read(io::Error),
+    /// The writing side failed.
+    Write(io::Error),
+}
+
+/// A kernel pipe that carries bulk data from one socket to the other.
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    capacity: usize,
+}
+
+impl Pipe {
+    fn new() -> io::Result<Pipe> {
+        let (read, write) = pipe_with(PipeFlags::NONBLOCK | PipeFlags::CLOEXEC)?;
+        // A larger pipe moves more per system call; the default still works.
+        let capacity = fcntl_setpipe_size(&write, PIPE_SIZE).unwrap_or(64 * 1024);
+        Ok(Pipe {
+            read,
+            write,
+            capacity,
+        })
+    }
+
+    /// Move what `from` has into the pipe, then all of it out to `to`.
+    /// Returns the bytes moved; 0 means `from` reached end of stream.
+    async fn forward(&self, from: &TcpStream, to: &TcpStream) -> Result<usize, Fault> {
+        let flags = SpliceFlags::NONBLOCK | SpliceFlags::MOVE;
+        let n = from
+            .try_io(Interest::READABLE, || {
+                splice(from, None, &self.write, None, self.capacity, flags).map_err(io::Error::from)
+            })
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::WouldBlock => Fault::WouldBlock,
+                _ => Fault::Read(e),
+            })?;
+        let mut left = n;
+        while left > 0 {
+            to.writable().await.map_err(Fault::Write)?;
+            match to.try_io(Interest::WRITABLE, || {
+                splice(&self.read, None, to, None, left, flags).map_err(io::Error::from)
+            }) {
+                Ok(m) => left -= m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Fault::Write(e)),
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Pump {
+    fn since_open(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Data moved: the connection is not idle.
+    fn active(&self) {
+        self.last_activity
+            .fetch_max(self.since_open(), Ordering::Relaxed);
+    }
+
+    /// How long until the connection has been silent both ways for `idle`.
+    fn quiet_left(&self) -> Duration {
+        let quiet = self
+            .since_open()
+            .saturating_sub(self.last_activity.load(Ordering::Relaxed));
+        self.idle.saturating_sub(Duration::from_millis(quiet))
+    }
+
+    /// Copy `from` to `to` until EOF, error, idle timeout or stop; propagate
+    /// half-close. Returns bytes copied and, when not a clean EOF, the reason.
+    /// `on_server_ready` runs once the server's handshake messages are in.
+    pub async fn pump(
+        &self,
+        from: OwnedReadHalf,
+        mut to: OwnedWriteHalf,
+        client_side: bool,
+        on_server_ready: Option<impl Fn()>,
+    ) -> (u64, Option<String>) {
+        let who = if client_side { "client" } else { "server" };
+        let other = if client_side { "server" } else { "client" };
+        // The buffer exists only while data flows: an idle connection holds none.
+        let mut buf: Vec<u8> = Vec::new();
+        let mut pipe: Option<Pipe> = None;
+        let mut total = 0u64;
+        let mut captured = 0usize;
+        let mut stop = self.stop.clone();
+        // Feed the observer until this direction is encrypted (or not TLS).
+        let mut watching = true;
+        loop {
+            let ready = tokio::select! {
+                r = tokio::time::timeout(self.quiet_left(), from.readable()) => r,
+                _ = stop.changed() => {
+                    let _ = to.shutdown().await;
+                    return (total, Some("closed by edgetap on shutdown".into()));
+                }
+            };
+            match ready {
+                Err(_) if self.quiet_left() > Duration::ZERO => {
+                    // This side was silent, but the other one was not: keep going.
+                    continue;
+                }
+                Err(_) => {
+                    let _ = to.shutdown().await;
+                    return (total, Some(format!("idle for {}s", self.idle.as_secs())));
+                }
+                Ok(Err(e)) => {
+                    let _ = to.shutdown().await;
+                    return (total, Some(format!("{who} error: {e}")));
+                }
+                Ok(Ok(())) => {}
+            }
+            if let Some(p) = &pipe {
+                match p.forward(from.as_ref(), to.as_ref()).await {
+                    Ok(0) => {
+                        let _ = to.shutdown().await;
+                        return (total, None);
+                    }
+                    Ok(n) => {
+                        total += n as u64;
+                        self.active();
+                        if n < TRICKLE {
+                            pipe = None;
+                        }
+                    }
+                    Err(Fault::WouldBlock) => {}
+                    Err(Fault::Read(e)) => {
+                        let _ = to.shutdown().await;
+                        return (total, Some(format!("{who} error: {e}")));
+                    }
+                    Err(Fault::Write(e)) => {
+                        return (total, Some(format!("{other} went away: {e}")));
+                    }
+                }
+                continue;
+            }
+            if buf.is_empty() {
+                buf = vec![0u8; READ_BUF];
+            }
+            let n = match from.try_read(&mut buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    buf = Vec::new();
+                    continue;
+                }
+                Err(e) => {
+                    let _ = to.shutdown().await;
+                    return (total, Some(format!("{who} error: {e}")));
+                }
+                Ok(0) => {
+                    // Half-close: the other side may still send.
+                    let _ = to.shutdown().await;
+                    return (total, None);
+                }
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            if watching && let Ok(mut w) = self.watch.lock() {
+                if client_side {
+                    w.client_bytes(chunk)
+                } else {
+                    w.server_bytes(chunk)
+                }
+                let ready = !client_side && w.server_ready();
+                watching = !w.side_done(client_side);
+                drop(w);
+                if ready && let Some(f) = &on_server_ready {
+                    f();
+                }
+            }
+            let recording = self.record && captured < CAPTURE_CAP;
+            if recording {
+                if let Ok(mut f) = self.flow.lock() {
+                    f.chunks
+                        .push((super::wall_clock(), client_side, chunk.to_vec()));
+                }
+                captured += n;
+            }
+            if let Err(e) = to.write_all(chunk).await {
+                return (total, Some(format!("{other} went away: {e}")));
+            }
+            total += n as u64;
+            self.active();
+            if n >= BULK && !recording && !watching {
+                // Bulk data nobody needs to see: let the kernel move it.
+                match Pipe::new() {
+                    Ok(p) => {
+                        pipe = Some(p);
+                        buf = Vec::new();
+                    }
+                    Err(e) => tracing::debug!(error = %e, "no pipe for splice; copying instead"),
+                }
+            } else if n < buf.len() / 4 {
+                // A trickle (interactive traffic): give the memory back.
+                buf = Vec::new();
+            }
+        }
+    }
+}
