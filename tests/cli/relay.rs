@@ -1,0 +1,326 @@
+//! The relay itself, through the real binary, with socat and openssl as the
+//! independent far ends: bytes arrive unchanged in bulk (the splice path) with
+//! and without a capture, half-close reaches the server and its answer still
+//! reaches the client, plain bytes on a TLS port are reported as such, the idle timeout closes only connections silent both
+//! ways, and intercept mode passes the client's ALPN upstream and back.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listening on {port}");
+}
+
+/// socat on `port` running `cmd` for each connection (stdin = what the client sent).
+fn socat(port: u16, cmd: &str) -> Kill {
+    let child = Command::new("socat")
+        .args([
+            "-t",
+            "30",
+            &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+            &format!("SYSTEM:{cmd}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("socat is installed (.ci/run installs it)");
+    wait_listening(port);
+    Kill(child)
+}
+
+fn proxy(args: &[&str]) -> Kill {
+    let child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .arg("proxy")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    Kill(child)
+}
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_events(path: &Path, n: usize) -> Vec<Value> {
+    for _ in 0..200 {
+        let e = events(path);
+        if e.len() >= n {
+            return e;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    events(path)
+}
+
+/// Deterministic, incompressible-looking bytes (xorshift).
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Send `data` through `port`, half-close, read the echo to the end.
+fn echo_round_trip(port: u16, data: &[u8]) -> Vec<u8> {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let out = data.to_vec();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&out).unwrap();
+        // Half-close: the server sees EOF, then still answers.
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::with_capacity(data.len());
+    let mut r = s;
+    r.read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    back
+}
+
+#[test]
+fn bulk_bytes_and_half_close_pass_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = free_port();
+    // `cat` echoes as it reads; the trailer is written only after the client's
+    // EOF arrived, so it proves half-close went through and the way back stayed open.
+    let _echo = socat(up, "cat; printf END-OF-ECHO");
+    let data = pattern(48 << 20);
+    for capture in [false, true] {
+        let port = free_port();
+        let ev = dir.path().join(format!("events-{capture}.jsonl"));
+        let cap = dir.path().join(format!("bulk-{capture}.pcapng"));
+        let listen = format!("127.0.0.1:{port}");
+        let upstream = format!("127.0.0.1:{up}");
+        let mut args = vec![
+            "--listen",
+            &listen,
+            "--upstream",
+            &upstream,
+            "--service",
+            "http",
+            "--events",
+            ev.to_str().unwrap(),
+        ];
+        if capture {
+            args.extend(["--pcap", cap.to_str().unwrap()]);
+        }
+        let _px = proxy(&args);
+        wait_listening(port);
+        let back = echo_round_trip(port, &data);
+        assert_eq!(
+            back.len(),
+            data.len() + "END-OF-ECHO".len(),
+            "capture {capture}: every byte and the trailer came back"
+        );
+        assert!(
+            back[..data.len()] == data[..],
+            "capture {capture}: bytes changed"
+        );
+        assert_eq!(&back[data.len()..], b"END-OF-ECHO");
+        let e = wait_events(&ev, 2);
+        let bulk = e
+            .iter()
+            .find(|e| e["bytes_up"].as_u64() == Some(data.len() as u64))
+            .unwrap_or_else(|| panic!("capture {capture}: no event for the bulk connection: {e:?}"));
+        assert_eq!(bulk["bytes_down"], data.len() as u64 + 11);
+        assert_eq!(bulk["close_reason"], "closed");
+        // Plain bytes on a TLS service's port are themselves a finding.
+        let h = &bulk["handshake"];
+        assert_eq!(h["findings"][0]["rule"], "tls.handshake-failed", "{h}");
+        assert!(
+            h["tls"]["failure"]
+                .as_str()
+                .unwrap()
+                .contains("no TLS handshake within the first"),
+            "{h}"
+        );
+    }
+}
+
+#[test]
+fn idle_timeout_closes_only_connections_silent_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let (silent_up, ticking_up) = (free_port(), free_port());
+    let _silent = socat(silent_up, "cat");
+    // The server talks every 300 ms for 2.4 s while the client says nothing.
+    let _ticking = socat(
+        ticking_up,
+        "for i in 1 2 3 4 5 6 7 8; do echo tick$i; sleep 0.3; done",
+    );
+    let (a, b) = (free_port(), free_port());
+    let ev = dir.path().join("events.jsonl");
+    let config = dir.path().join("idle.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "idle_timeout_secs = 1\nevents = {ev:?}\n\n[[listener]]\nlisten = \"127.0.0.1:{a}\"\nupstream = \"127.0.0.1:{silent_up}\"\nservice = \"http\"\n\n[[listener]]\nlisten = \"127.0.0.1:{b}\"\nupstream = \"127.0.0.1:{ticking_up}\"\nservice = \"http\"\n"
+        ),
+    )
+    .unwrap();
+    let _px = proxy(&["--config", config.to_str().unwrap()]);
+    wait_listening(a);
+    wait_listening(b);
+    let t = Instant::now();
+    let mut silent = TcpStream::connect(("127.0.0.1", a)).unwrap();
+    let mut ticking = TcpStream::connect(("127.0.0.1", b)).unwrap();
+    for s in [&silent, &ticking] {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    let ticker = std::thread::spawn(move || {
+        let mut all = String::new();
+        ticking.read_to_string(&mut all).unwrap();
+        all
+    });
+    silent.write_all(b"ping\n").unwrap();
+    let mut echo = [0u8; 5];
+    silent.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"ping\n");
+    // Then nothing either way: edgetap closes it about a second later.
+    let mut rest = Vec::new();
+    silent.read_to_end(&mut rest).unwrap();
+    let closed_after = t.elapsed();
+    assert!(rest.is_empty());
+    assert!(
+        closed_after >= Duration::from_millis(900) && closed_after < Duration::from_secs(6),
+        "idle close after {closed_after:?}"
+    );
+    let ticks = ticker.join().unwrap();
+    assert_eq!(
+        ticks.lines().count(),
+        8,
+        "a connection with traffic one way is not idle: {ticks:?}"
+    );
+    let e = wait_events(&ev, 2);
+    let reason = |port: u16| {
+        // The last one: the first is wait_listening's probe connection.
+        e.iter()
+            .rev()
+            .find(|e| e["upstream"] == format!("127.0.0.1:{port}"))
+            .map(|e| e["close_reason"].as_str().unwrap_or("").to_owned())
+            .unwrap_or_else(|| panic!("no event for {port}: {e:?}"))
+    };
+    assert_eq!(reason(silent_up), "idle for 1s");
+    assert_ne!(reason(ticking_up), "idle for 1s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intercept_passes_alpn_both_ways() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    assert!(
+        Command::new(env!("CARGO_BIN_EXE_edgetap"))
+            .args(["ca", "init", "--dir"])
+            .arg(&ca_dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let root = edgetap::net::pki::Ca::root("ALPN Root", now).unwrap();
+    let id = root
+        .identity("expe.example.com", &["expe.example.com"], None, &[], now)
+        .unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, crate::probe::pem(&id.chain[0])).unwrap();
+    std::fs::write(&key, crate::probe::key_pem(&id.key)).unwrap();
+    let up = free_port();
+    let _server = Kill(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept"])
+            .arg(up.to_string())
+            .args(["-alpn", "h2,http/1.1", "-cert"])
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(up);
+    let port = free_port();
+    let ev = dir.path().join("events.jsonl");
+    let _px = proxy(&[
+        "--intercept",
+        "--ca",
+        ca_dir.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{up}"),
+        "--service",
+        "http",
+        "--events",
+        ev.to_str().unwrap(),
+    ]);
+    wait_listening(port);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("openssl")
+            .args(["s_client", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-servername", "expe.example.com", "-alpn", "h2"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ALPN protocol: h2"),
+        "the client got upstream's choice through edgetap:\n{text}"
+    );
+    let e = wait_events(&ev, 2);
+    let judged = e
+        .iter()
+        .find(|e| !e["handshake"].is_null())
+        .unwrap_or_else(|| panic!("no handshake event: {e:?}"));
+    assert_eq!(
+        judged["handshake"]["tls"]["alpn"],
+        serde_json::json!(["h2"]),
+        "{e:?}"
+    );
+}
