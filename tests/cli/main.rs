@@ -12,6 +12,7 @@ mod limbo;
 mod openssl_chains;
 mod probe;
 mod proxy;
+mod proxy_srv;
 mod relay;
 mod replay;
 mod sample;

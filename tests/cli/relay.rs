@@ -161,7 +161,9 @@ fn bulk_bytes_and_half_close_pass_unchanged() {
         let bulk = e
             .iter()
             .find(|e| e["bytes_up"].as_u64() == Some(data.len() as u64))
-            .unwrap_or_else(|| panic!("capture {capture}: no event for the bulk connection: {e:?}"));
+            .unwrap_or_else(|| {
+                panic!("capture {capture}: no event for the bulk connection: {e:?}")
+            });
         assert_eq!(bulk["bytes_down"], data.len() as u64 + 11);
         assert_eq!(bulk["close_reason"], "closed");
         // Plain bytes on a TLS service's port are themselves a finding.

@@ -1,0 +1,288 @@
+//! SRV-derived placement with real clients: a hickory-server authority serves
+//! `_collab-edge._tls` (a dead first target, then a live Expressway-E stand-in)
+//! and `_xmpp-client._tcp` (prosody); edgetap, given only the domain and the
+//! nameserver, relays curl and `openssl s_client -starttls xmpp` to the SRV
+//! targets, failing over past the dead one, and judges each handshake as
+//! `probe` judges the same domain.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use edgetap::net::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
+use edgetap::net::pki::Ca;
+use serde_json::Value;
+
+const DOMAIN: &str = "example.com";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("nothing listening on {port}");
+}
+
+/// Rules of a handshake that do not depend on how it was reached.
+fn chain_and_identity_rules(h: &Value) -> Vec<String> {
+    let mut r: Vec<String> = h["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_owned())
+        .filter(|r| !r.starts_with("dns.") && !r.starts_with("tls.") && !r.starts_with("edge."))
+        .collect();
+    r.sort();
+    r
+}
+
+fn sha256s(h: &Value) -> Vec<String> {
+    h["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sha256"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srv_placement_with_curl_and_openssl_starttls() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let dir = tempfile::tempdir().unwrap();
+    let root = Ca::root("SRV Root", now).unwrap();
+    let issuing = root.intermediate("SRV Issuing CA", now).unwrap();
+    let expe = format!("expe.{DOMAIN}");
+    let edge = issuing
+        .identity(
+            &expe,
+            &[&expe, &format!("collab-edge.{DOMAIN}")],
+            None,
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let https = serve_with(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Some(edge),
+        Behaviour::Https,
+        true,
+    )
+    .await
+    .unwrap();
+    let cup = issuing
+        .identity(
+            &format!("cup.{DOMAIN}"),
+            &[&format!("cup.{DOMAIN}")],
+            Some(DOMAIN),
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let chain_pem = format!(
+        "{}{}",
+        crate::probe::pem(&cup.chain[0]),
+        crate::probe::pem(&cup.chain[1])
+    );
+    let prosody = crate::start_prosody(
+        dir.path(),
+        DOMAIN,
+        &chain_pem,
+        &crate::probe::key_pem(&cup.key),
+    )
+    .await;
+
+    let dead = free_port(); // nothing listens: the first SRV target refuses
+    let lo = std::net::IpAddr::from(Ipv4Addr::LOCALHOST);
+    let mut records = vec![
+        ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            10,
+            10,
+            dead,
+            format!("dead.{DOMAIN}"),
+        ),
+        ZoneRecord::Addr(format!("dead.{DOMAIN}"), lo),
+        ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            20,
+            10,
+            https.port(),
+            expe.clone(),
+        ),
+        ZoneRecord::Addr(expe.clone(), lo),
+    ];
+    if let Some((_, port)) = &prosody {
+        records.push(ZoneRecord::Srv(
+            format!("_xmpp-client._tcp.{DOMAIN}"),
+            10,
+            10,
+            *port,
+            format!("cup.{DOMAIN}"),
+        ));
+        records.push(ZoneRecord::Addr(format!("cup.{DOMAIN}"), lo));
+    }
+    let authority =
+        DnsAuthority::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), DOMAIN, &records)
+            .await
+            .unwrap();
+
+    let roots = dir.path().join("root.pem");
+    std::fs::write(&roots, crate::probe::pem(&root.der())).unwrap();
+    let ev = dir.path().join("events.jsonl");
+    let (lh, lx) = (free_port(), free_port());
+    let mut config = format!(
+        "domain = {DOMAIN:?}\nnameservers = [\"{}\"]\nevents = {ev:?}\n\n[[listener]]\nlisten = \"127.0.0.1:{lh}\"\nsrv = true\nservice = \"http\"\n",
+        authority.addr
+    );
+    if prosody.is_some() {
+        config += &format!(
+            "\n[[listener]]\nlisten = \"127.0.0.1:{lx}\"\nsrv = true\nservice = \"xmpp\"\n"
+        );
+    }
+    let cfg = dir.path().join("srv.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let proxy = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["proxy", "--config"])
+        .arg(&cfg)
+        .arg("--public-roots")
+        .arg(&roots)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(lh);
+
+    let (curl, xmpp) = tokio::task::spawn_blocking({
+        let (roots, expe, with_xmpp) = (roots.clone(), expe.clone(), prosody.is_some());
+        move || {
+            let curl = Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "10",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                ])
+                .arg("--cacert")
+                .arg(&roots)
+                .args(["--resolve", &format!("{expe}:{lh}:127.0.0.1")])
+                .arg(format!("https://{expe}:{lh}/"))
+                .output()
+                .unwrap();
+            let xmpp = with_xmpp.then(|| {
+                Command::new("openssl")
+                    .args(["s_client", "-connect", &format!("127.0.0.1:{lx}")])
+                    .args(["-starttls", "xmpp", "-xmpphost", DOMAIN, "-CAfile"])
+                    .arg(&roots)
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap()
+            });
+            (curl, xmpp)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&curl.stdout),
+        "200",
+        "curl through the SRV-placed listener: {}",
+        String::from_utf8_lossy(&curl.stderr)
+    );
+    if let Some(x) = &xmpp {
+        let text = String::from_utf8_lossy(&x.stdout);
+        assert!(
+            text.contains("Verify return code: 0"),
+            "s_client -starttls xmpp through the SRV-placed listener:\n{text}"
+        );
+    }
+
+    let stderr = tokio::task::spawn_blocking(move || {
+        let _ = Command::new("kill")
+            .args(["-INT", &proxy.id().to_string()])
+            .status();
+        proxy.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        stderr.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stderr.stderr)
+    );
+    let events: Vec<Value> = std::fs::read_to_string(&ev)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let judged: Vec<&Value> = events
+        .iter()
+        .filter(|e| !e["handshake"].is_null())
+        .collect();
+    let http = judged
+        .iter()
+        .find(|e| e["service"] == "http")
+        .unwrap_or_else(|| panic!("no http handshake: {events:?}"));
+    assert_eq!(
+        http["upstream"],
+        format!("127.0.0.1:{}", https.port()),
+        "failed over past the refused first target"
+    );
+    assert_eq!(http["upstream_host"], expe.as_str());
+
+    // probe of the same domain, same nameserver, same roots.
+    let probed = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["probe", DOMAIN, "--nameserver", &authority.addr.to_string()])
+        .args(["--format", "json", "--public-roots"])
+        .arg(&roots)
+        .output()
+        .unwrap();
+    let probed: Value = serde_json::from_slice(&probed.stdout).unwrap();
+    let probe_of = |host: &str, service: &str| -> Value {
+        probed["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["endpoint"]["host"] == host && h["service"] == service)
+            .cloned()
+            .unwrap_or_else(|| panic!("probe has no {service} handshake with {host}"))
+    };
+    let p = probe_of(&expe, "http");
+    assert_eq!(sha256s(&http["handshake"]), sha256s(&p));
+    assert_eq!(
+        chain_and_identity_rules(&http["handshake"]),
+        chain_and_identity_rules(&p)
+    );
+    assert_eq!(
+        http["handshake"]["verdicts"], p["verdicts"],
+        "same verdicts as probe for {expe}"
+    );
+
+    if prosody.is_some() {
+        let x = judged
+            .iter()
+            .find(|e| e["service"] == "xmpp")
+            .unwrap_or_else(|| panic!("no xmpp handshake: {events:?}"));
+        assert_eq!(x["upstream_host"], format!("cup.{DOMAIN}"));
+        assert_eq!(x["handshake"]["reference_identity"], DOMAIN);
+        let p = probe_of(&format!("cup.{DOMAIN}"), "xmpp");
+        assert_eq!(sha256s(&x["handshake"]), sha256s(&p));
+        assert_eq!(
+            chain_and_identity_rules(&x["handshake"]),
+            chain_and_identity_rules(&p)
+        );
+    }
+}
