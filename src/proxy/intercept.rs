@@ -51,12 +51,12 @@ impl Proxy {
         let opened = wall_clock();
         let client_log = Arc::new(Mutex::new(FlowLog {
             client: Some(peer),
-            server: client.local_addr().ok(),
+            server: client.local_addr().ok().map(super::unmapped),
             opened: Some(opened),
             ..FlowLog::default()
         }));
         let server_log = Arc::new(Mutex::new(FlowLog {
-            client: server.local_addr().ok(),
+            client: server.local_addr().ok().map(super::unmapped),
             server: Some(upstream),
             opened: Some(opened),
             ..FlowLog::default()

@@ -203,7 +203,7 @@ impl Proxy {
                 _ = stop.changed() => return,
             };
             let (client, peer) = match accepted {
-                Ok(c) => c,
+                Ok((c, peer)) => (c, unmapped(peer)),
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -528,7 +528,9 @@ struct RelayOutcome {
 /// Where a REDIRECTed connection was going (SO_ORIGINAL_DST, IPv4 or IPv6).
 fn original_destination(client: &TcpStream) -> Result<SocketAddr, String> {
     let sock = socket2::SockRef::from(client);
-    let local = client.local_addr().map_err(|e| e.to_string())?;
+    // An IPv4 connection on a dual-stack [::] listener was redirected by the
+    // IPv4 table: ask the IPv4 question.
+    let local = unmapped(client.local_addr().map_err(|e| e.to_string())?);
     let dst = if local.is_ipv4() {
         sock.original_dst_v4()
     } else {
@@ -544,6 +546,17 @@ fn original_destination(client: &TcpStream) -> Result<SocketAddr, String> {
         ));
     }
     Ok(dst)
+}
+
+/// `::ffff:a.b.c.d` (IPv4 on a dual-stack listener) as the IPv4 address it is.
+fn unmapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), a.port()),
+            None => addr,
+        },
+        v4 => v4,
+    }
 }
 
 /// Capture timestamps and event times are wall-clock time, read here in the shell.

@@ -124,46 +124,87 @@ pub async fn start_prosody(
     cert_pem: &str,
     key_pem: &str,
 ) -> Option<(tokio::process::Child, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let at = ProsodyAt {
+        netns: None,
+        interface: "127.0.0.1".into(),
+        port,
+    };
+    start_prosody_at(dir, domain, cert_pem, key_pem, &at)
+        .await
+        .map(|c| (c, port))
+}
+
+/// Where prosody listens: a network namespace (or this one), an address, a port.
+pub struct ProsodyAt {
+    pub netns: Option<String>,
+    pub interface: String,
+    pub port: u16,
+}
+
+/// Start prosody listening as `at` says; returns once it accepts connections.
+pub async fn start_prosody_at(
+    dir: &Path,
+    domain: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    at: &ProsodyAt,
+) -> Option<tokio::process::Child> {
     if !Path::new("/usr/bin/prosody").exists() {
         eprintln!(
             "\n*** SKIPPING the prosody case: /usr/bin/prosody is not installed (apt-get install prosody; .ci/run does) ***\n"
         );
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (port, interface) = (at.port, &at.interface);
     let cert = dir.join(format!("prosody-{port}-cert.pem"));
     let key = dir.join(format!("prosody-{port}-key.pem"));
     std::fs::write(&cert, cert_pem).unwrap();
     std::fs::write(&key, key_pem).unwrap();
     let config = format!(
-        "pidfile = {pid:?}\ndata_path = {data:?}\nrun_as_root = true\nlog = {{ info = {log:?} }}\nc2s_ports = {{ {port} }}\nc2s_interfaces = {{ \"127.0.0.1\" }}\ns2s_ports = {{ }}\nmodules_enabled = {{ \"tls\", \"saslauth\", \"disco\" }}\nc2s_require_encryption = true\nVirtualHost \"{domain}\"\n  ssl = {{ certificate = {cert:?}, key = {key:?} }}\n",
+        "pidfile = {pid:?}\ndata_path = {data:?}\nrun_as_root = true\nlog = {{ info = {log:?} }}\nc2s_ports = {{ {port} }}\nc2s_interfaces = {{ {interface:?} }}\ns2s_ports = {{ }}\nmodules_enabled = {{ \"tls\", \"saslauth\", \"disco\" }}\nc2s_require_encryption = true\nVirtualHost \"{domain}\"\n  ssl = {{ certificate = {cert:?}, key = {key:?} }}\n",
         pid = dir.join(format!("prosody-{port}.pid")),
         data = dir,
         log = dir.join(format!("prosody-{port}.log")),
     );
     let cfg = dir.join(format!("prosody-{port}.cfg.lua"));
     std::fs::write(&cfg, config).unwrap();
-    let child = tokio::process::Command::new("prosody")
+    let in_ns = |program: &str| {
+        let mut c = match &at.netns {
+            Some(ns) => {
+                let mut c = tokio::process::Command::new("ip");
+                c.args(["netns", "exec", ns, program]);
+                c
+            }
+            None => tokio::process::Command::new(program),
+        };
+        c.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let child = in_ns("prosody")
         .arg("--config")
         .arg(&cfg)
         .arg("-F")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("prosody starts");
     for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+        // bash's /dev/tcp connects from inside the namespace too.
+        let up = in_ns("bash")
+            .args(["-c", &format!("exec 3<>/dev/tcp/{interface}/{port}")])
+            .status()
             .await
-            .is_ok()
-        {
-            return Some((child, port));
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if up {
+            return Some(child);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("prosody did not start listening on {port}");
+    panic!("prosody did not start listening on {interface}:{port}");
 }

@@ -474,6 +474,12 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
         h["verdicts"]["jabber"]["outcome"],
         probed["handshakes"][0]["verdicts"]["jabber"]["outcome"]
     );
+    // The STARTTLS offer, read passively from prosody's features, as probe saw it.
+    assert_eq!(
+        h["xmpp"],
+        serde_json::json!({"offered": true, "required": true})
+    );
+    assert_eq!(h["xmpp"], probed["handshakes"][0]["xmpp"]);
 }
 
 /// Intercept mode with real clients: curl over HTTPS and openssl s_client with

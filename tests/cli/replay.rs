@@ -218,6 +218,10 @@ fn xmpp_capture_is_judged_against_the_stream_domain() {
     let h = &doc["handshakes"][0];
     assert_eq!(h["service"], "xmpp");
     assert_eq!(h["reference_identity"], "jabber.ccc.de");
+    assert_eq!(
+        h["xmpp"]["offered"], true,
+        "the server's STARTTLS offer: {h}"
+    );
     assert_eq!(h["capture"]["server"], "146.255.57.229:5222");
     assert!(h["capture"]["frame"].as_u64().unwrap() > 0);
     assert_eq!(doc["capture"][0]["tls_handshakes"], 1);

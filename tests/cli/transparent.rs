@@ -1,7 +1,10 @@
 //! Transparent placement in network namespaces this test creates: client ns ->
-//! edgetap ns (gateway, iptables REDIRECT of port 8443 to edgetap) -> server ns
-//! running `openssl s_server`; curl in the client ns reaches the server through
-//! edgetap, which finds the original destination with SO_ORIGINAL_DST.
+//! edgetap ns (the gateway, with the README's iptables and ip6tables REDIRECT
+//! of 8443, 5222 and 5061 to one dual-stack edgetap listener) -> server ns
+//! running `openssl s_server` (IPv4 and IPv6) and prosody. curl over both
+//! families and `openssl s_client -starttls xmpp` in the client ns reach the
+//! servers through edgetap, which finds each original destination with
+//! SO_ORIGINAL_DST and the service from its original port.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -40,6 +43,18 @@ fn sh(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// `ip`'s arguments to run `args` in namespace `ns`.
+fn in_ns<'a>(ns: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["netns", "exec", ns];
+    v.extend_from_slice(args);
+    v
+}
+
+/// Run `args` in namespace `ns`.
+fn sh_ns(ns: &str, args: &[&str]) -> Result<(), String> {
+    sh(&[&["ip"][..], &in_ns(ns, args)].concat())
+}
+
 fn setup(id: &str) -> Result<Netns, String> {
     let (c, e, s) = (format!("etc{id}"), format!("ete{id}"), format!("ets{id}"));
     let mut ns = Netns {
@@ -63,70 +78,113 @@ fn setup(id: &str) -> Result<Netns, String> {
     sh(&[
         "ip", "link", "add", &vs, "netns", &s, "type", "veth", "peer", "name", &ves, "netns", &e,
     ])?;
-    for (n, dev, addr) in [
-        (&c, &vc, "10.77.1.2/24"),
-        (&e, &vec_, "10.77.1.1/24"),
-        (&e, &ves, "10.77.2.1/24"),
-        (&s, &vs, "10.77.2.2/24"),
+    for (n, dev, v4, v6) in [
+        (&c, &vc, "10.77.1.2/24", "fd77:1::2/64"),
+        (&e, &vec_, "10.77.1.1/24", "fd77:1::1/64"),
+        (&e, &ves, "10.77.2.1/24", "fd77:2::1/64"),
+        (&s, &vs, "10.77.2.2/24", "fd77:2::2/64"),
     ] {
-        sh(&["ip", "-n", n, "addr", "add", addr, "dev", dev])?;
+        sh(&["ip", "-n", n, "addr", "add", v4, "dev", dev])?;
+        sh(&["ip", "-n", n, "-6", "addr", "add", v6, "dev", dev, "nodad"])?;
         sh(&["ip", "-n", n, "link", "set", dev, "up"])?;
     }
-    sh(&[
-        "ip",
-        "-n",
-        &c,
-        "route",
-        "add",
-        "default",
-        "via",
-        "10.77.1.1",
-    ])?;
-    sh(&[
-        "ip",
-        "-n",
-        &s,
-        "route",
-        "add",
-        "default",
-        "via",
-        "10.77.2.1",
-    ])?;
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
+    for (n, v4, v6) in [
+        (&c, "10.77.1.1", "fd77:1::1"),
+        (&s, "10.77.2.1", "fd77:2::1"),
+    ] {
+        sh(&["ip", "-n", n, "route", "add", "default", "via", v4])?;
+        sh(&["ip", "-n", n, "-6", "route", "add", "default", "via", v6])?;
+    }
+    sh_ns(
         &e,
-        "sysctl",
-        "-qw",
-        "net.ipv4.ip_forward=1",
-    ])?;
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &e,
-        "iptables",
-        "-t",
-        "nat",
-        "-A",
-        "PREROUTING",
-        "-i",
-        &vec_,
-        "-p",
-        "tcp",
-        "--dport",
-        "8443",
-        "-j",
-        "REDIRECT",
-        "--to-ports",
-        "15443",
-    ])?;
+        &[
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+            "net.ipv6.conf.all.forwarding=1",
+        ],
+    )?;
+    // The README's laptop-as-gateway lines, for both families.
+    for tables in ["iptables", "ip6tables"] {
+        sh_ns(
+            &e,
+            &[
+                tables,
+                "-t",
+                "nat",
+                "-A",
+                "PREROUTING",
+                "-i",
+                &vec_,
+                "-p",
+                "tcp",
+                "-m",
+                "multiport",
+                "--dports",
+                "8443,5222,5061",
+                "-j",
+                "REDIRECT",
+                "--to-ports",
+                "15443",
+            ],
+        )?;
+    }
     Ok(ns)
 }
 
-#[test]
-fn transparent_proxy_in_network_namespaces() {
+/// Events with a handshake, once `n` of them are written (at connection close).
+fn judged(ev: &std::path::Path, n: usize) -> Vec<Value> {
+    let mut handshakes: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        handshakes = std::fs::read_to_string(ev)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|e| !e["handshake"].is_null())
+            .collect();
+        if handshakes.len() >= n {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    handshakes
+}
+
+fn curl_in(ns: &str, root: &std::path::Path, server_ip: &str) -> String {
+    let resolve = format!("expe.example.com:8443:{server_ip}");
+    let mut code = String::new();
+    for _ in 0..50 {
+        let out = Command::new("ip")
+            .args(in_ns(
+                ns,
+                &[
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "5",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--cacert",
+                ],
+            ))
+            .arg(root)
+            .args(["--resolve", &resolve, "https://expe.example.com:8443/"])
+            .output()
+            .unwrap();
+        code = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if code == "200" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transparent_proxy_in_network_namespaces() {
     let id = format!("{}", std::process::id() % 100_000);
     let mut ns = match setup(&id) {
         Ok(ns) => ns,
@@ -147,46 +205,69 @@ fn transparent_proxy_in_network_namespaces() {
     let dir = tempfile::tempdir().unwrap();
     let ev = dir.path().join("events.jsonl");
     let root = fx.join("root.pem");
+    for accept in ["10.77.2.2:8443", "[fd77:2::2]:8443"] {
+        ns.children.push(
+            Command::new("ip")
+                .args(in_ns(
+                    &s,
+                    &["openssl", "s_server", "-quiet", "-www", "-accept", accept],
+                ))
+                .arg("-cert")
+                .arg(fx.join("work/good.crt"))
+                .arg("-key")
+                .arg(fx.join("work/good.key"))
+                .arg("-cert_chain")
+                .arg(fx.join("intermediate.pem"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    // prosody in the server namespace, for the XMPP client.
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let ca = edgetap::net::pki::Ca::root("Transparent XMPP Root", now).unwrap();
+    let cup = ca
+        .identity(
+            "cup.example.com",
+            &["cup.example.com"],
+            Some("example.com"),
+            &[],
+            now,
+        )
+        .unwrap();
+    let xmpp_root = dir.path().join("xmpp-root.pem");
+    std::fs::write(&xmpp_root, crate::probe::pem(&ca.der())).unwrap();
+    let prosody = crate::start_prosody_at(
+        dir.path(),
+        "example.com",
+        &crate::probe::pem(&cup.chain[0]),
+        &crate::probe::key_pem(&cup.key),
+        &crate::ProsodyAt {
+            netns: Some(s.clone()),
+            interface: "10.77.2.2".into(),
+            port: 5222,
+        },
+    )
+    .await;
+    // The README's command: one dual-stack listener for every redirected port.
     ns.children.push(
         Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &s,
-                "openssl",
-                "s_server",
-                "-quiet",
-                "-www",
-                "-accept",
-                "10.77.2.2:8443",
-            ])
-            .arg("-cert")
-            .arg(fx.join("work/good.crt"))
-            .arg("-key")
-            .arg(fx.join("work/good.key"))
-            .arg("-cert_chain")
-            .arg(fx.join("intermediate.pem"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    ns.children.push(
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
+            .args(in_ns(
                 &e,
-                env!("CARGO_BIN_EXE_edgetap"),
-                "proxy",
-                "--listen",
-                "0.0.0.0:15443",
-                "--upstream",
-                "original",
-                "--domain",
-                "example.com",
-            ])
+                &[
+                    env!("CARGO_BIN_EXE_edgetap"),
+                    "proxy",
+                    "--listen",
+                    "[::]:15443",
+                    "--upstream",
+                    "original",
+                    "--domain",
+                    "example.com",
+                ],
+            ))
             .arg("--public-roots")
             .arg(&root)
             .arg("--events")
@@ -196,63 +277,84 @@ fn transparent_proxy_in_network_namespaces() {
             .spawn()
             .unwrap(),
     );
-    let mut code = String::new();
-    for _ in 0..50 {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &c,
-                "curl",
-                "-sS",
-                "--max-time",
-                "5",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--cacert",
-            ])
-            .arg(&root)
-            .args([
-                "--resolve",
-                "expe.example.com:8443:10.77.2.2",
-                "https://expe.example.com:8443/",
-            ])
-            .output()
-            .unwrap();
-        code = String::from_utf8_lossy(&out.stdout).into_owned();
-        if code == "200" {
-            break;
+
+    let (v4, v6) = tokio::task::spawn_blocking({
+        let (c, root) = (c.clone(), root.clone());
+        move || {
+            (
+                curl_in(&c, &root, "10.77.2.2"),
+                curl_in(&c, &root, "[fd77:2::2]"),
+            )
         }
-        std::thread::sleep(Duration::from_millis(200));
+    })
+    .await
+    .unwrap();
+    assert_eq!(v4, "200", "curl over IPv4 through the transparent proxy");
+    assert_eq!(v6, "200", "curl over IPv6 through the transparent proxy");
+
+    let mut expected = 2;
+    if let Some(_prosody) = &prosody {
+        let out = tokio::task::spawn_blocking({
+            let (c, xmpp_root) = (c.clone(), xmpp_root.clone());
+            move || {
+                Command::new("ip")
+                    .args(in_ns(
+                        &c,
+                        &[
+                            "openssl",
+                            "s_client",
+                            "-connect",
+                            "10.77.2.2:5222",
+                            "-starttls",
+                            "xmpp",
+                            "-xmpphost",
+                            "example.com",
+                            "-CAfile",
+                        ],
+                    ))
+                    .arg(&xmpp_root)
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap()
+            }
+        })
+        .await
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Verify return code: 0"),
+            "s_client -starttls xmpp through the transparent proxy:\n{text}"
+        );
+        expected = 3;
     }
-    assert_eq!(
-        code, "200",
-        "curl from the client namespace through the transparent proxy"
+
+    let handshakes = tokio::task::spawn_blocking(move || judged(&ev, expected))
+        .await
+        .unwrap();
+    let by_upstream = |u: &str| {
+        handshakes
+            .iter()
+            .find(|e| e["upstream"] == u)
+            .unwrap_or_else(|| panic!("no handshake to {u}: {handshakes:?}"))
+    };
+    let e4 = by_upstream("10.77.2.2:8443");
+    assert!(
+        e4["client"].as_str().unwrap().starts_with("10.77.1.2:"),
+        "IPv4 client shown as IPv4 on the dual-stack listener: {}",
+        e4["client"]
     );
-    // Events are written when a connection closes.
-    let mut handshakes: Vec<Value> = Vec::new();
-    for _ in 0..50 {
-        handshakes = std::fs::read_to_string(&ev)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter(|e| !e["handshake"].is_null())
-            .collect();
-        if !handshakes.is_empty() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let e6 = by_upstream("[fd77:2::2]:8443");
+    assert!(e6["client"].as_str().unwrap().starts_with("[fd77:1::2]:"));
+    for e in [e4, e6] {
+        assert_eq!(e["service"], "http");
+        assert_eq!(e["handshake"]["reference_identity"], "expe.example.com");
+        assert_eq!(e["handshake"]["chain"].as_array().unwrap().len(), 2);
+        assert_eq!(e["handshake"]["verdicts"]["jabber"]["outcome"], "ok");
     }
-    let e0 = handshakes
-        .first()
-        .expect("the relayed handshake was reported");
-    assert_eq!(
-        e0["upstream"], "10.77.2.2:8443",
-        "the original destination, from SO_ORIGINAL_DST"
-    );
-    assert!(e0["client"].as_str().unwrap().starts_with("10.77.1.2:"));
-    assert_eq!(e0["handshake"]["reference_identity"], "expe.example.com");
-    assert_eq!(e0["handshake"]["chain"].as_array().unwrap().len(), 2);
+    if prosody.is_some() {
+        let x = by_upstream("10.77.2.2:5222");
+        assert_eq!(x["service"], "xmpp", "service from the original port");
+        assert_eq!(x["handshake"]["reference_identity"], "example.com");
+        assert_eq!(x["handshake"]["xmpp"]["offered"], true);
+    }
 }

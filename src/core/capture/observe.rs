@@ -11,7 +11,7 @@ use crate::core::observation::{
     CapturePosition, Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
 };
 use crate::core::tls::messages::{cipher_name, version_name};
-use crate::core::xmpp::{ClientEvent, scan_client};
+use crate::core::xmpp::{ClientEvent, ServerEvent, scan_client, scan_server};
 
 /// Service for a server port: the user's map first, then the usual ports.
 pub fn service_for(port: u16, map: &HashMap<u16, Service>) -> Service {
@@ -92,6 +92,11 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
         port: Some(c.server.port()),
     };
     obs.tls.sni = sni;
+    if service == Service::Xmpp
+        && let Ok(Some((ServerEvent::Features(starttls), _))) = scan_server(&c.server_prefix)
+    {
+        obs.xmpp = Some(starttls);
+    }
     if let Some(ch) = &c.client_hello {
         obs.tls.alpn = ch.alpn.clone();
     }

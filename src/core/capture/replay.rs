@@ -58,6 +58,9 @@ pub struct TlsConnection {
     /// Plaintext the client sent before TLS (STARTTLS prelude).
     #[serde(skip)]
     pub client_prefix: Vec<u8>,
+    /// Plaintext the server sent before TLS (its STARTTLS features).
+    #[serde(skip)]
+    pub server_prefix: Vec<u8>,
     /// What went wrong reading this connection, if anything.
     pub damage: Vec<String>,
 }
@@ -232,6 +235,7 @@ fn summarise(conn: Connection) -> Option<TlsConnection> {
     let client = 1 - server;
     let mut t = empty(&conn, server);
     t.client_prefix = conn.dirs[client].tls.prefix().to_vec();
+    t.server_prefix = conn.dirs[server].tls.prefix().to_vec();
     for (frame, time, e) in &conn.dirs[client].events {
         t.client_event(*frame, *time, e);
     }
@@ -277,6 +281,7 @@ impl TlsConnection {
             client_certificate: false,
             alerts: Vec::new(),
             client_prefix: Vec::new(),
+            server_prefix: Vec::new(),
             damage: Vec::new(),
         }
     }

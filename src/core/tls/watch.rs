@@ -69,6 +69,7 @@ impl Watch {
         self.server.finish();
         let mut t = TlsConnection::new(id, client, server);
         t.client_prefix = self.client.prefix().to_vec();
+        t.server_prefix = self.server.prefix().to_vec();
         for e in &self.client_events {
             t.client_event(0, 0.0, e);
         }
