@@ -44,14 +44,7 @@ fn chains(doc: &Value) -> Vec<Vec<String>> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| {
-            h["chain"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["sha256"].as_str().unwrap().to_owned())
-                .collect()
-        })
+        .map(crate::chain_sha256s)
         .filter(|c: &Vec<String>| !c.is_empty())
         .collect();
     v.sort();

@@ -25,6 +25,101 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+/// A loopback port nothing listens on (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until something accepts connections on loopback `port`.
+pub fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("nothing listening on {port}");
+}
+
+/// The proxy's events file, one JSON value per line (empty if not written yet).
+pub fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The SHA-256 fingerprints of a handshake's chain, in the order presented.
+pub fn chain_sha256s(h: &Value) -> Vec<String> {
+    h["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sha256"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A DER certificate as PEM, for the external servers and clients.
+pub fn pem(der: &[u8]) -> String {
+    ::pem::encode(&::pem::Pem::new("CERTIFICATE", der))
+}
+
+/// A PKCS#8 DER key as PEM.
+pub fn key_pem(pkcs8: &[u8]) -> String {
+    ::pem::encode(&::pem::Pem::new("PRIVATE KEY", pkcs8))
+}
+
+/// The usual lab PKI for `domain`: a root, an issuing CA, an Expressway-E
+/// identity (`expe.DOMAIN`, SAN `collab-edge.DOMAIN`) and an IM&P one
+/// (`cup.DOMAIN`, xmppAddr `DOMAIN`), both sent with the intermediate.
+pub struct LabPki {
+    pub root: edgetap::net::pki::Ca,
+    pub issuing: edgetap::net::pki::Ca,
+    pub edge: edgetap::net::lab::Identity,
+    pub cup: edgetap::net::lab::Identity,
+}
+
+pub fn lab_pki(name: &str, domain: &str, now: time::OffsetDateTime) -> LabPki {
+    let root = edgetap::net::pki::Ca::root(&format!("{name} Root"), now).unwrap();
+    let issuing = root
+        .intermediate(&format!("{name} Issuing CA"), now)
+        .unwrap();
+    let (expe, cup) = (format!("expe.{domain}"), format!("cup.{domain}"));
+    let edge = issuing
+        .identity(
+            &expe,
+            &[&expe, &format!("collab-edge.{domain}")],
+            None,
+            &[issuing.der()],
+            now,
+        )
+        .unwrap();
+    let cup = issuing
+        .identity(&cup, &[&cup], Some(domain), &[issuing.der()], now)
+        .unwrap();
+    LabPki {
+        root,
+        issuing,
+        edge,
+        cup,
+    }
+}
+
+/// prosody serving `domain` with `identity` (its whole chain), on loopback.
+pub async fn prosody_with(
+    dir: &Path,
+    domain: &str,
+    identity: &edgetap::net::lab::Identity,
+) -> Option<(tokio::process::Child, u16)> {
+    let chain: String = identity.chain.iter().map(|c| pem(c)).collect();
+    start_prosody(dir, domain, &chain, &key_pem(&identity.key)).await
+}
+
 /// The time every fixture is analysed at.
 pub const AT: &str = "2026-06-01T00:00:00Z";
 

@@ -2,6 +2,7 @@
 //! hickory-server authority, tokio-rustls servers presenting crafted chains,
 //! `openssl s_server`, and prosody (Debian's XMPP server) for STARTTLS.
 
+use crate::{free_port, key_pem, pem};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -20,49 +21,6 @@ struct Lab {
     _children: Vec<Child>,
     _dir: tempfile::TempDir,
     prosody: bool,
-}
-
-pub(crate) fn pem(der: &[u8]) -> String {
-    use std::fmt::Write;
-    let b64 = base64(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        let _ = writeln!(out, "{}", std::str::from_utf8(line).unwrap());
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
-
-pub(crate) fn key_pem(pkcs8: &[u8]) -> String {
-    pem(pkcs8).replace("CERTIFICATE", "PRIVATE KEY")
-}
-
-/// Base64 for PEM files the external servers read.
-fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_for(port: u16, what: &str) {

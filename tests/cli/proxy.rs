@@ -3,6 +3,7 @@
 //! against prosody. The verdicts must match what `probe` says of the same
 //! upstreams; faults end only their own connection; Ctrl-C leaves valid files.
 
+use crate::{LabPki, chain_sha256s, events, free_port, key_pem, lab_pki, pem, wait_listening};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,39 +14,6 @@ use edgetap::net::pki::Ca;
 use serde_json::Value;
 
 const DOMAIN: &str = "example.com";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn pem(der: &[u8]) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-inform", "der"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin.take().unwrap().write_all(der)?;
-            c.wait_with_output()
-        })
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn wait_listening(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("nothing listening on {port}");
-}
 
 fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> String {
     let out = Command::new("curl")
@@ -69,14 +37,6 @@ fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> String {
         .output()
         .expect("curl is installed");
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-fn events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn stop(mut child: std::process::Child) -> String {
@@ -292,17 +252,9 @@ async fn curl_through_passthrough_proxy_matches_probe() {
             .unwrap();
         let probed: Value = serde_json::from_slice(&out.stdout).unwrap();
         let ph = &probed["handshakes"][0];
-        let sha = |h: &Value| -> Vec<String> {
-            h["chain"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["sha256"].as_str().unwrap().to_owned())
-                .collect()
-        };
         assert_eq!(
-            sha(&event["handshake"]),
-            sha(ph),
+            chain_sha256s(&event["handshake"]),
+            chain_sha256s(ph),
             "same chain as probe for port {port}"
         );
         // probe connects by IP (identity differs); the chain verdict must agree.
@@ -358,18 +310,9 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
         )
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let chain_pem = format!(
-        "{}{}",
-        crate::probe::pem(&cup.chain[0]),
-        crate::probe::pem(&cup.chain[1])
-    );
-    let Some((_prosody, upstream)) = crate::start_prosody(
-        dir.path(),
-        DOMAIN,
-        &chain_pem,
-        &crate::probe::key_pem(&cup.key),
-    )
-    .await
+    let chain_pem = format!("{}{}", pem(&cup.chain[0]), pem(&cup.chain[1]));
+    let Some((_prosody, upstream)) =
+        crate::start_prosody(dir.path(), DOMAIN, &chain_pem, &key_pem(&cup.key)).await
     else {
         return;
     };
@@ -461,15 +404,7 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
         .output()
         .unwrap();
     let probed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let sha = |h: &Value| -> Vec<String> {
-        h["chain"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["sha256"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    assert_eq!(sha(h), sha(&probed["handshakes"][0]));
+    assert_eq!(chain_sha256s(h), chain_sha256s(&probed["handshakes"][0]));
     assert_eq!(
         h["verdicts"]["jabber"]["outcome"],
         probed["handshakes"][0]["verdicts"]["jabber"]["outcome"]
@@ -489,8 +424,9 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
 async fn intercept_mode_with_curl_and_openssl_starttls() {
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let root = Ca::root("Intercept Root", now).unwrap();
-    let issuing = root.intermediate("Intercept Issuing CA", now).unwrap();
+    let LabPki {
+        root, edge, cup, ..
+    } = lab_pki("Intercept", DOMAIN, now);
     let dir = tempfile::tempdir().unwrap();
     let ca_dir = dir.path().join("ca");
     let init = Command::new(env!("CARGO_BIN_EXE_edgetap"))
@@ -513,15 +449,6 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
     let diag = ca_dir.join("edgetap-diagnostic-ca.pem");
 
     let host = format!("expe.{DOMAIN}");
-    let edge = issuing
-        .identity(
-            &host,
-            &[&host, &format!("collab-edge.{DOMAIN}")],
-            None,
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
     let https = serve_with(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         Some(edge),
@@ -530,27 +457,7 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
     )
     .await
     .unwrap();
-    let cup = issuing
-        .identity(
-            "cup.example.com",
-            &["cup.example.com"],
-            Some(DOMAIN),
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
-    let chain_pem = format!(
-        "{}{}",
-        crate::probe::pem(&cup.chain[0]),
-        crate::probe::pem(&cup.chain[1])
-    );
-    let prosody = crate::start_prosody(
-        dir.path(),
-        DOMAIN,
-        &chain_pem,
-        &crate::probe::key_pem(&cup.key),
-    )
-    .await;
+    let prosody = crate::prosody_with(dir.path(), DOMAIN, &cup).await;
 
     let ca = dir.path().join("root.pem");
     std::fs::write(&ca, pem(&root.der())).unwrap();

@@ -5,33 +5,14 @@
 //! targets, failing over past the dead one, and judges each handshake as
 //! `probe` judges the same domain.
 
+use crate::{LabPki, chain_sha256s as sha256s, events, free_port, lab_pki, pem, wait_listening};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use edgetap::net::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
-use edgetap::net::pki::Ca;
 use serde_json::Value;
 
 const DOMAIN: &str = "example.com";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("nothing listening on {port}");
-}
 
 /// Rules of a handshake that do not depend on how it was reached.
 fn chain_and_identity_rules(h: &Value) -> Vec<String> {
@@ -46,32 +27,15 @@ fn chain_and_identity_rules(h: &Value) -> Vec<String> {
     r
 }
 
-fn sha256s(h: &Value) -> Vec<String> {
-    h["chain"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["sha256"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srv_placement_with_curl_and_openssl_starttls() {
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let dir = tempfile::tempdir().unwrap();
-    let root = Ca::root("SRV Root", now).unwrap();
-    let issuing = root.intermediate("SRV Issuing CA", now).unwrap();
+    let LabPki {
+        root, edge, cup, ..
+    } = lab_pki("SRV", DOMAIN, now);
     let expe = format!("expe.{DOMAIN}");
-    let edge = issuing
-        .identity(
-            &expe,
-            &[&expe, &format!("collab-edge.{DOMAIN}")],
-            None,
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
     let https = serve_with(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         Some(edge),
@@ -80,27 +44,7 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
     )
     .await
     .unwrap();
-    let cup = issuing
-        .identity(
-            &format!("cup.{DOMAIN}"),
-            &[&format!("cup.{DOMAIN}")],
-            Some(DOMAIN),
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
-    let chain_pem = format!(
-        "{}{}",
-        crate::probe::pem(&cup.chain[0]),
-        crate::probe::pem(&cup.chain[1])
-    );
-    let prosody = crate::start_prosody(
-        dir.path(),
-        DOMAIN,
-        &chain_pem,
-        &crate::probe::key_pem(&cup.key),
-    )
-    .await;
+    let prosody = crate::prosody_with(dir.path(), DOMAIN, &cup).await;
 
     let dead = free_port(); // nothing listens: the first SRV target refuses
     let lo = std::net::IpAddr::from(Ipv4Addr::LOCALHOST);
@@ -138,7 +82,7 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
             .unwrap();
 
     let roots = dir.path().join("root.pem");
-    std::fs::write(&roots, crate::probe::pem(&root.der())).unwrap();
+    std::fs::write(&roots, pem(&root.der())).unwrap();
     let ev = dir.path().join("events.jsonl");
     let (lh, lx) = (free_port(), free_port());
     let mut config = format!(
@@ -223,11 +167,7 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
         "{}",
         String::from_utf8_lossy(&stderr.stderr)
     );
-    let events: Vec<Value> = std::fs::read_to_string(&ev)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = events(&ev);
     let judged: Vec<&Value> = events
         .iter()
         .filter(|e| !e["handshake"].is_null())

@@ -4,6 +4,7 @@
 //! reaches the client, plain bytes on a TLS port are reported as such, the idle timeout closes only connections silent both
 //! ways, and intercept mode passes the client's ALPN upstream and back.
 
+use crate::{events, free_port, key_pem, pem, wait_listening};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -19,24 +20,6 @@ impl Drop for Kill {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(port: u16) {
-    for _ in 0..200 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("nothing listening on {port}");
 }
 
 /// socat on `port` running `cmd` for each connection (stdin = what the client sent).
@@ -65,14 +48,6 @@ fn proxy(args: &[&str]) -> Kill {
         .spawn()
         .unwrap();
     Kill(child)
-}
-
-fn events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn wait_events(path: &Path, n: usize) -> Vec<Value> {
@@ -265,8 +240,8 @@ async fn intercept_passes_alpn_both_ways() {
         .identity("expe.example.com", &["expe.example.com"], None, &[], now)
         .unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, crate::probe::pem(&id.chain[0])).unwrap();
-    std::fs::write(&key, crate::probe::key_pem(&id.key)).unwrap();
+    std::fs::write(&cert, pem(&id.chain[0])).unwrap();
+    std::fs::write(&key, key_pem(&id.key)).unwrap();
     let up = free_port();
     let _server = Kill(
         Command::new("openssl")

@@ -6,6 +6,7 @@
 //! servers through edgetap, which finds each original destination with
 //! SO_ORIGINAL_DST and the service from its original port.
 
+use crate::{key_pem, pem};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -239,12 +240,12 @@ async fn transparent_proxy_in_network_namespaces() {
         )
         .unwrap();
     let xmpp_root = dir.path().join("xmpp-root.pem");
-    std::fs::write(&xmpp_root, crate::probe::pem(&ca.der())).unwrap();
+    std::fs::write(&xmpp_root, pem(&ca.der())).unwrap();
     let prosody = crate::start_prosody_at(
         dir.path(),
         "example.com",
-        &crate::probe::pem(&cup.chain[0]),
-        &crate::probe::key_pem(&cup.key),
+        &pem(&cup.chain[0]),
+        &key_pem(&cup.key),
         &crate::ProsodyAt {
             netns: Some(s.clone()),
             interface: "10.77.2.2".into(),
