@@ -1,7 +1,7 @@
 //! Proxy benchmark, one run, ratios against baselines measured in the same run:
 //! bulk throughput through `edgetap proxy` (passthrough) vs a direct loopback
 //! connection and vs socat; new connections per second through the proxy vs
-//! direct; resident memory per idle connection at 1k and 10k connections;
+//! direct; resident memory per idle TLS connection at 1k and 10k connections;
 //! and, between network namespaces, a routed gateway vs edgetap inline.
 //! Run: `cargo bench --bench proxy` (needs socat for that baseline).
 
@@ -130,7 +130,7 @@ fn proxy(upstream: SocketAddr) -> (Child, SocketAddr) {
     let port = free_port();
     let child = Command::new("bash")
         .args(["-c", &format!(
-            "ulimit -n 65536; exec {} proxy --listen 127.0.0.1:{port} --upstream {upstream} --service http",
+            "ulimit -n $(ulimit -Hn); exec {} proxy --listen 127.0.0.1:{port} --upstream {upstream} --service http",
             env!("CARGO_BIN_EXE_edgetap")
         )])
         .stdout(Stdio::null())
@@ -141,7 +141,8 @@ fn proxy(upstream: SocketAddr) -> (Child, SocketAddr) {
     (child, SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
-fn raise_fd_limit() -> u64 {
+/// The open-file limit a process of ours can raise itself to.
+fn fd_limit() -> u64 {
     let out = Command::new("bash")
         .args(["-c", "ulimit -Hn"])
         .output()
@@ -153,6 +154,9 @@ fn raise_fd_limit() -> u64 {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--idle-upstream") {
+        return idle_upstream();
+    }
     let up = sink();
     let (mut px, through) = proxy(up);
     // The proxy's own pid (bash exec'd into it).
@@ -209,42 +213,108 @@ fn main() {
     tls_rates(up);
     gateway();
 
-    let limit = raise_fd_limit();
-    // The proxy holds two descriptors per connection; 10k would need 20k plus a
-    // few, just over this sandbox's 20,000 cap, so 9,500 is the largest measured.
-    for n in [1000usize, 9500] {
-        if (n as u64) * 2 + 200 > limit {
-            println!("  idle memory at {n}: skipped (open-file limit {limit})");
-            continue;
-        }
-        std::thread::sleep(Duration::from_millis(300));
+    idle_memory();
+    let _ = px.kill();
+    let _ = px.wait();
+}
+
+/// The upstream for the idle-memory run, in its own process so that its
+/// sockets do not count against the benchmark's open-file limit: a TLS server
+/// that completes each handshake and then waits. Prints its address.
+fn idle_upstream() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        #[allow(clippy::disallowed_methods)]
+        let now = time::OffsetDateTime::now_utc();
+        let root = edgetap::net::pki::Ca::root("Idle Root", now).unwrap();
+        let id = root
+            .identity("expe.example.com", &["expe.example.com"], None, &[], now)
+            .unwrap();
+        let addr = edgetap::net::lab::serve(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(id),
+            edgetap::net::lab::Behaviour::Https,
+        )
+        .await
+        .unwrap();
+        println!("{addr}");
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Resident memory per idle connection: TLS connections that completed their
+/// handshake through passthrough (so the observer and analysis ran) and then
+/// stay silent, at 1,000 and at as close to 10,000 as the open-file limit lets
+/// one proxy hold (two descriptors per connection plus its own dozen).
+fn idle_memory() {
+    let limit = fd_limit();
+    let mut upstream = Command::new(std::env::current_exe().unwrap())
+        .arg("--idle-upstream")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(upstream.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let up: SocketAddr = line.trim().parse().unwrap();
+    let (mut px, through) = proxy(up);
+    let pid = px.id();
+    let most = ((limit.saturating_sub(16)) / 2).min(10_000) as usize;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for n in [1000usize, most] {
+        std::thread::sleep(Duration::from_millis(500));
         let before = rss_kib(pid);
-        let mut held = Vec::with_capacity(n);
-        for _ in 0..n {
-            match TcpStream::connect(through) {
-                Ok(s) => held.push(s),
-                Err(e) => {
-                    println!(
-                        "  idle memory at {n}: stopped at {} connections ({e})",
-                        held.len()
-                    );
-                    break;
+        let held = rt.block_on(async {
+            let verifier = edgetap::net::tls::RecordingVerifier::new(edgetap::net::tls::provider());
+            let config = std::sync::Arc::new(
+                edgetap::net::tls::observing_client_config(verifier, &[]).unwrap(),
+            );
+            let connector = tokio_rustls::TlsConnector::from(config);
+            let mut held = Vec::with_capacity(n);
+            for _ in 0..n {
+                let name = rustls::pki_types::ServerName::try_from("expe.example.com").unwrap();
+                let tls = match tokio::net::TcpStream::connect(through).await {
+                    Ok(tcp) => connector.connect(name, tcp).await,
+                    Err(e) => Err(e),
+                };
+                match tls {
+                    Ok(t) => held.push(t),
+                    Err(e) => {
+                        println!(
+                            "  idle memory at {n}: stopped at {} connections ({e})",
+                            held.len()
+                        );
+                        break;
+                    }
                 }
             }
-        }
-        std::thread::sleep(Duration::from_millis(1500));
+            held
+        });
+        // Let the analysis tasks of the last handshakes finish.
+        std::thread::sleep(Duration::from_millis(2000));
         let after = rss_kib(pid);
         println!(
-            "  idle memory: {} connections add {} KiB RSS = {:.1} KiB per connection",
+            "  idle memory: {} TLS connections (handshake done, then silent) add {} KiB RSS = {:.1} KiB per connection",
             held.len(),
             after.saturating_sub(before),
             after.saturating_sub(before) as f64 / held.len().max(1) as f64
         );
         drop(held);
-        std::thread::sleep(Duration::from_millis(1500));
+        std::thread::sleep(Duration::from_millis(2000));
     }
     let _ = px.kill();
     let _ = px.wait();
+    let _ = upstream.kill();
+    let _ = upstream.wait();
 }
 
 /// TLS handshakes per second: direct to a TLS server, through passthrough, and

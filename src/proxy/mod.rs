@@ -441,7 +441,7 @@ impl Proxy {
         host: &str,
         service: Service,
     ) -> Option<HandshakeReport> {
-        let conn = watch.lock().ok()?.connection(id, client, upstream);
+        let conn = watch.lock().ok()?.take_connection(id, client, upstream);
         let services: HashMap<u16, Service> = [(upstream.port(), service)].into_iter().collect();
         #[allow(clippy::disallowed_methods)] // the proxy judges at the time it relays
         let now = time::OffsetDateTime::now_utc();
