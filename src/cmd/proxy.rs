@@ -139,7 +139,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
 
     let mut listeners = Vec::new();
     for l in &cfg.listeners {
-        let ups = upstreams(&cfg, l, &dns).await?;
+        let ups = upstreams(cfg.domain.as_deref(), l, &dns).await?;
         let socket = tokio::net::TcpListener::bind(l.listen)
             .await
             .with_context(|| {
@@ -168,8 +168,9 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
             socket,
             service,
             service_fixed: l.service.is_some(),
-            upstreams: ups,
+            upstreams: std::sync::RwLock::new(ups),
             transparent: l.transparent,
+            srv: l.srv.then(|| l.clone()),
         });
     }
     let events = match &cfg.events {
@@ -216,6 +217,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         force_rx,
     );
     proxy.forger = forger;
+    proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
     if let Some(path) = &cfg.keylog {
         let file = std::fs::OpenOptions::new()
             .create(true)

@@ -32,7 +32,27 @@ pub enum ZoneRecord {
 pub struct DnsAuthority {
     /// Where it answers (UDP and TCP).
     pub addr: SocketAddr,
+    zone: Arc<InMemoryZoneHandler<hickory_server::net::runtime::TokioRuntimeProvider>>,
     _server: Server<Catalog>,
+}
+
+/// Records carry a 1-second TTL: a test that changes the zone is seen at once.
+const TTL: u32 = 1;
+
+fn record(r: &ZoneRecord) -> std::io::Result<Record> {
+    Ok(match r {
+        ZoneRecord::Srv(owner, prio, weight, port, target) => Record::from_rdata(
+            name(owner)?,
+            TTL,
+            RData::SRV(SRV::new(*prio, *weight, *port, name(target)?)),
+        ),
+        ZoneRecord::Addr(host, IpAddr::V4(v4)) => {
+            Record::from_rdata(name(host)?, TTL, RData::A(A(*v4)))
+        }
+        ZoneRecord::Addr(host, IpAddr::V6(v6)) => {
+            Record::from_rdata(name(host)?, TTL, RData::AAAA(AAAA(*v6)))
+        }
+    })
 }
 
 fn name(s: &str) -> std::io::Result<Name> {
@@ -67,23 +87,11 @@ impl DnsAuthority {
             .upsert(Record::from_rdata(origin.clone(), 3600, RData::SOA(soa)), 1)
             .await;
         for r in records {
-            let record = match r {
-                ZoneRecord::Srv(owner, prio, weight, port, target) => Record::from_rdata(
-                    name(owner)?,
-                    60,
-                    RData::SRV(SRV::new(*prio, *weight, *port, name(target)?)),
-                ),
-                ZoneRecord::Addr(host, IpAddr::V4(v4)) => {
-                    Record::from_rdata(name(host)?, 60, RData::A(A(*v4)))
-                }
-                ZoneRecord::Addr(host, IpAddr::V6(v6)) => {
-                    Record::from_rdata(name(host)?, 60, RData::AAAA(AAAA(*v6)))
-                }
-            };
-            handler.upsert(record, 1).await;
+            handler.upsert(record(r)?, 1).await;
         }
+        let zone = Arc::new(handler);
         let mut catalog = Catalog::new();
-        catalog.upsert(LowerName::new(&origin), vec![Arc::new(handler)]);
+        catalog.upsert(LowerName::new(&origin), vec![zone.clone()]);
         let udp = UdpSocket::bind(bind).await?;
         let addr = udp.local_addr()?;
         let tcp = TcpListener::bind(addr).await?;
@@ -92,8 +100,15 @@ impl DnsAuthority {
         server.register_listener(tcp, Duration::from_secs(5), 64);
         Ok(DnsAuthority {
             addr,
+            zone,
             _server: server,
         })
+    }
+
+    /// Add a record while serving (an SRV record joins its name's set).
+    pub async fn add(&self, r: &ZoneRecord) -> std::io::Result<()> {
+        self.zone.upsert(record(r)?, 2).await;
+        Ok(())
     }
 }
 

@@ -24,6 +24,8 @@ pub struct ProxyConfig {
     pub connect_timeout_secs: Option<f64>,
     /// Seconds a connection may stay silent both ways before it is closed (default 300).
     pub idle_timeout_secs: Option<f64>,
+    /// Seconds between look-ups of the SRV records of `srv` listeners (default 300).
+    pub srv_refresh_secs: Option<f64>,
     /// Seconds open connections get to finish after Ctrl-C (default 5).
     pub grace_secs: Option<f64>,
     /// JSON-lines events file.

@@ -30,7 +30,7 @@ use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};
 
 /// Where a listener sends connections.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     /// Host name (for SNI of side probes and reports).
     pub host: String,
@@ -47,10 +47,14 @@ pub struct Listener {
     /// The service was configured; otherwise a transparent listener takes it
     /// from each connection's original port.
     pub service_fixed: bool,
-    /// Upstreams in order of preference (empty for a transparent listener).
-    pub upstreams: Vec<Upstream>,
+    /// Upstreams in order of preference (empty for a transparent listener);
+    /// an SRV-derived list is replaced when the records change.
+    pub upstreams: std::sync::RwLock<Vec<Upstream>>,
     /// Take each connection's original destination instead.
     pub transparent: bool,
+    /// For an SRV-derived listener: its configuration, to resolve again every
+    /// `srv_refresh` (the records may move while edgetap runs for hours).
+    pub srv: Option<ListenerConfig>,
 }
 
 /// One JSON line per connection.
@@ -85,6 +89,8 @@ pub struct Proxy {
     dns: Arc<Dns>,
     timeouts: Timeouts,
     idle: Duration,
+    /// How often SRV-derived upstreams are resolved again.
+    pub srv_refresh: Duration,
     next_id: AtomicUsize,
     active: AtomicUsize,
     events: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
@@ -173,6 +179,7 @@ impl Proxy {
             dns: Arc::new(dns),
             timeouts,
             idle,
+            srv_refresh: Duration::from_secs(300),
             next_id: AtomicUsize::new(1),
             active: AtomicUsize::new(0),
             events: events.map(|f| Mutex::new(std::io::BufWriter::new(f))),
@@ -197,6 +204,9 @@ impl Proxy {
         mut stop: watch::Receiver<bool>,
     ) {
         let listener = Arc::new(listener);
+        if listener.srv.is_some() {
+            tokio::spawn(self.clone().refresh_srv(listener.clone(), stop.clone()));
+        }
         loop {
             let accepted = tokio::select! {
                 a = listener.socket.accept() => a,
@@ -214,6 +224,40 @@ impl Proxy {
             let l = listener.clone();
             if let Ok(mut set) = tasks.lock() {
                 set.spawn(async move { me.connection(client, peer, &l).await });
+            }
+        }
+    }
+
+    /// Resolve an SRV-derived listener's upstreams again every `srv_refresh`,
+    /// until the proxy stops; a failed look-up keeps the list it had.
+    async fn refresh_srv(
+        self: Arc<Self>,
+        listener: Arc<Listener>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let Some(config) = &listener.srv else { return };
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.srv_refresh) => {}
+                _ = stop.changed() => return,
+            }
+            match upstreams(self.domain.as_deref(), config, &self.dns).await {
+                Ok(fresh) => {
+                    let Ok(mut current) = listener.upstreams.write() else {
+                        return;
+                    };
+                    if *current != fresh {
+                        let list: Vec<String> = fresh
+                            .iter()
+                            .map(|u| format!("{}:{}", u.host, u.port))
+                            .collect();
+                        tracing::info!(listener = %config.listen, upstreams = %list.join(", "), "SRV records changed");
+                        *current = fresh;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(listener = %config.listen, error = %e, "SRV look-up failed; keeping the upstreams found before");
+                }
             }
         }
     }
@@ -261,7 +305,11 @@ impl Proxy {
                 }
             }
         } else {
-            listener.upstreams.clone()
+            listener
+                .upstreams
+                .read()
+                .map(|u| u.clone())
+                .unwrap_or_default()
         };
         match self.connect(&upstreams).await {
             Err(reason) => {
@@ -609,7 +657,7 @@ pub fn handshake_line(id: usize, h: &HandshakeReport) -> String {
 
 /// Resolve the listeners' upstreams (SRV-derived ones through discovery).
 pub async fn upstreams(
-    cfg: &ProxyConfig,
+    domain: Option<&str>,
     l: &ListenerConfig,
     dns: &Dns,
 ) -> anyhow::Result<Vec<Upstream>> {
@@ -632,8 +680,8 @@ pub async fn upstreams(
             })?;
         return Ok(vec![Upstream { host, port }]);
     }
-    let domain = cfg.domain.clone().unwrap_or_default();
-    let discovery = dns.discover(&domain).await;
+    let domain = domain.unwrap_or_default();
+    let discovery = dns.discover(domain).await;
     let service = l.service().map_err(|e| anyhow::anyhow!(e))?;
     let targets = |kind: SrvKind, port: Option<u16>| -> Vec<Upstream> {
         discovery

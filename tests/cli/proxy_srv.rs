@@ -3,7 +3,8 @@
 //! and `_xmpp-client._tcp` (prosody); edgetap, given only the domain and the
 //! nameserver, relays curl and `openssl s_client -starttls xmpp` to the SRV
 //! targets, failing over past the dead one, and judges each handshake as
-//! `probe` judges the same domain.
+//! `probe` judges the same domain; and a listener follows records that change
+//! while it runs.
 
 use crate::{LabPki, chain_sha256s as sha256s, events, free_port, lab_pki, pem, wait_listening};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -225,4 +226,138 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
             chain_and_identity_rules(&p)
         );
     }
+}
+
+/// An SRV-derived listener follows the records while it runs: it starts with
+/// only a dead target (connections fail, each an event), the zone gains a live
+/// one, and within the refresh period curl gets through to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srv_listener_follows_changed_records() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let dir = tempfile::tempdir().unwrap();
+    let LabPki { root, edge, .. } = lab_pki("Refresh", DOMAIN, now);
+    let expe = format!("expe.{DOMAIN}");
+    let https = serve_with(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Some(edge),
+        Behaviour::Https,
+        true,
+    )
+    .await
+    .unwrap();
+    let lo = std::net::IpAddr::from(Ipv4Addr::LOCALHOST);
+    let records = vec![
+        ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            10,
+            10,
+            free_port(),
+            format!("dead.{DOMAIN}"),
+        ),
+        ZoneRecord::Addr(format!("dead.{DOMAIN}"), lo),
+    ];
+    let authority =
+        DnsAuthority::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), DOMAIN, &records)
+            .await
+            .unwrap();
+    let roots = dir.path().join("root.pem");
+    std::fs::write(&roots, pem(&root.der())).unwrap();
+    let ev = dir.path().join("events.jsonl");
+    let port = free_port();
+    let cfg = dir.path().join("srv.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "domain = {DOMAIN:?}\nnameservers = [\"{}\"]\nsrv_refresh_secs = 1\nevents = {ev:?}\n\n[[listener]]\nlisten = \"127.0.0.1:{port}\"\nsrv = true\n",
+            authority.addr
+        ),
+    )
+    .unwrap();
+    let proxy = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["proxy", "--config"])
+        .arg(&cfg)
+        .arg("--public-roots")
+        .arg(&roots)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    let curl = {
+        let (roots, expe) = (roots.clone(), expe.clone());
+        move || {
+            let out = Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "5",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                ])
+                .arg("--cacert")
+                .arg(&roots)
+                .args(["--resolve", &format!("{expe}:{port}:127.0.0.1")])
+                .arg(format!("https://{expe}:{port}/"))
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let before = tokio::task::spawn_blocking(curl.clone()).await.unwrap();
+    assert!(
+        before.starts_with("000"),
+        "only a dead target yet: {before}"
+    );
+
+    authority
+        .add(&ZoneRecord::Srv(
+            format!("_collab-edge._tls.{DOMAIN}"),
+            20,
+            10,
+            https.port(),
+            expe.clone(),
+        ))
+        .await
+        .unwrap();
+    authority
+        .add(&ZoneRecord::Addr(expe.clone(), lo))
+        .await
+        .unwrap();
+    let mut after = String::new();
+    for _ in 0..40 {
+        after = tokio::task::spawn_blocking(curl.clone()).await.unwrap();
+        if after == "200" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(after, "200", "the new SRV target is used without a restart");
+
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = Command::new("kill")
+            .args(["-INT", &proxy.id().to_string()])
+            .status();
+        proxy.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let events = events(&ev);
+    assert!(
+        events.iter().any(|e| e["close_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("upstream unreachable")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["upstream"] == format!("127.0.0.1:{}", https.port())
+                && !e["handshake"].is_null()),
+        "{events:?}"
+    );
 }
