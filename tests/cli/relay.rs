@@ -2,7 +2,8 @@
 //! independent far ends: bytes arrive unchanged in bulk (the splice path) with
 //! and without a capture, half-close reaches the server and its answer still
 //! reaches the client, plain bytes on a TLS port are reported as such, the idle timeout closes only connections silent both
-//! ways, and intercept mode passes the client's ALPN upstream and back.
+//! ways, an unresolvable upstream ends only its own connection, and intercept
+//! mode passes the client's ALPN upstream and back.
 
 use crate::{events, free_port, key_pem, pem, wait_listening};
 use std::io::{Read, Write};
@@ -299,5 +300,67 @@ async fn intercept_passes_alpn_both_ways() {
         judged["handshake"]["tls"]["alpn"],
         serde_json::json!(["h2"]),
         "{e:?}"
+    );
+}
+
+/// An upstream name that cannot be resolved (the nameserver is dead) ends only
+/// that connection, with the reason in its event; a connection on another
+/// listener is served meanwhile.
+#[test]
+fn dns_failure_ends_only_its_own_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = free_port();
+    let _echo = socat(up, "cat");
+    let dead_ns = free_port();
+    let (a, b) = (free_port(), free_port());
+    let ev = dir.path().join("events.jsonl");
+    let _px = proxy(&[
+        "--nameserver",
+        &format!("127.0.0.1:{dead_ns}"),
+        "--listen",
+        &format!("127.0.0.1:{a}"),
+        "--upstream",
+        "expe.example.net:8443",
+        "--service",
+        "http",
+        "--listen",
+        &format!("127.0.0.1:{b}"),
+        "--upstream",
+        &format!("127.0.0.1:{up}"),
+        "--service",
+        "http",
+        "--events",
+        ev.to_str().unwrap(),
+    ]);
+    wait_listening(b);
+    let t = Instant::now();
+    let mut doomed = TcpStream::connect(("127.0.0.1", a)).unwrap();
+    doomed
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let doomed = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = doomed.read_to_end(&mut rest);
+        rest
+    });
+    // While the look-up fails, the other listener answers at once.
+    let mut fine = TcpStream::connect(("127.0.0.1", b)).unwrap();
+    fine.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    fine.write_all(b"still here\n").unwrap();
+    let mut back = [0u8; 11];
+    fine.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"still here\n");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(doomed.join().unwrap().is_empty(), "closed without a byte");
+    let e = wait_events(&ev, 2);
+    let failed = e
+        .iter()
+        .find(|e| e["upstream"].is_null() && e["client"].as_str().is_some())
+        .unwrap_or_else(|| panic!("no failed connection event: {e:?}"));
+    let reason = failed["close_reason"].as_str().unwrap();
+    eprintln!("DNS failure reported as: {reason}");
+    assert!(
+        reason.contains("upstream unreachable") && reason.contains("expe.example.net"),
+        "{reason}"
     );
 }
