@@ -1,9 +1,10 @@
 //! The relay itself, through the real binary, with socat and openssl as the
 //! independent far ends: bytes arrive unchanged in bulk (the splice path) with
 //! and without a capture, half-close reaches the server and its answer still
-//! reaches the client, plain bytes on a TLS port are reported as such, the idle timeout closes only connections silent both
-//! ways, an unresolvable upstream ends only its own connection, and intercept
-//! mode passes the client's ALPN upstream and back.
+//! reaches the client, plain bytes on a TLS port are reported as such, the
+//! idle timeout closes only connections silent both ways, an unresolvable
+//! upstream ends only its own connection, and intercept mode passes the
+//! client's ALPN upstream and back.
 
 use crate::{events, free_port, key_pem, pem, wait_listening};
 use std::io::{Read, Write};
