@@ -3,8 +3,8 @@
 //! and without a capture, half-close reaches the server and its answer still
 //! reaches the client, plain bytes on a TLS port are reported as such, the
 //! idle timeout closes only connections silent both ways, an unresolvable
-//! upstream ends only its own connection, and intercept mode passes the
-//! client's ALPN upstream and back.
+//! upstream and resets from either side end only their own connection, and
+//! intercept mode passes the client's ALPN upstream and back.
 
 use crate::{events, free_port, key_pem, pem, wait_listening};
 use std::io::{Read, Write};
@@ -363,5 +363,96 @@ fn dns_failure_ends_only_its_own_connection() {
     assert!(
         reason.contains("upstream unreachable") && reason.contains("expe.example.net"),
         "{reason}"
+    );
+}
+
+/// Resets from either side: an upstream that resets during the handshake
+/// (curl sees the connection end; the event and the judged handshake say
+/// why), and a client that resets after half a ClientHello. Each ends only
+/// its own connection: a later one on the same listener still relays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resets_end_only_their_own_connection() {
+    use edgetap::net::lab::{Behaviour, serve};
+    let dir = tempfile::tempdir().unwrap();
+    let resetting = serve(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        None,
+        Behaviour::ResetDuringHandshake,
+    )
+    .await
+    .unwrap();
+    let up = free_port();
+    let _echo = socat(up, "cat");
+    let (a, b) = (free_port(), free_port());
+    let ev = dir.path().join("events.jsonl");
+    let _px = proxy(&[
+        "--listen",
+        &format!("127.0.0.1:{a}"),
+        "--upstream",
+        &resetting.to_string(),
+        "--service",
+        "http",
+        "--listen",
+        &format!("127.0.0.1:{b}"),
+        "--upstream",
+        &format!("127.0.0.1:{up}"),
+        "--service",
+        "http",
+        "--events",
+        ev.to_str().unwrap(),
+    ]);
+    wait_listening(a);
+    wait_listening(b);
+    let curl = tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "5", "-k"])
+            .arg(format!("https://127.0.0.1:{a}/"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!curl.status.success());
+
+    // Half a ClientHello, then RST from the client side.
+    let hello_start = [0x16u8, 3, 1, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 3, 3];
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], b)).into())
+        .unwrap();
+    let mut s: TcpStream = s.into();
+    s.write_all(&hello_start).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+
+    // The same listeners still work.
+    let mut fine = TcpStream::connect(("127.0.0.1", b)).unwrap();
+    fine.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    fine.write_all(b"after the resets\n").unwrap();
+    let mut back = [0u8; 17];
+    fine.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"after the resets\n");
+    drop(fine);
+
+    let e = wait_events(&ev, 5);
+    let to_resetter = e
+        .iter()
+        .filter(|e| e["upstream"] == resetting.to_string())
+        .find(|e| !e["handshake"].is_null())
+        .unwrap_or_else(|| panic!("the reset handshake was judged: {e:?}"));
+    let reason = to_resetter["close_reason"].as_str().unwrap();
+    assert!(reason.contains("server error"), "{reason}");
+    assert_eq!(
+        to_resetter["handshake"]["findings"][0]["rule"],
+        "tls.handshake-failed"
+    );
+    assert!(
+        e.iter().any(|e| e["close_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("client error")),
+        "the client's reset is an event: {e:?}"
     );
 }
