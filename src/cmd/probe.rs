@@ -28,6 +28,10 @@ pub struct ProbeArgs {
     /// For HOST:PORT: the XMPP domain (xmpp) or the `_collab-edge` domain (http).
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
+    /// For HOST:PORT: connect to this address instead of resolving HOST, still
+    /// sending HOST as the SNI and judging against it (one node of a cluster).
+    #[arg(long, value_name = "IP")]
+    pub address: Option<std::net::IpAddr>,
     /// DNS flags.
     #[command(flatten)]
     pub dns: DnsArgs,
@@ -63,10 +67,12 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
 
     let (discovery, targets) = match split_host_port(&args.target) {
         Some((host, port)) => {
-            let addrs = dns
-                .addresses(&host)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot resolve {host}: {e}"))?;
+            let addrs = match args.address {
+                Some(ip) => vec![ip],
+                None => dns.addresses(&host).await.map_err(|e| {
+                    anyhow::anyhow!("cannot resolve {host}: {e} (or give --address IP)")
+                })?,
+            };
             let service = args.service.unwrap_or(match port {
                 5222 => Service::Xmpp,
                 5061 => Service::Sip,

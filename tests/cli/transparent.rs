@@ -352,6 +352,54 @@ async fn transparent_proxy_in_network_namespaces() {
         assert_eq!(e["handshake"]["chain"].as_array().unwrap().len(), 2);
         assert_eq!(e["handshake"]["verdicts"]["jabber"]["outcome"], "ok");
     }
+    // probe, run on the gateway (its own traffic is not redirected), says the
+    // same of the server: same chain, same findings, same outcome per profile.
+    let probed = Command::new("ip")
+        .args(in_ns(
+            &e,
+            &[
+                env!("CARGO_BIN_EXE_edgetap"),
+                "probe",
+                "expe.example.com:8443",
+                "--address",
+                "10.77.2.2",
+                "--domain",
+                "example.com",
+                "--format",
+                "json",
+                "--public-roots",
+            ],
+        ))
+        .arg(&root)
+        .output()
+        .unwrap();
+    let probed: Value = serde_json::from_slice(&probed.stdout).unwrap_or_else(|err| {
+        panic!(
+            "probe output ({err}): {}",
+            String::from_utf8_lossy(&probed.stderr)
+        )
+    });
+    let p = &probed["handshakes"][0];
+    let not_tls = |h: &Value| -> Vec<String> {
+        h["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule"].as_str().unwrap().to_owned())
+            .filter(|r| !r.starts_with("tls."))
+            .collect()
+    };
+    assert_eq!(
+        crate::chain_sha256s(&e4["handshake"]),
+        crate::chain_sha256s(p)
+    );
+    assert_eq!(not_tls(&e4["handshake"]), not_tls(p));
+    for profile in ["jabber", "ip-phone", "tc-endpoint", "expressway-c"] {
+        assert_eq!(
+            e4["handshake"]["verdicts"][profile]["outcome"], p["verdicts"][profile]["outcome"],
+            "{profile}"
+        );
+    }
     if prosody.is_some() {
         let x = by_upstream("10.77.2.2:5222");
         assert_eq!(x["service"], "xmpp", "service from the original port");
