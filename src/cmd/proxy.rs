@@ -15,7 +15,9 @@ use crate::core::analysis::rules::DetectorConfig;
 use crate::core::x509::{StoreKind, TrustStore};
 use crate::net::probe::Timeouts;
 use crate::net::resolve::{Dns, parse_nameserver};
-use crate::proxy::{Listener, ListenerConfig, PcapRotation, Proxy, ProxyConfig, upstreams};
+use crate::proxy::{
+    Listener, ListenerConfig, Outputs, PcapRotation, Proxy, ProxyConfig, Recorder, upstreams,
+};
 
 /// Arguments of `edgetap proxy`.
 #[derive(Debug, Args)]
@@ -206,26 +208,33 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     } else {
         "passthrough"
     };
+    let keylog = match &cfg.keylog {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("{}: cannot open the key log", path.display()))?,
+        ),
+        None => None,
+    };
+    let recorder = Recorder::start(Outputs {
+        events,
+        pcap,
+        keylog,
+    })
+    .context("cannot start the thread that writes the output files")?;
     let mut proxy = Proxy::new(
         engine,
         cfg.domain.clone(),
         dns,
         timeouts,
         secs(cfg.idle_timeout_secs, 300.0),
-        events,
-        pcap,
+        recorder,
         force_rx,
     );
     proxy.forger = forger;
     proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
-    if let Some(path) = &cfg.keylog {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("{}: cannot open the key log", path.display()))?;
-        proxy.keylog = Some(Mutex::new(file));
-    }
     let proxy = Arc::new(proxy);
     eprintln!("edgetap: mode {mode}");
     let tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));

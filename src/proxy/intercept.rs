@@ -63,7 +63,11 @@ impl Proxy {
         }));
         // Both legs' bytes are kept for the capture (up to its per-connection
         // cap), not at all without one; the counters feed the idle watchdog.
-        let keep = if self.pcap.is_some() { CAPTURE_CAP } else { 0 };
+        let keep = if self.recorder.capturing() {
+            CAPTURE_CAP
+        } else {
+            0
+        };
         let moved = Arc::new(AtomicU64::new(0));
         let mut c = Recording {
             keep,

@@ -8,6 +8,7 @@ pub mod ca;
 pub mod config;
 pub mod intercept;
 mod pump;
+pub mod recorder;
 use pump::Pump;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use crate::core::tls::watch::Watch;
 use crate::net::probe::{FlowLog, Target, Timeouts, probe};
 use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};
+pub use recorder::{Outputs, PcapRotation, Recorder};
 
 /// Where a listener sends connections.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,71 +95,12 @@ pub struct Proxy {
     pub srv_refresh: Duration,
     next_id: AtomicUsize,
     active: AtomicUsize,
-    events: Option<Mutex<std::io::BufWriter<std::fs::File>>>,
-    pcap: Option<Mutex<PcapRotation>>,
+    recorder: Recorder,
     stop: watch::Receiver<bool>,
     /// Handshakes judged so far.
     pub handshakes: AtomicU64,
     /// Set in intercept mode: the diagnostic CA that forges leaves.
     pub forger: Option<ca::Forger>,
-    /// Where intercepted sessions' keys are appended (SSLKEYLOGFILE format).
-    pub keylog: Option<Mutex<std::fs::File>>,
-}
-
-/// A capture sink that starts a new file past a size.
-pub struct PcapRotation {
-    base: std::path::PathBuf,
-    max_bytes: Option<u64>,
-    current: Option<crate::sink::pcap::PcapSink>,
-    index: u32,
-}
-
-impl PcapRotation {
-    /// Open the first file.
-    pub fn new(base: std::path::PathBuf, max_mb: Option<u64>) -> anyhow::Result<PcapRotation> {
-        let current = Some(crate::sink::pcap::PcapSink::create(&base, None)?);
-        Ok(PcapRotation {
-            base,
-            max_bytes: max_mb.map(|m| m * 1024 * 1024),
-            current,
-            index: 0,
-        })
-    }
-
-    fn write(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
-        if let Some(sink) = &mut self.current {
-            sink.write_flow(flow, comment)?;
-            if self.max_bytes.is_some_and(|m| sink.bytes_written() >= m) {
-                if let Some(old) = self.current.take() {
-                    old.finish()?;
-                }
-                self.index += 1;
-                let stem = self
-                    .base
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or("edgetap");
-                let ext = self
-                    .base
-                    .extension()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or("pcapng");
-                let next = self
-                    .base
-                    .with_file_name(format!("{stem}-{}.{ext}", self.index));
-                self.current = Some(crate::sink::pcap::PcapSink::create(&next, None)?);
-            }
-        }
-        Ok(())
-    }
-
-    /// Flush and close the current file.
-    pub fn finish(&mut self) -> anyhow::Result<()> {
-        match self.current.take() {
-            Some(sink) => sink.finish(),
-            None => Ok(()),
-        }
-    }
 }
 
 impl Proxy {
@@ -169,8 +112,7 @@ impl Proxy {
         dns: Dns,
         timeouts: Timeouts,
         idle: Duration,
-        events: Option<std::fs::File>,
-        pcap: Option<PcapRotation>,
+        recorder: Recorder,
         stop: watch::Receiver<bool>,
     ) -> Proxy {
         Proxy {
@@ -182,12 +124,10 @@ impl Proxy {
             srv_refresh: Duration::from_secs(300),
             next_id: AtomicUsize::new(1),
             active: AtomicUsize::new(0),
-            events: events.map(|f| Mutex::new(std::io::BufWriter::new(f))),
-            pcap: pcap.map(Mutex::new),
+            recorder,
             stop,
             handshakes: AtomicU64::new(0),
             forger: None,
-            keylog: None,
         }
     }
 
@@ -327,17 +267,9 @@ impl Proxy {
                     event.bytes_down = outcome.down;
                     event.close_reason = outcome.reason;
                     event.handshake = outcome.report;
-                    self.capture(id, &event, &logs);
-                    if let Some(keylog) = &self.keylog
-                        && let Ok(mut f) = keylog.lock()
-                    {
-                        use std::io::Write as _;
-                        for log in &logs {
-                            if let Err(e) = f.write_all(log.keylog.as_bytes()) {
-                                tracing::error!(error = %e, "writing the key log failed");
-                            }
-                        }
-                    }
+                    self.recorder
+                        .keys(logs.iter().map(|l| l.keylog.as_str()).collect());
+                    self.capture(id, &event, logs);
                     event.duration_ms = started.elapsed().as_millis() as u64;
                     self.write_event(&event);
                     self.active.fetch_sub(1, Ordering::Relaxed);
@@ -359,8 +291,8 @@ impl Proxy {
                 if let Ok(mut f) = flow.lock() {
                     f.closed = Some(wall_clock());
                 }
-                if let Ok(flow) = flow.lock() {
-                    self.capture(id, &event, std::slice::from_ref(&*flow));
+                if let Ok(mut flow) = flow.lock() {
+                    self.capture(id, &event, vec![std::mem::take(&mut *flow)]);
                 }
             }
         }
@@ -427,7 +359,7 @@ impl Proxy {
         let analysis: Arc<Mutex<Option<tokio::task::JoinHandle<Option<HandshakeReport>>>>> =
             Arc::new(Mutex::new(None));
         let ctx = Pump {
-            record: self.pcap.is_some(),
+            record: self.recorder.capturing(),
             watch: watch.clone(),
             flow: flow.clone(),
             idle: self.idle,
@@ -526,43 +458,28 @@ impl Proxy {
     }
 
     /// Write a connection's flows to the capture, the verdict as the comment.
-    fn capture(&self, id: usize, event: &ConnectionEvent, flows: &[FlowLog]) {
-        let Some(pcap) = &self.pcap else { return };
+    fn capture(&self, id: usize, event: &ConnectionEvent, flows: Vec<FlowLog>) {
+        if !self.recorder.capturing() {
+            return;
+        }
         let comment = event
             .handshake
             .as_ref()
             .map(crate::core::export::comment::verdict_comment)
             .unwrap_or_else(|| format!("edgetap: connection {id}: no TLS handshake seen"));
-        for flow in flows {
-            if let Ok(mut p) = pcap.lock()
-                && let Err(e) = p.write(flow, &comment)
-            {
-                tracing::error!(error = %e, "capture write failed; later connections will try again");
-            }
-        }
+        self.recorder.flows(flows, comment);
     }
 
     fn write_event(&self, event: &ConnectionEvent) {
-        let Some(events) = &self.events else { return };
-        let Ok(line) = serde_json::to_string(event) else {
-            return;
-        };
-        if let Ok(mut w) = events.lock() {
-            use std::io::Write as _;
-            if let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush()) {
-                tracing::error!(error = %e, "writing the events file failed (disk full?)");
-            }
+        match serde_json::to_string(event) {
+            Ok(line) => self.recorder.event(line),
+            Err(e) => tracing::error!(error = %e, "an event could not be written as JSON"),
         }
     }
 
-    /// Flush and close the capture.
+    /// Write what is queued and close the files (the capture complete).
     pub fn finish(&self) -> anyhow::Result<()> {
-        if let Some(p) = &self.pcap
-            && let Ok(mut p) = p.lock()
-        {
-            p.finish()?;
-        }
-        Ok(())
+        self.recorder.finish()
     }
 }
 
