@@ -9,6 +9,7 @@ pub mod config;
 pub mod intercept;
 mod pump;
 pub mod recorder;
+mod side;
 use pump::Pump;
 
 use std::collections::HashMap;
@@ -26,7 +27,7 @@ use crate::core::capture::observe::observation;
 use crate::core::discovery::SrvKind;
 use crate::core::observation::{Service, SourceKind};
 use crate::core::tls::watch::Watch;
-use crate::net::probe::{FlowLog, Target, Timeouts, probe};
+use crate::net::probe::{FlowLog, Target, Timeouts};
 use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};
 pub use recorder::{Outputs, PcapRotation, Recorder};
@@ -96,6 +97,7 @@ pub struct Proxy {
     next_id: AtomicUsize,
     active: AtomicUsize,
     recorder: Recorder,
+    side_probes: side::SideProbes,
     stop: watch::Receiver<bool>,
     /// Handshakes judged so far.
     pub handshakes: AtomicU64,
@@ -125,6 +127,7 @@ impl Proxy {
             next_id: AtomicUsize::new(1),
             active: AtomicUsize::new(0),
             recorder,
+            side_probes: side::SideProbes::default(),
             stop,
             handshakes: AtomicU64::new(0),
             forger: None,
@@ -447,8 +450,12 @@ impl Proxy {
                 edge_domain: None,
                 srv: None,
             };
-            let side = probe(&target, self.timeouts, now).await;
-            obs.presented = side.presented;
+            let (chain, reused) = self.side_probes.chain(&target, self.timeouts, now).await;
+            obs.presented = chain;
+            obs.origin.locator += &match reused {
+                Some(age) => format!("; chain from a side connection {}s ago", age.as_secs()),
+                None => "; chain from a side connection".to_owned(),
+            };
         }
         let report = self.engine.evaluate(&[obs], now);
         let h = report.handshakes.into_iter().next()?;

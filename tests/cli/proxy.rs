@@ -194,6 +194,14 @@ async fn curl_through_passthrough_proxy_matches_probe() {
         "TLS 1.3: chain via a side probe"
     );
     assert!(
+        e13["handshake"]["origin"]["locator"]
+            .as_str()
+            .unwrap()
+            .contains("chain from a side connection"),
+        "{}",
+        e13["handshake"]["origin"]
+    );
+    assert!(
         e13["handshake"]["findings"]
             .as_array()
             .unwrap()
