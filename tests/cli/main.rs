@@ -54,6 +54,32 @@ pub fn events(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// curl `https://HOST:PORT/` on loopback trusting `ca`: the HTTP status, then
+/// curl's complaint if any ("000..." when no answer came).
+pub fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(extra)
+        .arg("--cacert")
+        .arg(ca)
+        .args([
+            "--resolve",
+            &format!("{host}:{port}:127.0.0.1"),
+            &format!("https://{host}:{port}/"),
+        ])
+        .output()
+        .expect("curl is installed");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
 /// The SHA-256 fingerprints of a handshake's chain, in the order presented.
 pub fn chain_sha256s(h: &Value) -> Vec<String> {
     h["chain"]

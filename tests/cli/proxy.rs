@@ -3,9 +3,10 @@
 //! against prosody. The verdicts must match what `probe` says of the same
 //! upstreams; faults end only their own connection; Ctrl-C leaves valid files.
 
-use crate::{LabPki, chain_sha256s, events, free_port, key_pem, lab_pki, pem, wait_listening};
+use crate::{
+    LabPki, chain_sha256s, curl, events, free_port, key_pem, lab_pki, pem, wait_listening,
+};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -14,30 +15,6 @@ use edgetap::net::pki::Ca;
 use serde_json::Value;
 
 const DOMAIN: &str = "example.com";
-
-fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args(extra)
-        .arg("--cacert")
-        .arg(ca)
-        .args([
-            "--resolve",
-            &format!("{host}:{port}:127.0.0.1"),
-            &format!("https://{host}:{port}/"),
-        ])
-        .output()
-        .expect("curl is installed");
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
 
 fn stop(mut child: std::process::Child) -> String {
     let pid = child.id().to_string();

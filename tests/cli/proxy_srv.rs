@@ -6,7 +6,9 @@
 //! `probe` judges the same domain; and a listener follows records that change
 //! while it runs.
 
-use crate::{LabPki, chain_sha256s as sha256s, events, free_port, lab_pki, pem, wait_listening};
+use crate::{
+    LabPki, chain_sha256s as sha256s, curl, events, free_port, lab_pki, pem, wait_listening,
+};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 
@@ -26,6 +28,27 @@ fn chain_and_identity_rules(h: &Value) -> Vec<String> {
         .collect();
     r.sort();
     r
+}
+
+/// `edgetap proxy --config CFG --public-roots ROOTS`, stderr kept.
+fn start_proxy(cfg: &std::path::Path, roots: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["proxy", "--config"])
+        .arg(cfg)
+        .arg("--public-roots")
+        .arg(roots)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Ctrl-C, as an engineer stops it; what it printed and how it exited.
+fn interrupt(proxy: std::process::Child) -> std::process::Output {
+    let _ = Command::new("kill")
+        .args(["-INT", &proxy.id().to_string()])
+        .status();
+    proxy.wait_with_output().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,36 +120,13 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
     }
     let cfg = dir.path().join("srv.toml");
     std::fs::write(&cfg, config).unwrap();
-    let proxy = Command::new(env!("CARGO_BIN_EXE_edgetap"))
-        .args(["proxy", "--config"])
-        .arg(&cfg)
-        .arg("--public-roots")
-        .arg(&roots)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let proxy = start_proxy(&cfg, &roots);
     wait_listening(lh);
 
     let (curl, xmpp) = tokio::task::spawn_blocking({
         let (roots, expe, with_xmpp) = (roots.clone(), expe.clone(), prosody.is_some());
         move || {
-            let curl = Command::new("curl")
-                .args([
-                    "-sS",
-                    "--max-time",
-                    "10",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                ])
-                .arg("--cacert")
-                .arg(&roots)
-                .args(["--resolve", &format!("{expe}:{lh}:127.0.0.1")])
-                .arg(format!("https://{expe}:{lh}/"))
-                .output()
-                .unwrap();
+            let curl = curl(lh, &expe, &roots, &[]);
             let xmpp = with_xmpp.then(|| {
                 Command::new("openssl")
                     .args(["s_client", "-connect", &format!("127.0.0.1:{lx}")])
@@ -141,12 +141,7 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
     })
     .await
     .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&curl.stdout),
-        "200",
-        "curl through the SRV-placed listener: {}",
-        String::from_utf8_lossy(&curl.stderr)
-    );
+    assert_eq!(curl, "200", "curl through the SRV-placed listener");
     if let Some(x) = &xmpp {
         let text = String::from_utf8_lossy(&x.stdout);
         assert!(
@@ -155,14 +150,9 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
         );
     }
 
-    let stderr = tokio::task::spawn_blocking(move || {
-        let _ = Command::new("kill")
-            .args(["-INT", &proxy.id().to_string()])
-            .status();
-        proxy.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let stderr = tokio::task::spawn_blocking(move || interrupt(proxy))
+        .await
+        .unwrap();
     assert!(
         stderr.status.success(),
         "{}",
@@ -274,37 +264,11 @@ async fn srv_listener_follows_changed_records() {
         ),
     )
     .unwrap();
-    let proxy = Command::new(env!("CARGO_BIN_EXE_edgetap"))
-        .args(["proxy", "--config"])
-        .arg(&cfg)
-        .arg("--public-roots")
-        .arg(&roots)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let proxy = start_proxy(&cfg, &roots);
     wait_listening(port);
     let curl = {
         let (roots, expe) = (roots.clone(), expe.clone());
-        move || {
-            let out = Command::new("curl")
-                .args([
-                    "-sS",
-                    "--max-time",
-                    "5",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                ])
-                .arg("--cacert")
-                .arg(&roots)
-                .args(["--resolve", &format!("{expe}:{port}:127.0.0.1")])
-                .arg(format!("https://{expe}:{port}/"))
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        }
+        move || curl(port, &expe, &roots, &[])
     };
     let before = tokio::task::spawn_blocking(curl.clone()).await.unwrap();
     assert!(
@@ -336,14 +300,9 @@ async fn srv_listener_follows_changed_records() {
     }
     assert_eq!(after, "200", "the new SRV target is used without a restart");
 
-    let out = tokio::task::spawn_blocking(move || {
-        let _ = Command::new("kill")
-            .args(["-INT", &proxy.id().to_string()])
-            .status();
-        proxy.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let out = tokio::task::spawn_blocking(move || interrupt(proxy))
+        .await
+        .unwrap();
     assert!(out.status.success());
     let events = events(&ev);
     assert!(
