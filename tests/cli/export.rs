@@ -3,6 +3,7 @@
 //! XMPP decrypted with the embedded secrets) and by `edgetap replay` (the same
 //! chains come back).
 
+use crate::tshark;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 
@@ -11,20 +12,6 @@ use edgetap::net::pki::Ca;
 use serde_json::Value;
 
 const DOMAIN: &str = "example.net";
-
-fn tshark(args: &[&str]) -> String {
-    let out = Command::new("tshark")
-        .args(args)
-        .output()
-        .expect("tshark is installed (see .ci/run)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "tshark {args:?} failed: {stderr}");
-    assert!(
-        !stderr.contains("damaged") && !stderr.contains("corrupt"),
-        "tshark complains: {stderr}"
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn edgetap(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))

@@ -218,14 +218,35 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Rule IDs of handshake `i`'s findings.
-pub fn rules_of(doc: &Value, i: usize) -> Vec<String> {
-    doc["handshakes"][i]["findings"]
+/// Rule IDs of the findings of `h` (a handshake, or the `dns` section), in order.
+pub fn finding_rules(h: &Value) -> Vec<String> {
+    h["findings"]
         .as_array()
         .expect("findings array")
         .iter()
         .map(|f| f["rule"].as_str().expect("rule id").to_owned())
         .collect()
+}
+
+/// Rule IDs of handshake `i`'s findings.
+pub fn rules_of(doc: &Value, i: usize) -> Vec<String> {
+    finding_rules(&doc["handshakes"][i])
+}
+
+/// Run tshark; it must succeed and not call the file damaged or corrupt.
+/// Returns what it printed.
+pub fn tshark(args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(args)
+        .output()
+        .expect("tshark is installed (see .ci/run)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "tshark {args:?} failed: {stderr}");
+    assert!(
+        !stderr.contains("damaged") && !stderr.contains("corrupt"),
+        "tshark complains: {stderr}"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Outcome of `profile` on handshake `i`.

@@ -4,7 +4,8 @@
 //! upstreams; faults end only their own connection; Ctrl-C leaves valid files.
 
 use crate::{
-    LabPki, chain_sha256s, curl, events, free_port, key_pem, lab_pki, pem, wait_listening,
+    LabPki, chain_sha256s, curl, events, finding_rules, free_port, key_pem, lab_pki, pem, tshark,
+    wait_listening,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
@@ -189,14 +190,9 @@ async fn curl_through_passthrough_proxy_matches_probe() {
         .into_iter()
         .find(|e| !e["handshake"].is_null())
         .unwrap();
-    let bad_rules: Vec<&str> = ebad["handshake"]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["rule"].as_str().unwrap())
-        .collect();
+    let bad_rules = finding_rules(&ebad["handshake"]);
     assert!(
-        bad_rules.contains(&"chain.missing-intermediate"),
+        bad_rules.iter().any(|r| r == "chain.missing-intermediate"),
         "{bad_rules:?}"
     );
     let eref = &by_port(refused);
@@ -244,11 +240,8 @@ async fn curl_through_passthrough_proxy_matches_probe() {
         );
         // probe connects by IP (identity differs); the chain verdict must agree.
         let chain_rules = |h: &Value| -> Vec<String> {
-            h["findings"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["rule"].as_str().unwrap().to_owned())
+            finding_rules(h)
+                .into_iter()
                 .filter(|r| r.starts_with("chain."))
                 .collect()
         };
@@ -260,18 +253,16 @@ async fn curl_through_passthrough_proxy_matches_probe() {
     }
 
     // The capture opens in tshark with one verdict comment per relayed handshake.
-    let out = Command::new("tshark")
-        .args(["-r"])
-        .arg(&cap)
-        .args(["-Y", "frame.comment", "-T", "fields", "-e", "frame.comment"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let comments = String::from_utf8_lossy(&out.stdout);
+    let comments = tshark(&[
+        "-r",
+        cap.to_str().unwrap(),
+        "-Y",
+        "frame.comment",
+        "-T",
+        "fields",
+        "-e",
+        "frame.comment",
+    ]);
     assert_eq!(
         comments.lines().filter(|l| l.contains("jabber=")).count(),
         4,
@@ -569,16 +560,17 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
     );
 
     // Both legs are in the capture, decrypted with the embedded keys.
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&cap)
-        .args(["-Y", "http.request", "-T", "fields", "-e", "tcp.stream"])
-        .output()
-        .unwrap();
-    let streams: std::collections::BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let requests = tshark(&[
+        "-r",
+        cap.to_str().unwrap(),
+        "-Y",
+        "http.request",
+        "-T",
+        "fields",
+        "-e",
+        "tcp.stream",
+    ]);
+    let streams: std::collections::BTreeSet<String> = requests.lines().map(str::to_owned).collect();
     assert_eq!(
         streams.len(),
         2,
@@ -592,23 +584,20 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
         assert_eq!(xmpp["reference_identity"], DOMAIN);
         assert_eq!(xmpp["xmpp"]["required"], true);
         let decode = format!("tcp.port=={port},xmpp");
-        let out = Command::new("tshark")
-            .arg("-r")
-            .arg(&cap)
-            .args([
-                "-d",
-                &decode,
-                "-Y",
-                "tls && xmpp",
-                "-T",
-                "fields",
-                "-e",
-                "frame.number",
-            ])
-            .output()
-            .unwrap();
+        let frames = tshark(&[
+            "-r",
+            cap.to_str().unwrap(),
+            "-d",
+            &decode,
+            "-Y",
+            "tls && xmpp",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ]);
         assert!(
-            !String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+            !frames.trim().is_empty(),
             "decrypted XMPP on the upstream leg"
         );
     }

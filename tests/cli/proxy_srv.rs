@@ -7,7 +7,8 @@
 //! while it runs.
 
 use crate::{
-    LabPki, chain_sha256s as sha256s, curl, events, free_port, lab_pki, pem, wait_listening,
+    LabPki, chain_sha256s as sha256s, curl, events, finding_rules, free_port, lab_pki, pem,
+    wait_listening,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
@@ -19,11 +20,8 @@ const DOMAIN: &str = "example.com";
 
 /// Rules of a handshake that do not depend on how it was reached.
 fn chain_and_identity_rules(h: &Value) -> Vec<String> {
-    let mut r: Vec<String> = h["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["rule"].as_str().unwrap().to_owned())
+    let mut r: Vec<String> = finding_rules(h)
+        .into_iter()
         .filter(|r| !r.starts_with("dns.") && !r.starts_with("tls.") && !r.starts_with("edge."))
         .collect();
     r.sort();

@@ -381,11 +381,8 @@ async fn transparent_proxy_in_network_namespaces() {
     });
     let p = &probed["handshakes"][0];
     let not_tls = |h: &Value| -> Vec<String> {
-        h["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["rule"].as_str().unwrap().to_owned())
+        crate::finding_rules(h)
+            .into_iter()
             .filter(|r| !r.starts_with("tls."))
             .collect()
     };
