@@ -16,20 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgetap::core::export::{CaptureWriter, FlowSynth, Format};
-
-fn record(content: u8, body: &[u8]) -> Vec<u8> {
-    let mut r = vec![content, 3, 3];
-    r.extend_from_slice(&(body.len() as u16).to_be_bytes());
-    r.extend_from_slice(body);
-    r
-}
-
-fn handshake(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut m = vec![kind];
-    m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    m.extend_from_slice(body);
-    m
-}
+use edgetap::core::tls::build::{certificate, handshake, record};
 
 fn generate(path: &Path, megabytes: u64, chain: &[Vec<u8>]) -> u64 {
     let hello_body = |server: bool| {
@@ -43,19 +30,12 @@ fn generate(path: &Path, megabytes: u64, chain: &[Vec<u8>]) -> u64 {
         }
         b
     };
-    let mut list = Vec::new();
-    for c in chain {
-        list.extend_from_slice(&(c.len() as u32).to_be_bytes()[1..]);
-        list.extend_from_slice(c);
-    }
-    let mut cert_body = (list.len() as u32).to_be_bytes()[1..].to_vec();
-    cert_body.extend(list);
     let client_hello = record(22, &handshake(1, &hello_body(false)));
     let server_flight = record(
         22,
         &[
             handshake(2, &hello_body(true)),
-            handshake(11, &cert_body),
+            certificate(chain),
             handshake(14, &[]),
         ]
         .concat(),

@@ -235,24 +235,12 @@ fn v6(ip: IpAddr) -> [u8; 16] {
 mod tests {
     use super::*;
     use crate::core::capture::replay::Replay;
-
-    fn record(content: u8, body: &[u8]) -> Vec<u8> {
-        let mut r = vec![content, 3, 3];
-        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        r.extend_from_slice(body);
-        r
-    }
+    use crate::core::tls::build::{certificate, record};
 
     #[test]
     fn synthesised_flow_replays_to_the_same_chain() {
         let cert = vec![0x30u8; 5000];
-        let mut list = (cert.len() as u32).to_be_bytes()[1..].to_vec();
-        list.extend(&cert);
-        let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
-        body.extend(list);
-        let mut msg = vec![11];
-        msg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        msg.extend(body);
+        let msg = certificate(std::slice::from_ref(&cert));
         let server_bytes = [record(22, &msg), record(20, &[1])].concat();
 
         let (mut flow, mut frames) = FlowSynth::open(

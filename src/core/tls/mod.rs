@@ -2,6 +2,7 @@
 //! decoding what it shows (hellos, the certificate chain, alerts) until the
 //! traffic turns encrypted.
 
+pub mod build;
 pub mod messages;
 pub mod stream;
 pub mod watch;

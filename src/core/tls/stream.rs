@@ -300,31 +300,7 @@ fn find_tls_start(b: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(content: u8, body: &[u8]) -> Vec<u8> {
-        let mut r = vec![content, 3, 3];
-        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        r.extend_from_slice(body);
-        r
-    }
-
-    fn message(kind: u8, body: &[u8]) -> Vec<u8> {
-        let mut m = vec![kind];
-        m.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        m.extend_from_slice(body);
-        m
-    }
-
-    fn cert_message(certs: &[Vec<u8>]) -> Vec<u8> {
-        let mut list = Vec::new();
-        for c in certs {
-            list.extend_from_slice(&(c.len() as u32).to_be_bytes()[1..]);
-            list.extend_from_slice(c);
-        }
-        let mut body = (list.len() as u32).to_be_bytes()[1..].to_vec();
-        body.extend(list);
-        message(11, &body)
-    }
+    use crate::core::tls::build::{certificate as cert_message, handshake as message, record};
 
     fn server_stream(certs: &[Vec<u8>], record_size: usize) -> Vec<u8> {
         let mut hs = message(14, b""); // ServerHelloDone stands in before
