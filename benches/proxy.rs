@@ -210,12 +210,44 @@ fn main() {
         p / d
     );
 
-    tls_rates(up);
+    tls_rates();
     gateway();
 
     idle_memory();
     let _ = px.kill();
     let _ = px.wait();
+}
+
+/// A lab HTTPS server for expe.example.com (a leaf from a fresh root).
+async fn lab_https() -> SocketAddr {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let root = edgetap::net::pki::Ca::root("Bench Root", now).unwrap();
+    let id = root
+        .identity("expe.example.com", &["expe.example.com"], None, &[], now)
+        .unwrap();
+    edgetap::net::lab::serve(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        Some(id),
+        edgetap::net::lab::Behaviour::Https,
+    )
+    .await
+    .unwrap()
+}
+
+/// A TLS handshake with `to` for expe.example.com. The client configuration is
+/// new each time, so no session is resumed: every handshake is a full one.
+async fn full_handshake(
+    to: SocketAddr,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let verifier = edgetap::net::tls::RecordingVerifier::new(edgetap::net::tls::provider());
+    let config =
+        std::sync::Arc::new(edgetap::net::tls::observing_client_config(verifier, &[]).unwrap());
+    let tcp = tokio::net::TcpStream::connect(to).await?;
+    let name = rustls::pki_types::ServerName::try_from("expe.example.com").unwrap();
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
 }
 
 /// The upstream for the idle-memory run, in its own process so that its
@@ -227,20 +259,7 @@ fn idle_upstream() {
         .build()
         .unwrap();
     rt.block_on(async {
-        #[allow(clippy::disallowed_methods)]
-        let now = time::OffsetDateTime::now_utc();
-        let root = edgetap::net::pki::Ca::root("Idle Root", now).unwrap();
-        let id = root
-            .identity("expe.example.com", &["expe.example.com"], None, &[], now)
-            .unwrap();
-        let addr = edgetap::net::lab::serve(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            Some(id),
-            edgetap::net::lab::Behaviour::Https,
-        )
-        .await
-        .unwrap();
-        println!("{addr}");
+        println!("{}", lab_https().await);
         std::future::pending::<()>().await;
     });
 }
@@ -274,19 +293,9 @@ fn idle_memory() {
         std::thread::sleep(Duration::from_millis(500));
         let before = rss_kib(pid);
         let held = rt.block_on(async {
-            let verifier = edgetap::net::tls::RecordingVerifier::new(edgetap::net::tls::provider());
-            let config = std::sync::Arc::new(
-                edgetap::net::tls::observing_client_config(verifier, &[]).unwrap(),
-            );
-            let connector = tokio_rustls::TlsConnector::from(config);
             let mut held = Vec::with_capacity(n);
             for _ in 0..n {
-                let name = rustls::pki_types::ServerName::try_from("expe.example.com").unwrap();
-                let tls = match tokio::net::TcpStream::connect(through).await {
-                    Ok(tcp) => connector.connect(name, tcp).await,
-                    Err(e) => Err(e),
-                };
-                match tls {
+                match full_handshake(through).await {
                     Ok(t) => held.push(t),
                     Err(e) => {
                         println!(
@@ -319,7 +328,7 @@ fn idle_memory() {
 
 /// TLS handshakes per second: direct to a TLS server, through passthrough, and
 /// through intercept mode (two handshakes and a forged leaf per connection).
-fn tls_rates(_sink: SocketAddr) {
+fn tls_rates() {
     const N: usize = 300;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -329,9 +338,7 @@ fn tls_rates(_sink: SocketAddr) {
     rt.block_on(async {
         #[allow(clippy::disallowed_methods)]
         let now = time::OffsetDateTime::now_utc();
-        let root = edgetap::net::pki::Ca::root("Bench Root", now).unwrap();
-        let id = root.identity("expe.example.com", &["expe.example.com"], None, &[], now).unwrap();
-        let server = edgetap::net::lab::serve(SocketAddr::from(([127, 0, 0, 1], 0)), Some(id), edgetap::net::lab::Behaviour::Https).await.unwrap();
+        let server = lab_https().await;
         let dir = std::env::temp_dir().join(format!("edgetap-bench-ca-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         edgetap::proxy::ca::init(&dir, now).unwrap();
@@ -349,11 +356,7 @@ fn tls_rates(_sink: SocketAddr) {
         let rate = |to: SocketAddr| async move {
             let t = Instant::now();
             for _ in 0..N {
-                let verifier = edgetap::net::tls::RecordingVerifier::new(edgetap::net::tls::provider());
-                let config = std::sync::Arc::new(edgetap::net::tls::observing_client_config(verifier, &[]).unwrap());
-                let tcp = tokio::net::TcpStream::connect(to).await.unwrap();
-                let name = rustls::pki_types::ServerName::try_from("expe.example.com").unwrap();
-                let mut tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.unwrap();
+                let mut tls = full_handshake(to).await.unwrap();
                 use tokio::io::AsyncWriteExt;
                 let _ = tls.shutdown().await;
             }
