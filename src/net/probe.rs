@@ -88,8 +88,46 @@ pub struct FlowLog {
     pub keylog: String,
 }
 
+/// When a connection last moved a byte either way: what an idle timeout
+/// ("silent both ways for this long") is measured against.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    since: std::time::Instant,
+    /// Milliseconds after `since` of the latest byte.
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    /// A connection that moved nothing yet, as of now.
+    pub(crate) fn new() -> Activity {
+        Activity {
+            since: std::time::Instant::now(),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Bytes moved now.
+    pub(crate) fn touch(&self) {
+        self.last_ms
+            .fetch_max(self.elapsed_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long until the connection has been silent both ways for `idle`
+    /// (zero once it has).
+    pub(crate) fn quiet_left(&self, idle: std::time::Duration) -> std::time::Duration {
+        let quiet = self
+            .elapsed_ms()
+            .saturating_sub(self.last_ms.load(std::sync::atomic::Ordering::Relaxed));
+        idle.saturating_sub(std::time::Duration::from_millis(quiet))
+    }
+}
+
 /// Records the bytes read and written on a connection into a [`FlowLog`], up
-/// to `keep` bytes, and counts all of them in `moved`. In the log "from us"
+/// to `keep` bytes, and notes every byte in `activity`. In the log "from us"
 /// means from the flow's client; `we_are_client` says which side this end is
 /// (false on the client leg of an intercepting proxy).
 pub(crate) struct Recording<S> {
@@ -98,8 +136,8 @@ pub(crate) struct Recording<S> {
     pub(crate) we_are_client: bool,
     /// Bytes still to keep in the log (a long session keeps its start).
     pub(crate) keep: usize,
-    /// Bytes moved either way, kept or not (an idle watchdog reads it).
-    pub(crate) moved: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// When bytes last moved either way, kept or not (for the idle timeout).
+    pub(crate) activity: std::sync::Arc<Activity>,
 }
 
 impl<S> Recording<S> {
@@ -114,7 +152,7 @@ impl<S> Recording<S> {
             log,
             we_are_client,
             keep: usize::MAX,
-            moved: Default::default(),
+            activity: std::sync::Arc::new(Activity::new()),
         }
     }
 
@@ -123,8 +161,7 @@ impl<S> Recording<S> {
         if bytes.is_empty() {
             return;
         }
-        self.moved
-            .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.activity.touch();
         let take = bytes.len().min(self.keep);
         if take == 0 {
             return;
@@ -361,5 +398,32 @@ async fn handshake_inner(
             let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Activity;
+
+    #[test]
+    fn activity_counts_quiet_time_from_the_last_byte() {
+        let idle = Duration::from_secs(60);
+        let a = Activity::new();
+        assert!(a.quiet_left(idle) <= idle);
+        assert!(a.quiet_left(idle) > Duration::from_secs(59));
+        std::thread::sleep(Duration::from_millis(30));
+        let before = a.quiet_left(Duration::from_millis(20));
+        assert_eq!(
+            before,
+            Duration::ZERO,
+            "quiet for 30 ms: a 20 ms timeout is due"
+        );
+        a.touch();
+        assert!(
+            a.quiet_left(Duration::from_millis(20)) > Duration::ZERO,
+            "a byte just moved"
+        );
     }
 }

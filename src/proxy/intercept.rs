@@ -6,7 +6,6 @@
 //! the decrypted XMPP and HTTP of both flows.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustls::pki_types::ServerName;
@@ -22,7 +21,7 @@ use crate::core::observation::{
     Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
 };
 use crate::core::xmpp::{self, ClientEvent};
-use crate::net::probe::{FlowLog, KeyLogLines, Recording};
+use crate::net::probe::{Activity, FlowLog, KeyLogLines, Recording};
 use crate::net::tls::{RecordingVerifier, observing_client_config, provider, version_name};
 use crate::net::xmpp::{StartTls, read_client_event, starttls};
 
@@ -62,21 +61,21 @@ impl Proxy {
             ..FlowLog::default()
         }));
         // Both legs' bytes are kept for the capture (up to its per-connection
-        // cap), not at all without one; the counters feed the idle watchdog.
+        // cap), not at all without one; both note activity for the idle timeout.
         let keep = if self.recorder.capturing() {
             CAPTURE_CAP
         } else {
             0
         };
-        let moved = Arc::new(AtomicU64::new(0));
+        let activity = Arc::new(Activity::new());
         let mut c = Recording {
             keep,
-            moved: moved.clone(),
+            activity: activity.clone(),
             ..Recording::all(client, client_log.clone(), false)
         };
         let mut s = Recording {
             keep,
-            moved: moved.clone(),
+            activity: activity.clone(),
             ..Recording::all(server, server_log.clone(), true)
         };
         let result = self
@@ -90,7 +89,7 @@ impl Proxy {
                 service,
                 &client_log,
                 &server_log,
-                &moved,
+                &activity,
             )
             .await;
         let logs: Vec<FlowLog> = [client_log, server_log]
@@ -125,7 +124,7 @@ impl Proxy {
         service: Service,
         client_log: &Arc<Mutex<FlowLog>>,
         server_log: &Arc<Mutex<FlowLog>>,
-        moved: &AtomicU64,
+        activity: &Activity,
     ) -> Result<RelayOutcome, String> {
         let t = self.timeouts;
         let mut xmpp_domain = None;
@@ -283,7 +282,7 @@ impl Proxy {
             .map_err(|_| "the client's TLS handshake with edgetap timed out".to_owned())?
             .map_err(|e| format!("the client refused edgetap's certificate (is the diagnostic CA trusted on this test device?): {e}"))?;
         let (up, down, reason) = self
-            .relay_decrypted(&mut client_tls, &mut upstream_tls, moved)
+            .relay_decrypted(&mut client_tls, &mut upstream_tls, activity)
             .await;
         Ok(RelayOutcome {
             up,
@@ -294,19 +293,16 @@ impl Proxy {
     }
 
     /// Relay the two TLS sessions until both close, the connection is idle
-    /// both ways for the idle timeout (`moved` stands still), or edgetap stops.
+    /// both ways for the idle timeout, or edgetap stops.
     async fn relay_decrypted(
         &self,
         client_tls: &mut tokio_rustls::server::TlsStream<&mut Recording<TcpStream>>,
         upstream_tls: &mut tokio_rustls::client::TlsStream<&mut Recording<TcpStream>>,
-        moved: &AtomicU64,
+        activity: &Activity,
     ) -> (u64, u64, String) {
         let mut stop = self.stop.clone();
         let copy = tokio::io::copy_bidirectional(client_tls, upstream_tls);
         tokio::pin!(copy);
-        let tick = (self.idle / 4).max(std::time::Duration::from_millis(50));
-        let mut seen = moved.load(Ordering::Relaxed);
-        let mut quiet_since = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 r = &mut copy => return match r {
@@ -314,12 +310,8 @@ impl Proxy {
                     Err(e) => (0, 0, format!("relay ended: {e}")),
                 },
                 _ = stop.changed() => return (0, 0, "closed by edgetap on shutdown".into()),
-                _ = tokio::time::sleep(tick) => {
-                    let now = moved.load(Ordering::Relaxed);
-                    if now != seen {
-                        seen = now;
-                        quiet_since = tokio::time::Instant::now();
-                    } else if quiet_since.elapsed() >= self.idle {
+                _ = tokio::time::sleep(activity.quiet_left(self.idle)) => {
+                    if activity.quiet_left(self.idle).is_zero() {
                         return (0, 0, format!("idle for {}s", self.idle.as_secs()));
                     }
                 }

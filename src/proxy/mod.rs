@@ -1,7 +1,7 @@
 //! The inline proxy, passthrough mode: accept, connect upstream (failing over in
 //! SRV order), relay bytes unchanged both ways, and watch a copy of the handshake
 //! with the replay parsers. Analysis runs in its own task, off the copy path;
-//! parsing stops once both directions are encrypted. Each connection's failure
+//! each direction's parsing stops once it is encrypted (see `pump.rs`). Each connection's failure
 //! ends only that connection and becomes an event with its reason.
 
 pub mod ca;
@@ -366,8 +366,7 @@ impl Proxy {
             watch: watch.clone(),
             flow: flow.clone(),
             idle: self.idle,
-            last_activity: Arc::new(AtomicU64::new(0)),
-            opened: Instant::now(),
+            activity: Arc::new(crate::net::probe::Activity::new()),
             stop: self.stop.clone(),
         };
         let start_analysis = {

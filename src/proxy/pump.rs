@@ -14,9 +14,8 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::pipe::{PipeFlags, SpliceFlags, fcntl_setpipe_size, pipe_with, splice};
 use tokio::io::{AsyncWriteExt, Interest};
@@ -25,7 +24,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
 use crate::core::tls::watch::Watch;
-use crate::net::probe::FlowLog;
+use crate::net::probe::{Activity, FlowLog};
 
 /// Bytes of one connection kept for the capture; past this, the capture notes it.
 pub(super) const CAPTURE_CAP: usize = 16 * 1024 * 1024;
@@ -49,10 +48,8 @@ pub(super) struct Pump {
     pub flow: Arc<Mutex<FlowLog>>,
     /// Close after this long without data either way.
     pub idle: Duration,
-    /// When either direction last moved data (milliseconds since `opened`).
-    pub last_activity: Arc<AtomicU64>,
-    /// When the connection was relayed from.
-    pub opened: Instant,
+    /// When either direction last moved data.
+    pub activity: Arc<Activity>,
     /// Set when the proxy shuts down.
     pub stop: watch::Receiver<bool>,
 }
@@ -114,24 +111,6 @@ impl Pipe {
 }
 
 impl Pump {
-    fn since_open(&self) -> u64 {
-        u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Data moved: the connection is not idle.
-    fn active(&self) {
-        self.last_activity
-            .fetch_max(self.since_open(), Ordering::Relaxed);
-    }
-
-    /// How long until the connection has been silent both ways for `idle`.
-    fn quiet_left(&self) -> Duration {
-        let quiet = self
-            .since_open()
-            .saturating_sub(self.last_activity.load(Ordering::Relaxed));
-        self.idle.saturating_sub(Duration::from_millis(quiet))
-    }
-
     /// Copy `from` to `to` until EOF, error, idle timeout or stop; propagate
     /// half-close. Returns bytes copied and, when not a clean EOF, the reason.
     /// `on_server_ready` runs once the server's handshake messages are in.
@@ -154,14 +133,14 @@ impl Pump {
         let mut watching = true;
         loop {
             let ready = tokio::select! {
-                r = tokio::time::timeout(self.quiet_left(), from.readable()) => r,
+                r = tokio::time::timeout(self.activity.quiet_left(self.idle), from.readable()) => r,
                 _ = stop.changed() => {
                     let _ = to.shutdown().await;
                     return (total, Some("closed by edgetap on shutdown".into()));
                 }
             };
             match ready {
-                Err(_) if self.quiet_left() > Duration::ZERO => {
+                Err(_) if self.activity.quiet_left(self.idle) > Duration::ZERO => {
                     // This side was silent, but the other one was not: keep going.
                     continue;
                 }
@@ -183,7 +162,7 @@ impl Pump {
                     }
                     Ok(n) => {
                         total += n as u64;
-                        self.active();
+                        self.activity.touch();
                         if n < TRICKLE {
                             pipe = None;
                         }
@@ -244,7 +223,7 @@ impl Pump {
                 return (total, Some(format!("{other} went away: {e}")));
             }
             total += n as u64;
-            self.active();
+            self.activity.touch();
             if n >= BULK && !recording && !watching {
                 // Bulk data nobody needs to see: let the kernel move it.
                 match Pipe::new() {
