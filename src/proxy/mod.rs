@@ -1,8 +1,9 @@
 //! The inline proxy, passthrough mode: accept, connect upstream (failing over in
 //! SRV order), relay bytes unchanged both ways, and watch a copy of the handshake
 //! with the replay parsers. Analysis runs in its own task, off the copy path;
-//! each direction's parsing stops once it is encrypted (see `pump.rs`). Each connection's failure
-//! ends only that connection and becomes an event with its reason.
+//! each direction's parsing stops once it is encrypted (see `pump.rs`). Each
+//! connection's failure ends only that connection and becomes an event with
+//! its reason.
 
 pub mod ca;
 pub mod config;
