@@ -144,11 +144,8 @@ pub fn write_flows(
             let Some(path) = keylog else { return Ok(()) };
             let text: String = flows.iter().flatten().map(|f| f.keylog.as_str()).collect();
             use std::io::Write as _;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| f.write_all(text.as_bytes()))
+            crate::sink::open_append(path, "key log")?
+                .write_all(text.as_bytes())
                 .map_err(|e| anyhow::anyhow!("{}: cannot write the key log: {e}", path.display()))
         }
     }

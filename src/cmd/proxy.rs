@@ -18,6 +18,7 @@ use crate::net::resolve::{Dns, parse_nameserver};
 use crate::proxy::{
     Listener, ListenerConfig, Outputs, PcapRotation, Proxy, ProxyConfig, Recorder, upstreams,
 };
+use crate::sink::open_append;
 
 /// Arguments of `edgetap proxy`.
 #[derive(Debug, Args)]
@@ -176,13 +177,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let events = match &cfg.events {
-        Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("{}: cannot open the events file", p.display()))?,
-        ),
+        Some(p) => Some(open_append(p, "events file")?),
         None => None,
     };
     let pcap = match &cfg.pcap {
@@ -209,13 +204,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         "passthrough"
     };
     let keylog = match &cfg.keylog {
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("{}: cannot open the key log", path.display()))?,
-        ),
+        Some(path) => Some(open_append(path, "key log")?),
         None => None,
     };
     let recorder = Recorder::start(Outputs {

@@ -36,13 +36,7 @@ impl PcapSink {
         let writer = CaptureWriter::new(BufWriter::new(file), Format::for_name(&name))
             .with_context(|| format!("{name}: cannot write the capture header"))?;
         let keylog = match keylog {
-            Some(k) => Some(BufWriter::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(k)
-                    .with_context(|| format!("{}: cannot open the key log", k.display()))?,
-            )),
+            Some(k) => Some(BufWriter::new(super::open_append(k, "key log")?)),
             None => None,
         };
         Ok(PcapSink {
