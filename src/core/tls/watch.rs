@@ -1,6 +1,6 @@
 //! Watching both directions of one connection whose bytes pass through edgetap
 //! (the proxy's passthrough mode): the same passive parsers replay uses, fed as
-//! bytes are relayed, stopping once both directions turned encrypted.
+//! bytes are relayed, each direction stopping once it turned encrypted.
 
 use std::net::SocketAddr;
 
@@ -35,11 +35,6 @@ impl Watch {
         self.server.feed(bytes, &mut self.server_events);
     }
 
-    /// Both directions are past the handshake (or unreadable): stop feeding.
-    pub fn done(&self) -> bool {
-        self.client.done() && self.server.done()
-    }
-
     /// One direction is past the handshake (or unreadable): stop feeding it.
     pub fn side_done(&self, client: bool) -> bool {
         if self.taken {
@@ -68,41 +63,34 @@ impl Watch {
         self.client.found_tls() || self.server.found_tls()
     }
 
-    /// What was seen, handed over once: the watch then forgets it and stops
-    /// (a long-lived connection keeps no handshake bytes).
+    /// What was seen, in replay's terms (stream = connection id, frame 0),
+    /// handed over once: the watch then forgets it and stops (a long-lived
+    /// connection keeps no handshake bytes).
     pub fn take_connection(
         &mut self,
         id: usize,
         client: SocketAddr,
         server: SocketAddr,
     ) -> TlsConnection {
-        let seen = self.connection(id, client, server);
-        *self = Watch {
-            taken: true,
-            ..Watch::default()
-        };
-        seen
-    }
-
-    /// What was seen, in replay's terms (stream = connection id, frame 0).
-    pub fn connection(
-        &mut self,
-        id: usize,
-        client: SocketAddr,
-        server: SocketAddr,
-    ) -> TlsConnection {
-        self.client.finish();
-        self.server.finish();
+        let mut seen = std::mem::replace(
+            self,
+            Watch {
+                taken: true,
+                ..Watch::default()
+            },
+        );
+        seen.client.finish();
+        seen.server.finish();
         let mut t = TlsConnection::new(id, client, server);
-        t.client_prefix = self.client.prefix().to_vec();
-        t.server_prefix = self.server.prefix().to_vec();
-        for e in &self.client_events {
+        t.client_prefix = seen.client.prefix().to_vec();
+        t.server_prefix = seen.server.prefix().to_vec();
+        for e in &seen.client_events {
             t.client_event(0, 0.0, e);
         }
-        for e in &self.server_events {
+        for e in &seen.server_events {
             t.server_event(0, 0.0, e);
         }
-        for (who, p) in [("server", &self.server), ("client", &self.client)] {
+        for (who, p) in [("server", &seen.server), ("client", &seen.client)] {
             if let Some(e) = &p.error {
                 t.damage.push(format!("{who} side: {e}"));
             }
