@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::tls::{
-    RecordingVerifier, explain, is_old_protocol, observing_client_config, provider, version_name,
+    RecordingVerifier, explain, is_old_protocol, note_negotiated, observing_client_config, provider,
 };
 use super::xmpp::{StartTls, starttls};
 use crate::core::observation::{
@@ -377,14 +377,7 @@ async fn handshake_inner(
             Err(explain(&e))
         }
         Ok(Ok(mut tls)) => {
-            let (_, conn) = tls.get_ref();
-            obs.tls.version = conn.protocol_version().map(version_name);
-            obs.tls.cipher = conn
-                .negotiated_cipher_suite()
-                .map(|s| format!("{:?}", s.suite()));
-            if let Some(p) = conn.alpn_protocol() {
-                obs.tls.alpn = vec![String::from_utf8_lossy(p).into_owned()];
-            }
+            note_negotiated(&mut obs.tls, tls.get_ref().1);
             if let (Service::Xmpp, Some(domain)) = (target.service, &target.xmpp_domain) {
                 // Re-open the stream over TLS as a client does, and read the
                 // server's answer: harmless, and it shows in decrypted captures.

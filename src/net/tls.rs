@@ -120,6 +120,21 @@ pub fn version_name(v: rustls::ProtocolVersion) -> String {
     }
 }
 
+/// Note what a finished client handshake negotiated: version, cipher suite
+/// and, when the server chose one, the ALPN protocol.
+pub fn note_negotiated(
+    tls: &mut crate::core::observation::TlsParams,
+    conn: &rustls::ClientConnection,
+) {
+    tls.version = conn.protocol_version().map(version_name);
+    tls.cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()));
+    if let Some(p) = conn.alpn_protocol() {
+        tls.alpn = vec![String::from_utf8_lossy(p).into_owned()];
+    }
+}
+
 /// Explain a failed handshake the way an engineer wants to read it.
 pub fn explain(e: &std::io::Error) -> String {
     if let Some(tls) = e

@@ -22,7 +22,7 @@ use crate::core::observation::{
 };
 use crate::core::xmpp::{self, ClientEvent};
 use crate::net::probe::{Activity, FlowLog, KeyLogLines, Recording};
-use crate::net::tls::{RecordingVerifier, observing_client_config, provider, version_name};
+use crate::net::tls::{RecordingVerifier, note_negotiated, observing_client_config, provider};
 use crate::net::xmpp::{StartTls, read_client_event, starttls};
 
 #[derive(Debug)]
@@ -253,17 +253,9 @@ impl Proxy {
             }
             Ok(Ok(tls)) => tls,
         };
-        let chosen_alpn = {
-            let (_, conn) = upstream_tls.get_ref();
-            if let Some(p) = conn.alpn_protocol() {
-                obs.tls.alpn = vec![String::from_utf8_lossy(p).into_owned()];
-            }
-            obs.tls.version = conn.protocol_version().map(version_name);
-            obs.tls.cipher = conn
-                .negotiated_cipher_suite()
-                .map(|s| format!("{:?}", s.suite()));
-            conn.alpn_protocol().map(<[u8]>::to_vec)
-        };
+        let conn = upstream_tls.get_ref().1;
+        note_negotiated(&mut obs.tls, conn);
+        let chosen_alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
         let report = self.judge(id, obs);
 
         let forger = self.forger.as_ref().ok_or("intercept without a CA")?;
