@@ -12,6 +12,7 @@
 //! command shells ([`cmd`]) read files and sockets, pass `now` in, and print.
 
 pub mod capture_io;
+pub mod clock;
 pub mod cmd;
 pub mod core;
 pub mod input;

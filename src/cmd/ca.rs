@@ -36,8 +36,7 @@ pub fn default_dir() -> PathBuf {
 pub fn run(args: &CaArgs) -> anyhow::Result<ExitCode> {
     match &args.action {
         CaAction::Init { dir } => {
-            #[allow(clippy::disallowed_methods)] // the CLI edge reads the clock
-            let now = time::OffsetDateTime::now_utc();
+            let now = crate::clock::now();
             let cert = crate::proxy::ca::init(dir, now)?;
             crate::outln!("diagnostic CA created: {}", cert.display());
             crate::outln!(

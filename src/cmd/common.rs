@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::clock::JudgeTime;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::analysis::{Engine, Outcome, Report};
 use crate::core::x509::{StoreKind, TrustStore};
@@ -54,12 +55,9 @@ pub struct AnalysisArgs {
     /// Public roots trusted by every profile, instead of the bundled Mozilla set.
     #[arg(long, value_name = "FILE")]
     pub public_roots: Option<PathBuf>,
-    /// Analyse as of this time (RFC 3339, e.g. 2026-01-31T12:00:00Z) instead of now.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
-    pub at: Option<OffsetDateTime>,
-    /// Warn about certificates expiring within this many days.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
-    pub expiry_warn_days: i64,
+    /// When to judge, and how close an expiry warns.
+    #[command(flatten)]
+    pub time: TimeArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -68,16 +66,41 @@ pub struct AnalysisArgs {
     pub fail_on: Option<FailOn>,
 }
 
+/// The time flags of every command that judges (`proxy` included).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct TimeArgs {
+    /// Judge as of this time (RFC 3339, e.g. 2026-01-31T12:00:00Z) instead of
+    /// now: for fixed-date fixtures, or to see what next month's expiry does.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    pub at: Option<OffsetDateTime>,
+    /// Warn about certificates expiring within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub expiry_warn_days: i64,
+}
+
+impl TimeArgs {
+    /// When verdicts are judged: `--at`, else the clock.
+    pub fn judge_time(&self) -> JudgeTime {
+        JudgeTime::from_flag(self.at)
+    }
+
+    /// The rule settings these flags decide.
+    pub fn detector_config(&self) -> DetectorConfig {
+        DetectorConfig {
+            expiry_warn_days: self.expiry_warn_days,
+        }
+    }
+}
+
 fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s, &Rfc3339)
         .map_err(|e| format!("{e}; use RFC 3339, e.g. 2026-01-31T12:00:00Z"))
 }
 
 impl AnalysisArgs {
-    /// The analysis time: `--at`, else the system clock (the only clock read).
-    #[allow(clippy::disallowed_methods)] // the CLI edge is where the clock is read
+    /// The analysis time: `--at`, else the clock.
     pub fn now(&self) -> OffsetDateTime {
-        self.at.unwrap_or_else(OffsetDateTime::now_utc)
+        self.time.judge_time().now()
     }
 
     /// Load the trust stores and build the engine.
@@ -95,13 +118,7 @@ impl AnalysisArgs {
         for path in &self.trust {
             enterprise = enterprise.union(&load_store(path, StoreKind::Enterprise)?);
         }
-        Ok(Engine::new(
-            public,
-            enterprise,
-            DetectorConfig {
-                expiry_warn_days: self.expiry_warn_days,
-            },
-        ))
+        Ok(Engine::new(public, enterprise, self.time.detector_config()))
     }
 
     /// Print the report in the chosen format and compute the exit code.

@@ -54,8 +54,7 @@ async fn serve_somewhere(
 
 /// Run `demo`.
 pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    #[allow(clippy::disallowed_methods)] // the CLI edge reads the clock
-    let now = time::OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     let root = Ca::root("edgetap demo Root CA", now)?;
     let issuing = root.intermediate("edgetap demo Issuing CA", now)?;
     let inter = vec![issuing.der()];

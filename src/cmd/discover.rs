@@ -62,7 +62,6 @@ pub async fn run(args: &DiscoverArgs) -> anyhow::Result<ExitCode> {
         capture: None,
         handshakes: Vec::new(),
     };
-    #[allow(clippy::disallowed_methods)] // the CLI edge reads the clock
-    let now = time::OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     Ok(super::common::emit(&report, now, args.format, args.fail_on))
 }

@@ -141,7 +141,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
 
 fn run_sample(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let mut analysis = args.analysis.clone();
-    analysis.at = Some(args.analysis.at.unwrap_or(SAMPLE_AT));
+    analysis.time.at = Some(args.analysis.time.at.unwrap_or(SAMPLE_AT));
     let now = analysis.now();
     let root = input::parse_certificates(SAMPLE_ROOT, std::path::Path::new("example-root-ca.pem"))?;
     let enterprise = crate::core::x509::TrustStore::from_der_certs(

@@ -11,7 +11,6 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::core::analysis::Engine;
-use crate::core::analysis::rules::DetectorConfig;
 use crate::core::x509::{StoreKind, TrustStore};
 use crate::net::probe::Timeouts;
 use crate::net::resolve::{Dns, parse_nameserver};
@@ -67,6 +66,9 @@ pub struct ProxyArgs {
     /// Public roots trusted by every profile, instead of the bundled set.
     #[arg(long, value_name = "FILE")]
     pub public_roots: Option<PathBuf>,
+    /// When to judge, and how close an expiry warns.
+    #[command(flatten)]
+    pub time: super::common::TimeArgs,
 }
 
 fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
@@ -132,7 +134,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
             StoreKind::Enterprise,
         )?);
     }
-    let engine = Engine::new(public, enterprise, DetectorConfig::default());
+    let engine = Engine::new(public, enterprise, args.time.detector_config());
     let nameservers: Vec<SocketAddr> = cfg
         .nameservers
         .iter()
@@ -195,7 +197,18 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     let (accept_tx, accept_rx) = tokio::sync::watch::channel(false);
     let (force_tx, force_rx) = tokio::sync::watch::channel(false);
     let forger = match (&args.intercept, &args.ca) {
-        (true, Some(dir)) => Some(crate::proxy::ca::Forger::load(dir)?),
+        (true, Some(dir)) => {
+            let forger = crate::proxy::ca::Forger::load(dir, crate::clock::now())?;
+            let left = forger.ca_not_after() - crate::clock::now();
+            if left < time::Duration::days(30) {
+                eprintln!(
+                    "edgetap: warning: the diagnostic CA expires on {} (in {} days); make a new one soon with `edgetap ca init --dir NEW_DIR`",
+                    forger.ca_not_after().date(),
+                    left.whole_days()
+                );
+            }
+            Some(forger)
+        }
         _ => None,
     };
     let mode = if forger.is_some() {
@@ -224,6 +237,10 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     );
     proxy.forger = forger;
     proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
+    proxy.judge_time = args.time.judge_time();
+    if let Some(at) = args.time.at {
+        eprintln!("edgetap: judging every handshake as of {at} (--at), not when it passes");
+    }
     let proxy = Arc::new(proxy);
     eprintln!("edgetap: mode {mode}");
     let tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));

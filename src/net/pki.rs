@@ -37,7 +37,9 @@ fn ca_params(cn: &str, now: OffsetDateTime) -> CertificateParams {
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     p.not_before = now - Duration::days(30);
-    p.not_after = now + Duration::days(3650);
+    // Three years: long enough for any lab, short enough that a presented
+    // intermediate stays clear of `validity.beyond-2050` until 2047.
+    p.not_after = now + Duration::days(3 * 365);
     p
 }
 

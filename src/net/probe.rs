@@ -65,12 +65,6 @@ impl Target {
     }
 }
 
-/// Capture timestamps are wall-clock time: the shell, not the core, reads it.
-#[allow(clippy::disallowed_methods)]
-fn wall_clock() -> std::time::SystemTime {
-    std::time::SystemTime::now()
-}
-
 /// What went over a probe connection, for the pcapng exporter.
 #[derive(Debug, Default, Clone)]
 pub struct FlowLog {
@@ -169,7 +163,7 @@ impl<S> Recording<S> {
         self.keep -= take;
         if let Ok(mut log) = self.log.lock() {
             log.chunks
-                .push((wall_clock(), from_us, bytes[..take].to_vec()));
+                .push((crate::clock::wall(), from_us, bytes[..take].to_vec()));
         }
     }
 }
@@ -287,7 +281,7 @@ async fn handshake(
     if let Ok(mut l) = log.lock()
         && l.opened.is_some()
     {
-        l.closed = Some(wall_clock());
+        l.closed = Some(crate::clock::wall());
     }
     result
 }
@@ -315,7 +309,7 @@ async fn handshake_inner(
     if let Ok(mut l) = log.lock() {
         l.client = tcp.local_addr().ok();
         l.server = tcp.peer_addr().ok();
-        l.opened = Some(wall_clock());
+        l.opened = Some(crate::clock::wall());
     }
     let mut tcp = Recording::all(tcp, log.clone(), true);
 

@@ -15,7 +15,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::pump::CAPTURE_CAP;
-use super::{Proxy, RelayOutcome, wall_clock};
+use super::{Proxy, RelayOutcome};
 use crate::core::analysis::HandshakeReport;
 use crate::core::observation::{
     Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
@@ -47,7 +47,7 @@ impl Proxy {
         host: &str,
         service: Service,
     ) -> (RelayOutcome, Vec<FlowLog>) {
-        let opened = wall_clock();
+        let opened = crate::clock::wall();
         let client_log = Arc::new(Mutex::new(FlowLog {
             client: Some(peer),
             server: client.local_addr().ok().map(super::unmapped),
@@ -96,7 +96,7 @@ impl Proxy {
             .into_iter()
             .filter_map(|l| {
                 let mut l = l.lock().ok()?.clone();
-                l.closed = Some(wall_clock());
+                l.closed = Some(crate::clock::wall());
                 Some(l)
             })
             .collect();
@@ -200,8 +200,9 @@ impl Proxy {
         )
         .await;
         let chain = recorder.take().unwrap_or_default();
-        #[allow(clippy::disallowed_methods)] // the proxy judges at the time it relays
-        let now = time::OffsetDateTime::now_utc();
+        // Wall-clock time: when the handshake was seen, and the forged leaf's
+        // lifetime (the client checks it against its own clock, never `--at`).
+        let now = crate::clock::now();
         let reference = ReferenceIdentity::parse(xmpp_domain.as_deref().unwrap_or(&name));
         let mut obs = Observation::new(
             service,
@@ -312,10 +313,9 @@ impl Proxy {
     }
 
     fn judge(&self, id: usize, obs: Observation) -> Option<HandshakeReport> {
-        let now = obs.origin.at.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         let h = self
             .engine
-            .evaluate(&[obs], now)
+            .evaluate(&[obs], self.judge_time.now())
             .handshakes
             .into_iter()
             .next()?;

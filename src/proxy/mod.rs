@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
@@ -104,6 +104,8 @@ pub struct Proxy {
     pub handshakes: AtomicU64,
     /// Set in intercept mode: the diagnostic CA that forges leaves.
     pub forger: Option<ca::Forger>,
+    /// When handshakes are judged: as they pass (the default) or at `--at`.
+    pub judge_time: crate::clock::JudgeTime,
 }
 
 impl Proxy {
@@ -132,6 +134,7 @@ impl Proxy {
             stop,
             handshakes: AtomicU64::new(0),
             forger: None,
+            judge_time: crate::clock::JudgeTime::Clock,
         }
     }
 
@@ -210,7 +213,7 @@ impl Proxy {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.active.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        let opened = wall_clock();
+        let opened = crate::clock::wall();
         let _ = client.set_nodelay(true);
         let mut event = ConnectionEvent {
             connection: id,
@@ -293,7 +296,7 @@ impl Proxy {
                 event.close_reason = outcome.reason;
                 event.handshake = outcome.report;
                 if let Ok(mut f) = flow.lock() {
-                    f.closed = Some(wall_clock());
+                    f.closed = Some(crate::clock::wall());
                 }
                 if let Ok(mut flow) = flow.lock() {
                     self.capture(id, &event, vec![std::mem::take(&mut *flow)]);
@@ -426,8 +429,7 @@ impl Proxy {
     ) -> Option<HandshakeReport> {
         let conn = watch.lock().ok()?.take_connection(id, client, upstream);
         let services: HashMap<u16, Service> = [(upstream.port(), service)].into_iter().collect();
-        #[allow(clippy::disallowed_methods)] // the proxy judges at the time it relays
-        let now = time::OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let mut obs = observation(&conn, "proxy", &services);
         obs.capture = None;
         obs.origin.at = Some(now);
@@ -457,7 +459,7 @@ impl Proxy {
                 None => "; chain from a side connection".to_owned(),
             };
         }
-        let report = self.engine.evaluate(&[obs], now);
+        let report = self.engine.evaluate(&[obs], self.judge_time.now());
         let h = report.handshakes.into_iter().next()?;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         crate::outln!("{}", handshake_line(id, &h));
@@ -531,15 +533,8 @@ fn unmapped(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Capture timestamps and event times are wall-clock time, read here in the shell.
-#[allow(clippy::disallowed_methods)]
-fn wall_clock() -> SystemTime {
-    SystemTime::now()
-}
-
 fn clock_text() -> String {
-    #[allow(clippy::disallowed_methods)]
-    let now = time::OffsetDateTime::now_utc();
+    let now = crate::clock::now();
     format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
 }
 

@@ -215,7 +215,7 @@ impl Pump {
             if recording {
                 if let Ok(mut f) = self.flow.lock() {
                     f.chunks
-                        .push((super::wall_clock(), client_side, chunk.to_vec()));
+                        .push((crate::clock::wall(), client_side, chunk.to_vec()));
                 }
                 captured += n;
             }

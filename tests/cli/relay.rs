@@ -3,8 +3,9 @@
 //! and without a capture, half-close reaches the server and its answer still
 //! reaches the client, plain bytes on a TLS port are reported as such, the
 //! idle timeout closes only connections silent both ways, an unresolvable
-//! upstream and resets from either side end only their own connection, and
-//! intercept mode passes the client's ALPN upstream and back.
+//! upstream and resets from either side end only their own connection,
+//! intercept mode passes the client's ALPN upstream and back, and `--at` /
+//! `--expiry-warn-days` judge a fixed-date chain at the time they name.
 
 use crate::{events, free_port, key_pem, pem, wait_listening};
 use std::io::{Read, Write};
@@ -454,5 +455,86 @@ async fn resets_end_only_their_own_connection() {
             .unwrap_or("")
             .contains("client error")),
         "the client's reset is an event: {e:?}"
+    );
+}
+
+/// A fixed-date fixture (valid 2025-01-01..2027-01-01) through the proxy is
+/// judged at `--at`, never at the day the test runs, and `--expiry-warn-days`
+/// reaches the proxy's engine: 214 days before expiry is "soon" with 400.
+#[test]
+fn proxy_judges_at_the_time_at_names() {
+    let fx = crate::openssl_fixtures();
+    let up = free_port();
+    let _server = Kill(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-no_tls1_3", "-accept"])
+            .arg(up.to_string())
+            .arg("-cert")
+            .arg(fx.join("work/good.crt"))
+            .arg("-key")
+            .arg(fx.join("work/good.key"))
+            .arg("-cert_chain")
+            .arg(fx.join("intermediate.pem"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(up);
+    let dir = tempfile::tempdir().unwrap();
+    let ev = dir.path().join("events.jsonl");
+    let port = free_port();
+    let _px = proxy(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{up}"),
+        "--service",
+        "http",
+        "--public-roots",
+        fx.join("root.pem").to_str().unwrap(),
+        "--at",
+        crate::AT,
+        "--expiry-warn-days",
+        "400",
+        "--events",
+        ev.to_str().unwrap(),
+    ]);
+    wait_listening(port);
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-servername", "expe.example.com"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("expe.example.com"),
+        "s_client saw the chain through edgetap"
+    );
+    // The first connection is wait_listening's, which sends nothing.
+    let e = wait_events(&ev, 2);
+    let h = &e
+        .iter()
+        .find(|e| {
+            e["handshake"]["chain"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .unwrap_or_else(|| panic!("no handshake with a chain: {e:?}"))["handshake"];
+    let rules = crate::finding_rules(h);
+    assert!(!rules.contains(&"validity.expired".to_owned()), "{rules:?}");
+    let soon: Vec<&str> = h["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "validity.expires-soon")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        !soon.is_empty() && soon.iter().all(|m| m.contains("in 214 days")),
+        "judged at {}, warned 400 days ahead: {soon:?}",
+        crate::AT
     );
 }

@@ -202,10 +202,23 @@ async fn transparent_proxy_in_network_namespaces() {
         }
     };
     let (c, e, s) = (format!("etc{id}"), format!("ete{id}"), format!("ets{id}"));
-    let fx = crate::openssl_fixtures();
     let dir = tempfile::tempdir().unwrap();
     let ev = dir.path().join("events.jsonl");
-    let root = fx.join("root.pem");
+    // Certificates valid around the real clock: edgetap judges at the time the
+    // handshakes pass, and curl and s_client verify at it too.
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let pki = crate::lab_pki("Transparent", "example.com", now);
+    let root = dir.path().join("root.pem");
+    std::fs::write(&root, pem(&pki.root.der())).unwrap();
+    let (edge_cert, edge_key, edge_chain) = (
+        dir.path().join("edge.pem"),
+        dir.path().join("edge.key"),
+        dir.path().join("edge-chain.pem"),
+    );
+    std::fs::write(&edge_cert, pem(&pki.edge.chain[0])).unwrap();
+    std::fs::write(&edge_key, key_pem(&pki.edge.key)).unwrap();
+    std::fs::write(&edge_chain, pem(&pki.issuing.der())).unwrap();
     for accept in ["10.77.2.2:8443", "[fd77:2::2]:8443"] {
         ns.children.push(
             Command::new("ip")
@@ -214,11 +227,11 @@ async fn transparent_proxy_in_network_namespaces() {
                     &["openssl", "s_server", "-quiet", "-www", "-accept", accept],
                 ))
                 .arg("-cert")
-                .arg(fx.join("work/good.crt"))
+                .arg(&edge_cert)
                 .arg("-key")
-                .arg(fx.join("work/good.key"))
+                .arg(&edge_key)
                 .arg("-cert_chain")
-                .arg(fx.join("intermediate.pem"))
+                .arg(&edge_chain)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -227,25 +240,13 @@ async fn transparent_proxy_in_network_namespaces() {
         );
     }
     // prosody in the server namespace, for the XMPP client.
-    #[allow(clippy::disallowed_methods)]
-    let now = time::OffsetDateTime::now_utc();
-    let ca = edgetap::net::pki::Ca::root("Transparent XMPP Root", now).unwrap();
-    let cup = ca
-        .identity(
-            "cup.example.com",
-            &["cup.example.com"],
-            Some("example.com"),
-            &[],
-            now,
-        )
-        .unwrap();
-    let xmpp_root = dir.path().join("xmpp-root.pem");
-    std::fs::write(&xmpp_root, pem(&ca.der())).unwrap();
+    let xmpp_root = root.clone();
+    let cup_chain: String = pki.cup.chain.iter().map(|c| pem(c)).collect();
     let prosody = crate::start_prosody_at(
         dir.path(),
         "example.com",
-        &pem(&cup.chain[0]),
-        &key_pem(&cup.key),
+        &cup_chain,
+        &key_pem(&pki.cup.key),
         &crate::ProsodyAt {
             netns: Some(s.clone()),
             interface: "10.77.2.2".into(),
