@@ -182,3 +182,24 @@ fn rules_listing_matches_catalogue() {
     assert!(ids.contains(&"identity.xmpp-domain-missing"));
     assert!(ids.len() >= 43);
 }
+
+/// docs/rules.md is the published rule table: the same rows, in the same order,
+/// as `edgetap rules --format markdown` prints from the catalogue.
+#[test]
+fn docs_rules_md_is_the_rules_listing() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/rules.md"))
+        .expect("docs/rules.md");
+    let table = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with('|'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let listed = run(&["rules", "--format", "markdown"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert_eq!(
+        table(&doc),
+        table(&listed.stdout),
+        "docs/rules.md drifted from the catalogue: run docs/refresh-rules.sh"
+    );
+}

@@ -106,12 +106,9 @@ fn judge(case: &Value) -> Option<(&'static str, Vec<String>)> {
 
 #[test]
 fn limbo_server_dns_agreement() {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/pki/limbo");
-    // The regenerated head set first; upstream 2023 cases with the same id are older copies.
-    let files = [
-        base.join("regenerated-head/limbo-native-only.json"),
-        base.join("upstream-2023-12/limbo.json"),
-    ];
+    // Vendored with its licence: see tests/data/limbo/README.md.
+    let files =
+        [Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/limbo/limbo-server-dns.json")];
     let mut seen = std::collections::HashSet::new();
     let (mut total, mut agree) = (0usize, 0usize);
     let mut by_namespace: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -119,7 +116,7 @@ fn limbo_server_dns_agreement() {
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap_or_else(|e| {
             panic!(
-                "{}: {e}; the limbo suite lives in shared/pki beside the repository",
+                "{}: {e}; refresh it with tests/data/limbo/refresh.sh",
                 file.display()
             )
         });
