@@ -22,7 +22,7 @@ use crate::net::probe::{FlowLog, Target, Timeouts, probe_recorded};
 pub struct ProbeArgs {
     /// A DOMAIN (discover it, then probe every SRV target) or one HOST:PORT.
     pub target: String,
-    /// Service for HOST:PORT (default from the port: 5222 xmpp, 5061 sip, else http).
+    /// Service for HOST:PORT (default from the port: 5222/5223/5269 xmpp, 5061 sip, else http).
     #[arg(long, value_parser = |s: &str| s.parse::<Service>())]
     pub service: Option<Service>,
     /// For HOST:PORT: the XMPP domain (xmpp) or the `_collab-edge` domain (http).
@@ -73,11 +73,7 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
                     anyhow::anyhow!("cannot resolve {host}: {e} (or give --address IP)")
                 })?,
             };
-            let service = args.service.unwrap_or(match port {
-                5222 => Service::Xmpp,
-                5061 => Service::Sip,
-                _ => Service::Http,
-            });
+            let service = args.service.unwrap_or(Service::for_port(port));
             let target = Target {
                 host: host.clone(),
                 addr: SocketAddr::new(addrs[0], port),

@@ -24,6 +24,33 @@ pub enum Service {
 }
 
 impl Service {
+    /// The service a client expects on `port` when nothing says otherwise. One
+    /// set for every source (probe, proxy, replay), so a handshake gets the same
+    /// reference identity whoever saw it:
+    ///
+    /// | port | service |
+    /// |---|---|
+    /// | 5222 | XMPP client-to-server, STARTTLS |
+    /// | 5223 | XMPP client-to-server, legacy direct TLS |
+    /// | 5269 | XMPP server-to-server, STARTTLS |
+    /// | 5061 | SIP over TLS |
+    /// | anything else | HTTPS |
+    ///
+    /// `--service` (probe, proxy listeners) and `--service-map` (replay) override it.
+    pub fn for_port(port: u16) -> Service {
+        match port {
+            5222 | 5223 | 5269 => Service::Xmpp,
+            5061 => Service::Sip,
+            _ => Service::Http,
+        }
+    }
+
+    /// Whether XMPP on `port` opens in plaintext and upgrades with STARTTLS
+    /// (5222, 5269, any other port) or starts with TLS at once (5223).
+    pub fn xmpp_starttls_on(port: u16) -> bool {
+        port != 5223
+    }
+
     /// The lowercase name used on the command line and in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -239,6 +266,24 @@ impl Observation {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn one_port_policy_for_every_source() {
+        for (port, service) in [
+            (5222, Service::Xmpp),
+            (5223, Service::Xmpp),
+            (5269, Service::Xmpp),
+            (5061, Service::Sip),
+            (8443, Service::Http),
+            (443, Service::Http),
+            (15222, Service::Http),
+        ] {
+            assert_eq!(Service::for_port(port), service, "port {port}");
+        }
+        assert!(Service::xmpp_starttls_on(5222) && Service::xmpp_starttls_on(5269));
+        assert!(!Service::xmpp_starttls_on(5223), "5223 is direct TLS");
+    }
+
     use super::*;
 
     #[test]

@@ -313,7 +313,7 @@ async fn handshake_inner(
     }
     let mut tcp = Recording::all(tcp, log.clone(), true);
 
-    if target.service == Service::Xmpp {
+    if target.service == Service::Xmpp && Service::xmpp_starttls_on(target.addr.port()) {
         let domain = target
             .xmpp_domain
             .clone()

@@ -46,7 +46,7 @@ pub struct ListenerConfig {
     pub listen: SocketAddr,
     /// Upstream "host:port"; omit with `srv = true`.
     pub upstream: Option<String>,
-    /// "http", "xmpp" or "sip" (default from the port: 5222 xmpp, 5061 sip, else http).
+    /// "http", "xmpp" or "sip" (default from the port, [`Service::for_port`]).
     pub service: Option<String>,
     /// Take upstreams from the domain's SRV records, in SRV order, failing over.
     #[serde(default)]
@@ -62,11 +62,7 @@ impl ListenerConfig {
     pub fn service(&self) -> Result<Service, String> {
         match &self.service {
             Some(s) => s.parse(),
-            None => Ok(match self.listen.port() {
-                5222 => Service::Xmpp,
-                5061 => Service::Sip,
-                _ => Service::Http,
-            }),
+            None => Ok(Service::for_port(self.listen.port())),
         }
     }
 }
@@ -156,5 +152,19 @@ mod tests {
         let cfg = ProxyConfig::from_toml("[[listener]]\nlisten = \"127.0.0.1:8443\"\nsrv = true\n")
             .unwrap();
         assert!(cfg.validate().unwrap_err().contains("needs domain"));
+    }
+
+    /// A listener's default service is the one port policy replay and probe use
+    /// (5269 was HTTP here while replay called it XMPP).
+    #[test]
+    fn listener_service_follows_the_port_policy() {
+        let cfg = ProxyConfig::from_toml(
+            "[[listener]]\nlisten = \"127.0.0.1:5269\"\nupstream = \"x:5269\"\n\
+             [[listener]]\nlisten = \"127.0.0.1:5223\"\nupstream = \"x:5223\"\n\
+             [[listener]]\nlisten = \"127.0.0.1:15222\"\nupstream = \"x:5222\"\nservice = \"xmpp\"\n",
+        )
+        .unwrap();
+        let services: Vec<Service> = cfg.listeners.iter().map(|l| l.service().unwrap()).collect();
+        assert_eq!(services, [Service::Xmpp, Service::Xmpp, Service::Xmpp]);
     }
 }

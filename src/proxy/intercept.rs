@@ -129,7 +129,7 @@ impl Proxy {
         let t = self.timeouts;
         let mut xmpp_domain = None;
         let mut xmpp_info = None;
-        if service == Service::Xmpp {
+        if service == Service::Xmpp && Service::xmpp_starttls_on(upstream.port()) {
             let domain = match read_client_event(c, t.starttls).await? {
                 ClientEvent::StreamOpen { to: Some(to) } => to,
                 ClientEvent::StreamOpen { to: None } => {

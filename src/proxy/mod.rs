@@ -232,11 +232,7 @@ impl Proxy {
             match original_destination(&client) {
                 Ok(dst) => {
                     if !listener.service_fixed {
-                        service = match dst.port() {
-                            5222 | 5223 => Service::Xmpp,
-                            5061 => Service::Sip,
-                            _ => Service::Http,
-                        };
+                        service = Service::for_port(dst.port());
                         event.service = service;
                     }
                     vec![Upstream {

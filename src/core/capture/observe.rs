@@ -15,11 +15,9 @@ use crate::core::xmpp::{ClientEvent, ServerEvent, scan_client, scan_server};
 
 /// Service for a server port: the user's map first, then the usual ports.
 pub fn service_for(port: u16, map: &HashMap<u16, Service>) -> Service {
-    map.get(&port).copied().unwrap_or(match port {
-        5222 | 5223 | 5269 => Service::Xmpp,
-        5061 => Service::Sip,
-        _ => Service::Http,
-    })
+    map.get(&port)
+        .copied()
+        .unwrap_or_else(|| Service::for_port(port))
 }
 
 /// Name of a TLS alert description.
