@@ -110,15 +110,12 @@ impl AnalysisArgs {
 
     /// As [`Self::engine`], with `extra` added to the enterprise store.
     pub fn engine_with_enterprise(&self, extra: TrustStore) -> anyhow::Result<Engine> {
-        let public = match &self.public_roots {
-            None => TrustStore::bundled_public_roots(),
-            Some(path) => load_store(path, StoreKind::Public)?,
-        };
-        let mut enterprise = extra;
-        for path in &self.trust {
-            enterprise = enterprise.union(&load_store(path, StoreKind::Enterprise)?);
-        }
-        Ok(Engine::new(public, enterprise, self.time.detector_config()))
+        let (public, enterprise) = trust_stores(self.public_roots.as_deref(), &self.trust)?;
+        Ok(Engine::new(
+            public,
+            extra.union(&enterprise),
+            self.time.detector_config(),
+        ))
     }
 
     /// Print the report in the chosen format and compute the exit code.
@@ -146,6 +143,23 @@ pub fn emit(
         Some(gate) if report.worst() >= gate.threshold() => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     }
+}
+
+/// The two trust stores from `--public-roots` (else the bundled Mozilla set) and
+/// `--trust` files, for every command that judges (`proxy` included).
+pub fn trust_stores(
+    public_roots: Option<&std::path::Path>,
+    trust: &[PathBuf],
+) -> anyhow::Result<(TrustStore, TrustStore)> {
+    let public = match public_roots {
+        None => TrustStore::bundled_public_roots(),
+        Some(path) => load_store(path, StoreKind::Public)?,
+    };
+    let mut enterprise = TrustStore::default();
+    for path in trust {
+        enterprise = enterprise.union(&load_store(path, StoreKind::Enterprise)?);
+    }
+    Ok((public, enterprise))
 }
 
 fn load_store(path: &std::path::Path, kind: StoreKind) -> anyhow::Result<TrustStore> {

@@ -65,7 +65,7 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     };
     let dns = args.dns.resolver()?;
 
-    let (discovery, targets) = match split_host_port(&args.target) {
+    let (discovery, targets) = match crate::core::hostport::split_host_port(&args.target) {
         Some((host, port)) => {
             let addrs = match args.address {
                 Some(ip) => vec![ip],
@@ -229,16 +229,6 @@ fn progress(n: usize) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// `host:port`, `[v6]:port` or `v4:port` -> (host, port); a bare name is a domain.
-fn split_host_port(s: &str) -> Option<(String, u16)> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Some((sa.ip().to_string(), sa.port()));
-    }
-    let (host, port) = s.rsplit_once(':')?;
-    let port = port.parse().ok()?;
-    (!host.contains(':')).then(|| (host.to_owned(), port))
-}
-
 /// The endpoints a client outside would reach, from discovery: each `_collab-edge`
 /// target on its SRV port (http, edge domain set) and for XMPP the
 /// `_xmpp-client` targets or else the edge hosts on 5222; internal records that
@@ -355,15 +345,5 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t[1].host, "cup.example.com");
         assert_eq!(t[1].service, Service::Xmpp);
-    }
-
-    #[test]
-    fn host_port_forms() {
-        assert_eq!(
-            split_host_port("expe.example.com:8443"),
-            Some(("expe.example.com".into(), 8443))
-        );
-        assert_eq!(split_host_port("[::1]:5222"), Some(("::1".into(), 5222)));
-        assert_eq!(split_host_port("example.com"), None);
     }
 }

@@ -11,7 +11,6 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::core::analysis::Engine;
-use crate::core::x509::{StoreKind, TrustStore};
 use crate::net::probe::Timeouts;
 use crate::net::resolve::{Dns, parse_nameserver};
 use crate::proxy::{
@@ -121,19 +120,8 @@ fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
 /// Run `proxy` until Ctrl-C or SIGTERM.
 pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
-    let public = match &args.public_roots {
-        None => TrustStore::bundled_public_roots(),
-        Some(p) => {
-            TrustStore::from_der_certs(crate::input::load_certificates(p)?, StoreKind::Public)?
-        }
-    };
-    let mut enterprise = TrustStore::default();
-    for p in &args.trust {
-        enterprise = enterprise.union(&TrustStore::from_der_certs(
-            crate::input::load_certificates(p)?,
-            StoreKind::Enterprise,
-        )?);
-    }
+    let (public, enterprise) =
+        super::common::trust_stores(args.public_roots.as_deref(), &args.trust)?;
     let engine = Engine::new(public, enterprise, args.time.detector_config());
     let nameservers: Vec<SocketAddr> = cfg
         .nameservers

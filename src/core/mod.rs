@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod capture;
 pub mod discovery;
 pub mod export;
+pub mod hostport;
 pub mod observation;
 pub mod tls;
 pub mod x509;

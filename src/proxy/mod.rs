@@ -580,19 +580,12 @@ pub async fn upstreams(
         return Ok(Vec::new());
     }
     if let Some(u) = &l.upstream {
-        let (host, port) = u
-            .rsplit_once(':')
-            .and_then(|(h, p)| {
-                p.parse::<u16>().ok().map(|p| {
-                    (
-                        h.trim_start_matches('[').trim_end_matches(']').to_owned(),
-                        p,
-                    )
-                })
-            })
-            .ok_or_else(|| {
-                anyhow::anyhow!("listener {}: upstream {u:?} is not HOST:PORT", l.listen)
-            })?;
+        let (host, port) = crate::core::hostport::split_host_port(u).ok_or_else(|| {
+            anyhow::anyhow!(
+                "listener {}: upstream {u:?} is not HOST:PORT (an IPv6 address goes in brackets: [2001:db8::1]:8443)",
+                l.listen
+            )
+        })?;
         return Ok(vec![Upstream { host, port }]);
     }
     let domain = domain.unwrap_or_default();
