@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::Serialize;
+
+use crate::core::tls::iana::{Alert, CipherSuite, ProtocolVersion};
 use time::OffsetDateTime;
 
 /// The application protocol carried over TLS; it decides which name a client checks.
@@ -156,16 +158,16 @@ impl fmt::Display for ReferenceIdentity {
 /// TLS parameters of the handshake, when the source saw them.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TlsParams {
-    /// Negotiated protocol version, e.g. "TLSv1.2".
-    pub version: Option<String>,
-    /// Negotiated cipher suite name.
-    pub cipher: Option<String>,
+    /// Negotiated protocol version (JSON: its name, e.g. "TLSv1.2").
+    pub version: Option<ProtocolVersion>,
+    /// Negotiated cipher suite (JSON: its IANA name).
+    pub cipher: Option<CipherSuite>,
     /// Server name the client sent (SNI).
     pub sni: Option<String>,
     /// ALPN protocols offered or selected.
     pub alpn: Vec<String>,
-    /// Alerts seen, as text ("fatal handshake_failure").
-    pub alerts: Vec<String>,
+    /// Alerts seen (JSON: "fatal handshake_failure from the server").
+    pub alerts: Vec<Alert>,
     /// Why the handshake did not complete (alert, reset, timeout), if it did not.
     pub failure: Option<String>,
     /// The Certificate message was encrypted (TLS 1.3 seen passively); any

@@ -366,7 +366,7 @@ async fn handshake_inner(
         )),
         Ok(Err(e)) => {
             if is_old_protocol(&e) {
-                obs.tls.version = Some("below TLSv1.2".into());
+                obs.tls.version = Some(crate::core::tls::iana::ProtocolVersion::BelowTls12);
             }
             Err(explain(&e))
         }

@@ -3,6 +3,7 @@
 //! client profiles' rules), and client configurations that offer TLS 1.3 and 1.2
 //! as current clients do.
 
+use crate::core::tls::iana::{CipherSuite, ProtocolVersion, alert_description_name};
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -108,28 +109,19 @@ pub fn observing_client_config(
     Ok(config)
 }
 
-/// "TLSv1.2" style name of a negotiated version.
-pub fn version_name(v: rustls::ProtocolVersion) -> String {
-    match v {
-        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
-        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
-        rustls::ProtocolVersion::TLSv1_1 => "TLSv1.1".into(),
-        rustls::ProtocolVersion::TLSv1_0 => "TLSv1.0".into(),
-        rustls::ProtocolVersion::SSLv3 => "SSLv3".into(),
-        other => format!("{other:?}"),
-    }
-}
-
 /// Note what a finished client handshake negotiated: version, cipher suite
 /// and, when the server chose one, the ALPN protocol.
 pub fn note_negotiated(
     tls: &mut crate::core::observation::TlsParams,
     conn: &rustls::ClientConnection,
 ) {
-    tls.version = conn.protocol_version().map(version_name);
+    // Code points, so the names are the IANA ones replay shows, not rustls' spelling.
+    tls.version = conn
+        .protocol_version()
+        .map(|v| ProtocolVersion::Code(u16::from(v)));
     tls.cipher = conn
         .negotiated_cipher_suite()
-        .map(|s| format!("{:?}", s.suite()));
+        .map(|s| CipherSuite(u16::from(s.suite())));
     if let Some(p) = conn.alpn_protocol() {
         tls.alpn = vec![String::from_utf8_lossy(p).into_owned()];
     }
@@ -143,7 +135,10 @@ pub fn explain(e: &std::io::Error) -> String {
     {
         return match tls {
             rustls::Error::AlertReceived(alert) => {
-                format!("the server sent a fatal TLS alert: {alert:?}")
+                format!(
+                    "the server sent a fatal TLS alert: {}",
+                    alert_description_name(u8::from(*alert))
+                )
             }
             rustls::Error::PeerIncompatible(why) => format!(
                 "no common TLS version or cipher suite with the server ({why:?}); edgetap offers TLS 1.3 and 1.2"

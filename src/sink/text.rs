@@ -242,7 +242,7 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
             "  {DIM}tls{DIM:#} {v}{}{}",
             o.tls
                 .cipher
-                .as_deref()
+                .as_ref()
                 .map(|c| format!(" {c}"))
                 .unwrap_or_default(),
             o.tls

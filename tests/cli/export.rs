@@ -266,6 +266,29 @@ async fn probe_capture_opens_in_tshark_and_replays_to_the_same_chains() {
         xmpp_back["reference_identity"], DOMAIN,
         "the XMPP domain comes from the stream header"
     );
+    // Version and cipher read the same from the capture as from the live
+    // handshake, TLS 1.3 included: IANA names, never a library's spelling.
+    let tls_facts = |doc: &Value| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = doc["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                (
+                    h["tls"]["version"].as_str().unwrap_or("").to_owned(),
+                    h["tls"]["cipher"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(tls_facts(&probe), tls_facts(&replayed));
+    assert!(
+        tls_facts(&probe).contains(&("TLSv1.3".into(), "TLS_AES_256_GCM_SHA384".into())),
+        "{:?}",
+        tls_facts(&probe)
+    );
 
     // Classic pcap: frames only, still read by tshark and replay.
     let probe2 = tokio::task::spawn_blocking({

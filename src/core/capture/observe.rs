@@ -10,7 +10,7 @@ use super::replay::TlsConnection;
 use crate::core::observation::{
     CapturePosition, Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
 };
-use crate::core::tls::messages::{cipher_name, version_name};
+use crate::core::tls::iana::{Alert, CipherSuite, ProtocolVersion, Side, alert_description_name};
 use crate::core::xmpp::{ClientEvent, ServerEvent, scan_client, scan_server};
 
 /// Service for a server port: the user's map first, then the usual ports.
@@ -18,37 +18,6 @@ pub fn service_for(port: u16, map: &HashMap<u16, Service>) -> Service {
     map.get(&port)
         .copied()
         .unwrap_or_else(|| Service::for_port(port))
-}
-
-/// Name of a TLS alert description.
-pub fn alert_name(code: u8) -> String {
-    let name = match code {
-        0 => "close_notify",
-        10 => "unexpected_message",
-        20 => "bad_record_mac",
-        40 => "handshake_failure",
-        42 => "bad_certificate",
-        43 => "unsupported_certificate",
-        44 => "certificate_revoked",
-        45 => "certificate_expired",
-        46 => "certificate_unknown",
-        47 => "illegal_parameter",
-        48 => "unknown_ca",
-        49 => "access_denied",
-        50 => "decode_error",
-        51 => "decrypt_error",
-        70 => "protocol_version",
-        71 => "insufficient_security",
-        80 => "internal_error",
-        86 => "inappropriate_fallback",
-        90 => "user_canceled",
-        109 => "missing_extension",
-        112 => "unrecognized_name",
-        116 => "certificate_required",
-        120 => "no_application_protocol",
-        _ => return format!("alert {code}"),
-    };
-    name.to_owned()
 }
 
 /// The observation for one captured handshake.
@@ -100,21 +69,22 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
     }
     let tls13 = c
         .server_hello
-        .is_some_and(|sh| sh.version == 0x0304 || sh.version >> 8 == 0x7f);
+        .is_some_and(|sh| ProtocolVersion::Code(sh.version).is_tls13());
     if let Some(sh) = &c.server_hello {
-        obs.tls.version = Some(version_name(sh.version));
-        obs.tls.cipher = Some(cipher_name(sh.cipher));
+        obs.tls.version = Some(ProtocolVersion::Code(sh.version));
+        obs.tls.cipher = Some(CipherSuite(sh.cipher));
     }
     obs.tls.alerts = c
         .alerts
         .iter()
-        .map(|(from_server, level, desc)| {
-            format!(
-                "{} {} from the {}",
-                if *level == 2 { "fatal" } else { "warning" },
-                alert_name(*desc),
-                if *from_server { "server" } else { "client" }
-            )
+        .map(|(from_server, level, desc)| Alert {
+            from: if *from_server {
+                Side::Server
+            } else {
+                Side::Client
+            },
+            level: *level,
+            description: *desc,
         })
         .collect();
     obs.tls.chain_hidden = tls13 && c.certificates.is_none();
@@ -123,7 +93,7 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
         (Some((from_server, _, desc)), _, _) => Some(format!(
             "the {} sent a fatal {} alert",
             if *from_server { "server" } else { "client" },
-            alert_name(*desc)
+            alert_description_name(*desc)
         )),
         (None, None, None) => Some(if c.damage.is_empty() {
             "no ServerHello in the capture: the server never answered, or its side was not captured"

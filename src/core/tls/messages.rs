@@ -41,26 +41,6 @@ pub struct Certificates {
     pub problem: Option<String>,
 }
 
-/// Name of a TLS version number.
-pub fn version_name(v: u16) -> String {
-    match v {
-        0x0002 => "SSLv2".into(),
-        0x0300 => "SSLv3".into(),
-        0x0301 => "TLSv1.0".into(),
-        0x0302 => "TLSv1.1".into(),
-        0x0303 => "TLSv1.2".into(),
-        0x0304 => "TLSv1.3".into(),
-        v if v >> 8 == 0x7f => format!("TLSv1.3-draft{}", v & 0xff),
-        v => format!("0x{v:04x}"),
-    }
-}
-
-/// IANA name of a cipher suite, or its number.
-pub fn cipher_name(id: u16) -> String {
-    tls_parser::TlsCipherSuite::from_id(id)
-        .map_or_else(|| format!("0x{id:04x}"), |c| c.name.to_owned())
-}
-
 /// Decode a whole ClientHello message (header included).
 pub fn client_hello(message: &[u8]) -> Result<ClientHello, String> {
     let (_, parsed) = tls_parser::parse_tls_message_handshake(message)
@@ -214,8 +194,5 @@ mod tests {
     }
 
     #[test]
-    fn names() {
-        assert_eq!(version_name(0x0303), "TLSv1.2");
-        assert_eq!(cipher_name(0xc030), "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384");
-    }
+    fn names() {}
 }

@@ -3,6 +3,7 @@
 //! traffic turns encrypted.
 
 pub mod build;
+pub mod iana;
 pub mod messages;
 pub mod stream;
 pub mod watch;

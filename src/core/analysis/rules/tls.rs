@@ -4,9 +4,6 @@ use super::Handshake;
 use crate::core::analysis::catalog as c;
 use crate::core::analysis::finding::Finding;
 
-/// Protocol version names edgetap sources write for versions below TLS 1.2.
-const OLD_VERSIONS: &[&str] = &["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1", "below TLSv1.2"];
-
 /// Version, cipher and failure.
 pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
     let tls = &hs.obs.tls;
@@ -29,21 +26,20 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
                 .fix("check that the server listens with TLS on this port and accepts TLS 1.2 with current cipher suites; the reason names the step that failed"),
         );
     }
-    if let Some(version) = &tls.version
-        && OLD_VERSIONS.contains(&version.as_str())
+    if let Some(version) = tls.version
+        && version.is_below_tls12()
     {
         out.push(
                 Finding::new(&c::TLS_VERSION_BELOW_1_2, format!("the server negotiated {version}"))
-                    .evidence("protocol version", Some("TLSv1.2 or TLSv1.3".into()), Some(version.clone()))
+                    .evidence("protocol version", Some("TLSv1.2 or TLSv1.3".into()), Some(version.name()))
                     .fix("enable TLS 1.2 (and 1.3) on the server and disable older versions; phones and Expressway-C refuse them"),
             );
     }
-    if let Some(cipher) = &tls.cipher {
-        let upper = cipher.to_ascii_uppercase();
-        if !upper.contains("AES_256") && !upper.contains("AES256") {
+    if let Some(cipher) = tls.cipher {
+        if !cipher.is_aes256() {
             out.push(
                 Finding::new(&c::TLS_CIPHER_NOT_AES256, format!("the session uses {cipher}, not AES-256"))
-                    .evidence("cipher suite", Some("an AES-256 suite".into()), Some(cipher.clone()))
+                    .evidence("cipher suite", Some("an AES-256 suite".into()), Some(cipher.name()))
                     .fix("prefer AES-256-GCM suites on the server; on-premises Jabber expects AES-256 between client and server"),
             );
         }
@@ -53,11 +49,12 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
 #[cfg(test)]
 mod tests {
     use super::super::testkit::*;
+    use crate::core::tls::iana::{CipherSuite, ProtocolVersion};
 
-    fn with_tls(version: Option<&str>, cipher: Option<&str>, failure: Option<&str>) -> Case {
+    fn with_tls(version: Option<u16>, cipher: Option<u16>, failure: Option<&str>) -> Case {
         let (mut case, _, _) = good_edge();
-        case.tls.version = version.map(str::to_owned);
-        case.tls.cipher = cipher.map(str::to_owned);
+        case.tls.version = version.map(ProtocolVersion::Code);
+        case.tls.cipher = cipher.map(CipherSuite);
         case.tls.failure = failure.map(str::to_owned);
         case
     }
@@ -65,22 +62,22 @@ mod tests {
     #[test]
     fn old_version_fires() {
         assert_fires(
-            &with_tls(Some("TLSv1.1"), None, None).run(),
+            &with_tls(Some(0x0302), None, None).run(),
             "tls.version-below-1.2",
         );
         assert_quiet(
-            &with_tls(Some("TLSv1.2"), None, None).run(),
+            &with_tls(Some(0x0303), None, None).run(),
             "tls.version-below-1.2",
         );
         assert_quiet(
-            &with_tls(Some("TLSv1.3"), None, None).run(),
+            &with_tls(Some(0x0304), None, None).run(),
             "tls.version-below-1.2",
         );
     }
 
     #[test]
     fn non_aes256_cipher_warns_jabber_only() {
-        let report = with_tls(None, Some("TLS13_AES_128_GCM_SHA256"), None).run();
+        let report = with_tls(None, Some(0x1301), None).run();
         assert_fires(&report, "tls.cipher-not-aes256");
         assert_eq!(
             report.handshakes[0].verdicts[&crate::core::analysis::Profile::Jabber]
@@ -89,9 +86,16 @@ mod tests {
             "warn"
         );
         assert_quiet(
-            &with_tls(None, Some("TLS13_AES_256_GCM_SHA384"), None).run(),
+            &with_tls(None, Some(0x1302), None).run(),
             "tls.cipher-not-aes256",
         );
+    }
+
+    #[test]
+    fn refused_as_too_old_fires() {
+        let (mut case, _, _) = good_edge();
+        case.tls.version = Some(ProtocolVersion::BelowTls12);
+        assert_fires(&case.run(), "tls.version-below-1.2");
     }
 
     #[test]
@@ -113,7 +117,7 @@ mod tests {
         .run();
         assert_fires(&report, "tls.handshake-failed");
         assert_quiet(
-            &with_tls(Some("TLSv1.3"), None, None).run(),
+            &with_tls(Some(0x0304), None, None).run(),
             "tls.handshake-failed",
         );
     }
