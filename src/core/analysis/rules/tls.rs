@@ -35,14 +35,14 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
                     .fix("enable TLS 1.2 (and 1.3) on the server and disable older versions; phones and Expressway-C refuse them"),
             );
     }
-    if let Some(cipher) = tls.cipher {
-        if !cipher.is_aes256() {
-            out.push(
-                Finding::new(&c::TLS_CIPHER_NOT_AES256, format!("the session uses {cipher}, not AES-256"))
-                    .evidence("cipher suite", Some("an AES-256 suite".into()), Some(cipher.name()))
-                    .fix("prefer AES-256-GCM suites on the server; on-premises Jabber expects AES-256 between client and server"),
-            );
-        }
+    if let Some(cipher) = tls.cipher
+        && !cipher.is_aes256()
+    {
+        out.push(
+            Finding::new(&c::TLS_CIPHER_NOT_AES256, format!("the session uses {cipher}, not AES-256"))
+                .evidence("cipher suite", Some("an AES-256 suite".into()), Some(cipher.name()))
+                .fix("prefer AES-256-GCM suites on the server; on-premises Jabber expects AES-256 between client and server"),
+        );
     }
 }
 
