@@ -180,3 +180,82 @@ pub fn is_old_protocol(e: &std::io::Error) -> bool {
             )
         })
 }
+
+#[cfg(test)]
+mod watch_tests {
+    //! The passthrough watch (`core::capture::watch`) fed a real rustls handshake:
+    //! here in the shell, since the core's own tests stay free of networking code.
+    use std::sync::Arc;
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+    use std::net::SocketAddr;
+
+    use crate::core::capture::watch::Watch;
+    use crate::net::tls::{RecordingVerifier, observing_client_config, provider};
+
+    /// A real TLS 1.2 handshake between rustls endpoints in memory, each
+    /// flight fed to the watch as the proxy would relay it.
+    #[test]
+    fn watch_sees_a_real_handshake_and_forgets_it_once_taken() {
+        let now = crate::clock::now(); // certificates valid around the real clock
+        let ca = crate::net::pki::Ca::root("Watch Root", now).unwrap();
+        let id = ca
+            .identity(
+                "expe.example.com",
+                &["expe.example.com"],
+                None,
+                &[ca.der()],
+                now,
+            )
+            .unwrap();
+        let server_config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                id.chain.iter().cloned().map(CertificateDer::from).collect(),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone())),
+            )
+            .unwrap();
+        let client_config =
+            observing_client_config(RecordingVerifier::new(provider()), &[]).unwrap();
+        let name = ServerName::try_from("expe.example.com").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(client_config), name).unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).unwrap();
+        let mut watch = Watch::default();
+        while client.is_handshaking() || server.is_handshaking() {
+            let mut up = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut up).unwrap();
+            }
+            watch.client_bytes(&up);
+            server.read_tls(&mut &up[..]).unwrap();
+            server.process_new_packets().unwrap();
+            let mut down = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut down).unwrap();
+            }
+            watch.server_bytes(&down);
+            client.read_tls(&mut &down[..]).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        assert!(watch.saw_tls() && watch.server_ready());
+        let (c, s) = (
+            SocketAddr::from(([127, 0, 0, 1], 40000)),
+            SocketAddr::from(([127, 0, 0, 1], 8443)),
+        );
+        let seen = watch.take_connection(1, c, s);
+        let hello = seen.client_hello.as_ref().expect("ClientHello seen");
+        assert_eq!(hello.sni.as_deref(), Some("expe.example.com"));
+        assert_eq!(
+            seen.certificates.as_ref().expect("Certificate seen").certs,
+            id.chain
+        );
+        // Taken: later bytes are not parsed or kept, and neither side is watched.
+        watch.server_bytes(&[0x16, 3, 3, 0, 4, 1, 0, 0, 0]);
+        assert!(watch.side_done(true) && watch.side_done(false));
+        assert!(!watch.saw_tls());
+        assert!(watch.take_connection(1, c, s).certificates.is_none());
+    }
+}

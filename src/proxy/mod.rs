@@ -25,9 +25,9 @@ use tokio::sync::watch;
 
 use crate::core::analysis::{Engine, HandshakeReport};
 use crate::core::capture::observe::observation;
+use crate::core::capture::watch::Watch;
 use crate::core::discovery::SrvKind;
 use crate::core::observation::{Service, SourceKind};
-use crate::core::tls::watch::Watch;
 use crate::net::probe::{FlowLog, Target, Timeouts};
 use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};

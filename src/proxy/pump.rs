@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
-use crate::core::tls::watch::Watch;
+use crate::core::capture::watch::Watch;
 use crate::net::probe::{Activity, FlowLog};
 
 /// Bytes of one connection kept for the capture; past this, the capture notes it.

@@ -1,6 +1,7 @@
 //! Architecture invariants as tests (rust-analyzer's tidy): every source file
-//! opens with a `//!` doc comment, the core does no I/O, and ARCHITECTURE.md cites
-//! only paths that exist.
+//! opens with a `//!` doc comment, the core does no I/O and imports no shell,
+//! its modules form layers without cycles, and ARCHITECTURE.md cites only paths
+//! that exist.
 
 use std::path::{Path, PathBuf};
 
@@ -79,6 +80,76 @@ fn architecture_cites_existing_paths() {
             assert!(
                 root().join(cited.trim_end_matches('/')).exists(),
                 "ARCHITECTURE.md cites {cited}, which does not exist"
+            );
+        }
+    }
+}
+
+/// The core's modules in layers: a module may use only modules of a lower
+/// layer (or itself), so no cycle can form. A new module gets a layer here.
+const CORE_LAYERS: &[(&str, u8)] = &[
+    ("tls", 0),
+    ("hostport", 0),
+    ("observation", 1),
+    ("xmpp", 2),
+    ("x509", 2),
+    ("capture", 3),
+    ("discovery", 3),
+    ("analysis", 4),
+    ("export", 5),
+];
+
+/// The shells: the core, its tests included, never reaches for them.
+const SHELLS: &[&str] = &[
+    "net",
+    "proxy",
+    "cmd",
+    "sink",
+    "clock",
+    "input",
+    "capture_io",
+];
+
+#[test]
+fn core_imports_no_shell_and_its_layers_have_no_cycles() {
+    let core = root().join("src/core");
+    let mut files = Vec::new();
+    rust_files(&core, &mut files);
+    let layer = |m: &str| CORE_LAYERS.iter().find(|(n, _)| *n == m).map(|(_, l)| *l);
+    for file in files {
+        let rel = file.strip_prefix(&core).unwrap();
+        let module = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
+        if module == "mod" {
+            continue;
+        }
+        let own = layer(&module)
+            .unwrap_or_else(|| panic!("src/core/{module} has no layer in CORE_LAYERS"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        for shell in SHELLS {
+            assert!(
+                !text.contains(&format!("crate::{shell}::"))
+                    && !text.contains(&format!("crate::{shell};")),
+                "{} uses crate::{shell}: the core (tests included) imports no shell",
+                file.display()
+            );
+        }
+        for (i, _) in text.match_indices("crate::core::") {
+            let used: String = text[i + "crate::core::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let Some(theirs) = layer(&used) else { continue };
+            assert!(
+                used == module || theirs < own,
+                "{} (layer {own}) uses core::{used} (layer {theirs}): only lower layers, or the layering has a cycle",
+                file.display()
             );
         }
     }

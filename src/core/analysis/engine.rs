@@ -148,7 +148,7 @@ pub struct DnsReport {
 impl DnsReport {
     /// Judge a discovery; `outside` when the resolver stands for a client outside.
     pub fn judge(discovery: crate::core::discovery::Discovery, outside: bool) -> DnsReport {
-        let findings = crate::core::discovery::findings(&discovery, outside);
+        let findings = super::rules::dns::discovery_findings(&discovery, outside);
         let verdicts = Profile::ALL
             .into_iter()
             .map(|p| {

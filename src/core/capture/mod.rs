@@ -9,3 +9,4 @@ pub mod decap;
 pub mod observe;
 pub mod replay;
 pub mod tcp;
+pub mod watch;

@@ -6,7 +6,6 @@ pub mod build;
 pub mod iana;
 pub mod messages;
 pub mod stream;
-pub mod watch;
 
 pub use messages::{Certificates, ClientHello, ServerHello};
 pub use stream::{DirectionParser, TlsEvent};

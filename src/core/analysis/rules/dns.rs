@@ -1,10 +1,11 @@
-//! `dns.*` rules decided on a handshake: does the certificate name the SRV target
-//! the client looked up? (The rules decided on DNS answers alone are in
-//! `core::discovery`.)
+//! `dns.*` rules: those decided on DNS answers alone ([`discovery_findings`],
+//! over what `core::discovery` found), and the one decided on a handshake: does
+//! the certificate name the SRV target the client looked up?
 
 use super::Handshake;
 use crate::core::analysis::catalog as c;
 use crate::core::analysis::finding::Finding;
+use crate::core::discovery::{Discovery, SrvAnswer, SrvKind, SrvLookup};
 use crate::core::x509::names::dns_matches;
 
 /// The SRV target FQDN must be a SAN of the certificate it serves.
@@ -25,6 +26,80 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
         .evidence("SAN dNSName", Some(target.to_owned()), Some(leaf.san_dns().collect::<Vec<_>>().join(", ")))
         .fix(format!("add {target} as a SAN on this server's certificate, or point the SRV record at a name the certificate carries")),
     );
+}
+
+/// The `dns.*` findings decided from the answers alone. `outside` says the
+/// resolver stands for a client outside the enterprise (then internal records
+/// answering is a problem).
+pub fn discovery_findings(d: &Discovery, outside: bool) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let edge_name = SrvKind::CollabEdge.owner(&d.domain);
+    match d.lookup(SrvKind::CollabEdge).map(|l| &l.answer) {
+        Some(SrvAnswer::Found { .. }) => {}
+        answer => {
+            let why = d
+                .lookup(SrvKind::CollabEdge)
+                .map_or_else(|| "not looked up".to_owned(), SrvLookup::describe);
+            let _ = answer;
+            out.push(
+                Finding::new(&c::DNS_COLLAB_EDGE_MISSING, format!("no {edge_name} SRV record: {why}"))
+                    .evidence("SRV", Some(format!("{edge_name} -> Expressway-E on 8443")), Some(why))
+                    .fix(format!("publish {edge_name} SRV records in public DNS pointing at the Expressway-E peers on port 8443")),
+            );
+        }
+    }
+    if outside {
+        for kind in [SrvKind::CiscoUds, SrvKind::CupLogin] {
+            if let Some(l) = d.lookup(kind).filter(|l| !l.targets().is_empty()) {
+                out.push(
+                    Finding::new(
+                        &c::DNS_INTERNAL_SRV_EXPOSED,
+                        format!("{} answers from this resolver; clients here will think they are inside and never try the edge", l.name),
+                    )
+                    .evidence("SRV", Some("no answer outside the enterprise".into()), Some(l.targets().iter().map(|t| t.record.target.clone()).collect::<Vec<_>>().join(", ")))
+                    .fix(format!("remove {} from the public (external) DNS view", l.name)),
+                );
+            }
+        }
+    }
+    for l in &d.lookups {
+        for t in l.targets() {
+            if t.addresses.is_empty() {
+                let why = t
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "no A or AAAA record".into());
+                out.push(
+                    Finding::new(
+                        &c::DNS_TARGET_UNRESOLVABLE,
+                        format!(
+                            "{} target {} has no address: {why}",
+                            l.name, t.record.target
+                        ),
+                    )
+                    .evidence(
+                        "A/AAAA",
+                        Some(format!("an address for {}", t.record.target)),
+                        Some(why),
+                    )
+                    .fix(format!(
+                        "publish A (and AAAA) records for {}",
+                        t.record.target
+                    )),
+                );
+            }
+        }
+    }
+    if let Some(l) = d.lookup(SrvKind::CollabEdge) {
+        for t in l.targets().iter().filter(|t| t.record.port != 8443) {
+            out.push(
+                Finding::new(&c::DNS_UNEXPECTED_PORT, format!("{} points at {}:{}, not port 8443", l.name, t.record.target, t.record.port))
+                    .evidence("SRV port", Some("8443".into()), Some(t.record.port.to_string()))
+                    .fix("point _collab-edge at port 8443 on the Expressway-E, the port MRA clients expect"),
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -55,5 +130,54 @@ mod tests {
         );
         let (case, _, _) = good_edge();
         assert_quiet(&case.run(), "dns.target-not-in-cert");
+    }
+
+    mod from_answers {
+        use super::super::discovery_findings as findings;
+        use crate::core::analysis::finding::Finding;
+        use crate::core::discovery::tests::{discovery, target};
+        use crate::core::discovery::*;
+
+        fn ids(f: &[Finding]) -> Vec<&str> {
+            f.iter().map(|f| f.rule.id).collect()
+        }
+
+        #[test]
+        fn collab_edge_missing_fires_on_nxdomain_and_timeout_not_on_records() {
+            for answer in [SrvAnswer::NxDomain, SrvAnswer::NoData, SrvAnswer::Timeout] {
+                let f = findings(&discovery(answer, SrvAnswer::NxDomain), true);
+                assert!(ids(&f).contains(&"dns.collab-edge-missing"));
+            }
+            let ok = discovery(
+                SrvAnswer::Found {
+                    targets: vec![target("expe.example.com", 8443, &["192.0.2.1"])],
+                },
+                SrvAnswer::NxDomain,
+            );
+            assert!(findings(&ok, true).is_empty());
+        }
+
+        #[test]
+        fn internal_srv_exposed_only_for_an_outside_resolver() {
+            let edge = SrvAnswer::Found {
+                targets: vec![target("expe.example.com", 8443, &["192.0.2.1"])],
+            };
+            let uds = SrvAnswer::Found {
+                targets: vec![target("cucm.example.com", 8443, &["10.0.0.5"])],
+            };
+            let d = discovery(edge, uds);
+            assert!(ids(&findings(&d, true)).contains(&"dns.internal-srv-exposed"));
+            assert!(!ids(&findings(&d, false)).contains(&"dns.internal-srv-exposed"));
+        }
+
+        #[test]
+        fn unresolvable_target_and_unexpected_port() {
+            let edge = SrvAnswer::Found {
+                targets: vec![target("gone.example.com", 443, &[])],
+            };
+            let f = findings(&discovery(edge, SrvAnswer::NxDomain), true);
+            assert!(ids(&f).contains(&"dns.target-unresolvable"));
+            assert!(ids(&f).contains(&"dns.unexpected-port"));
+        }
     }
 }
