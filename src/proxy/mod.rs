@@ -211,7 +211,7 @@ impl Proxy {
 
     async fn connection(self: Arc<Self>, client: TcpStream, peer: SocketAddr, listener: &Listener) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.active.fetch_add(1, Ordering::Relaxed);
+        let _open = OpenConnection::count(&self.active);
         let started = Instant::now();
         let opened = crate::clock::wall();
         let _ = client.set_nodelay(true);
@@ -243,7 +243,6 @@ impl Proxy {
                 Err(reason) => {
                     event.close_reason = reason;
                     self.write_event(&event);
-                    self.active.fetch_sub(1, Ordering::Relaxed);
                     return;
                 }
             }
@@ -275,7 +274,6 @@ impl Proxy {
                     self.capture(id, &event, logs);
                     event.duration_ms = started.elapsed().as_millis() as u64;
                     self.write_event(&event);
-                    self.active.fetch_sub(1, Ordering::Relaxed);
                     return;
                 }
                 let flow = Arc::new(Mutex::new(FlowLog {
@@ -309,7 +307,6 @@ impl Proxy {
             );
         }
         self.write_event(&event);
-        self.active.fetch_sub(1, Ordering::Relaxed);
     }
 
     async fn connect(
@@ -534,6 +531,23 @@ fn clock_text() -> String {
     format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
 }
 
+/// One open connection in the proxy's count, for as long as this lives: every
+/// way out of a connection task (return, early error, panic) gives it back.
+struct OpenConnection<'a>(&'a AtomicUsize);
+
+impl<'a> OpenConnection<'a> {
+    fn count(active: &'a AtomicUsize) -> OpenConnection<'a> {
+        active.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(active)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One terminal line per handshake.
 pub fn handshake_line(id: usize, h: &HandshakeReport) -> String {
     let o = &h.observation;
@@ -630,4 +644,26 @@ pub async fn upstreams(
         );
     }
     Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_connections_are_given_back_on_every_exit() {
+        let active = AtomicUsize::new(0);
+        {
+            let _a = OpenConnection::count(&active);
+            let _b = OpenConnection::count(&active);
+            assert_eq!(active.load(Ordering::Relaxed), 2);
+        }
+        assert_eq!(active.load(Ordering::Relaxed), 0);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _c = OpenConnection::count(&active);
+            panic!("a bug while relaying");
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(active.load(Ordering::Relaxed), 0, "given back on panic too");
+    }
 }
