@@ -3,11 +3,19 @@
 //! a slow or full disk never holds up a tokio worker, so it never stalls other
 //! connections. The thread writes in the order records arrive and, at
 //! shutdown, drains the channel and closes the capture so it is complete.
+//!
+//! The queue is bounded, in records ([`QUEUE_RECORDS`]) and in captured bytes
+//! ([`QUEUE_BYTES`]): when the disk cannot keep up, what does not fit is
+//! dropped and counted, never waited for (that would stall relaying) and never
+//! held without limit (that would grow memory). Each drop is reported in the
+//! events file as a `recorder-overflow` line with the running counts, and at
+//! shutdown on stderr.
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::net::probe::FlowLog;
@@ -79,32 +87,109 @@ pub struct Outputs {
     pub keylog: Option<std::fs::File>,
 }
 
+/// Records waiting for the writer at most.
+pub const QUEUE_RECORDS: usize = 16_384;
+/// Captured bytes waiting for the writer at most.
+pub const QUEUE_BYTES: usize = 256 * 1024 * 1024;
+
 enum Record {
     Event(String),
     Flows(Vec<FlowLog>, String),
     Keys(String),
 }
 
+impl Record {
+    /// Bytes this record holds in memory while queued.
+    fn size(&self) -> usize {
+        match self {
+            Record::Event(s) | Record::Keys(s) => s.len(),
+            Record::Flows(flows, comment) => {
+                comment.len()
+                    + flows
+                        .iter()
+                        .flat_map(|f| &f.chunks)
+                        .map(|(_, _, b)| b.len())
+                        .sum::<usize>()
+            }
+        }
+    }
+}
+
+/// What the queue could not take, by kind.
+#[derive(Debug, Default)]
+pub struct Dropped {
+    /// Events-file lines.
+    pub events: AtomicU64,
+    /// Connections left out of the capture.
+    pub captures: AtomicU64,
+    /// Key log entries.
+    pub keys: AtomicU64,
+}
+
+impl Dropped {
+    fn total(&self) -> u64 {
+        self.events.load(Ordering::Relaxed)
+            + self.captures.load(Ordering::Relaxed)
+            + self.keys.load(Ordering::Relaxed)
+    }
+
+    /// The events-file line that reports the counts so far.
+    fn line(&self) -> String {
+        format!(
+            "{{\"kind\":\"recorder-overflow\",\"dropped_events\":{},\"dropped_captures\":{},\"dropped_keys\":{},\"why\":\"the disk did not keep up; edgetap dropped these rather than stall relaying or grow memory\"}}",
+            self.events.load(Ordering::Relaxed),
+            self.captures.load(Ordering::Relaxed),
+            self.keys.load(Ordering::Relaxed)
+        )
+    }
+}
+
 /// Hands records to the writer thread.
 pub struct Recorder {
     capturing: bool,
-    tx: Mutex<Option<mpsc::Sender<Record>>>,
+    tx: Mutex<Option<mpsc::SyncSender<Record>>>,
     thread: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+    dropped: Arc<Dropped>,
 }
 
 impl Recorder {
     /// Start the writer thread for `outputs`.
     pub fn start(outputs: Outputs) -> std::io::Result<Recorder> {
+        Recorder::with_limits(outputs, QUEUE_RECORDS, QUEUE_BYTES)
+    }
+
+    /// As [`Recorder::start`], with other queue bounds.
+    pub fn with_limits(
+        outputs: Outputs,
+        records: usize,
+        bytes: usize,
+    ) -> std::io::Result<Recorder> {
         let capturing = outputs.pcap.is_some();
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(records);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let dropped = Arc::new(Dropped::default());
+        let writer = Writer {
+            queued_bytes: queued_bytes.clone(),
+            dropped: dropped.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("edgetap-recorder".into())
-            .spawn(move || write_all(outputs, rx))?;
+            .spawn(move || write_all(outputs, rx, writer))?;
         Ok(Recorder {
             capturing,
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            queued_bytes,
+            max_bytes: bytes,
+            dropped,
         })
+    }
+
+    /// What was dropped so far.
+    pub fn dropped(&self) -> &Dropped {
+        &self.dropped
     }
 
     /// A capture is being written (connections keep their bytes for it).
@@ -113,11 +198,23 @@ impl Recorder {
     }
 
     fn send(&self, r: Record) {
-        if let Ok(tx) = self.tx.lock()
-            && let Some(tx) = tx.as_ref()
-        {
-            // Fails only once the thread has ended, which finish() causes.
-            let _ = tx.send(r);
+        let size = r.size();
+        let counter = match &r {
+            Record::Event(_) => &self.dropped.events,
+            Record::Flows(..) => &self.dropped.captures,
+            Record::Keys(_) => &self.dropped.keys,
+        };
+        let Ok(tx) = self.tx.lock() else { return };
+        // None once finish() ran: late records are dropped, not counted.
+        let Some(tx) = tx.as_ref() else { return };
+        if self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            counter.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if tx.try_send(r).is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -155,9 +252,28 @@ impl Recorder {
     }
 }
 
-fn write_all(mut out: Outputs, rx: mpsc::Receiver<Record>) -> anyhow::Result<()> {
+/// The writer thread's view of the queue's accounting.
+struct Writer {
+    queued_bytes: Arc<AtomicUsize>,
+    dropped: Arc<Dropped>,
+}
+
+fn write_all(mut out: Outputs, rx: mpsc::Receiver<Record>, acct: Writer) -> anyhow::Result<()> {
     let mut events = out.events.take().map(std::io::BufWriter::new);
+    let mut reported = 0;
+    let mut report_drops = |events: &mut Option<std::io::BufWriter<std::fs::File>>| {
+        let total = acct.dropped.total();
+        if total != reported {
+            reported = total;
+            if let Some(w) = events {
+                let _ = writeln!(w, "{}", acct.dropped.line()).and_then(|_| w.flush());
+            }
+        }
+    };
     for record in rx {
+        acct.queued_bytes
+            .fetch_sub(record.size(), Ordering::Relaxed);
+        report_drops(&mut events);
         match record {
             Record::Event(line) => {
                 if let Some(w) = &mut events
@@ -183,6 +299,13 @@ fn write_all(mut out: Outputs, rx: mpsc::Receiver<Record>) -> anyhow::Result<()>
                 }
             }
         }
+    }
+    report_drops(&mut events);
+    if acct.dropped.total() > 0 {
+        eprintln!(
+            "edgetap: warning: the output files could not keep up: {}",
+            acct.dropped.line()
+        );
     }
     if let Some(w) = &mut events {
         w.flush()?;
@@ -275,5 +398,85 @@ mod tests {
         recorder.flows(vec![flow(1, 10)], String::new());
         recorder.event("{}".into());
         recorder.finish().unwrap();
+    }
+
+    /// A disk that stops taking writes (a pipe nobody reads, here) never stalls
+    /// the senders: what does not fit the bounded queue is dropped, counted and
+    /// reported in the events file once the writer can write again.
+    #[test]
+    fn a_stalled_disk_drops_and_counts_instead_of_blocking_or_growing() {
+        use std::io::Read as _;
+        let (read_end, write_end) = rustix::pipe::pipe().unwrap();
+        let recorder = Recorder::with_limits(
+            Outputs {
+                events: Some(std::fs::File::from(write_end)),
+                ..Outputs::default()
+            },
+            4,
+            QUEUE_BYTES,
+        )
+        .unwrap();
+        let sent = 5_000;
+        let started = std::time::Instant::now();
+        for i in 0..sent {
+            recorder.event(format!(
+                "{{\"connection\":{i},\"pad\":\"{}\"}}",
+                "x".repeat(80)
+            ));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "sending never waits for the disk"
+        );
+        let dropped = recorder.dropped().events.load(Ordering::Relaxed);
+        assert!(dropped > 0, "a 64 KiB pipe and 4 slots cannot hold 500 KB");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::fs::File::from(read_end)
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        });
+        recorder.finish().unwrap();
+        let text = reader.join().unwrap();
+        let written = text
+            .lines()
+            .filter(|l| l.starts_with("{\"connection\""))
+            .count() as u64;
+        let last_report = text
+            .lines()
+            .rfind(|l| l.contains("recorder-overflow"))
+            .expect("the overflow is reported in the events file");
+        let report: serde_json::Value = serde_json::from_str(last_report).unwrap();
+        assert_eq!(report["dropped_events"], dropped);
+        assert_eq!(written + dropped, sent, "every event written or counted");
+    }
+
+    #[test]
+    fn captured_bytes_beyond_the_budget_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = dir.path().join("events.jsonl");
+        let recorder = Recorder::with_limits(
+            Outputs {
+                events: Some(std::fs::File::create(&events).unwrap()),
+                pcap: Some(PcapRotation::new(dir.path().join("c.pcapng"), None).unwrap()),
+                keylog: None,
+            },
+            QUEUE_RECORDS,
+            1_000_000,
+        )
+        .unwrap();
+        // Larger than the whole budget: never queued, whatever the writer does.
+        recorder.flows(vec![flow(1, 2_000_000)], String::new());
+        recorder.flows(vec![flow(2, 100)], String::new());
+        recorder.event("{}".into());
+        recorder.finish().unwrap();
+        assert_eq!(recorder.dropped().captures.load(Ordering::Relaxed), 1);
+        let text = std::fs::read_to_string(&events).unwrap();
+        assert!(text.contains("\"dropped_captures\":1"), "{text}");
+        assert!(
+            frames(&dir.path().join("c.pcapng")) > 0,
+            "the small one is captured"
+        );
     }
 }
