@@ -42,6 +42,21 @@ fn socat(port: u16, cmd: &str) -> Kill {
     Kill(child)
 }
 
+/// `openssl s_server` on loopback `port` with `args`; returns once it listens.
+fn s_server(port: u16, args: &[&std::ffi::OsStr]) -> Kill {
+    let child = Command::new("openssl")
+        .args(["s_server", "-quiet", "-accept"])
+        .arg(port.to_string())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl is installed (.ci/run installs it)");
+    wait_listening(port);
+    Kill(child)
+}
+
 fn proxy(args: &[&str]) -> Kill {
     let child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
         .arg("proxy")
@@ -246,21 +261,17 @@ async fn intercept_passes_alpn_both_ways() {
     std::fs::write(&cert, pem(&id.chain[0])).unwrap();
     std::fs::write(&key, key_pem(&id.key)).unwrap();
     let up = free_port();
-    let _server = Kill(
-        Command::new("openssl")
-            .args(["s_server", "-quiet", "-accept"])
-            .arg(up.to_string())
-            .args(["-alpn", "h2,http/1.1", "-cert"])
-            .arg(&cert)
-            .arg("-key")
-            .arg(&key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _server = s_server(
+        up,
+        &[
+            "-alpn".as_ref(),
+            "h2,http/1.1".as_ref(),
+            "-cert".as_ref(),
+            cert.as_os_str(),
+            "-key".as_ref(),
+            key.as_os_str(),
+        ],
     );
-    wait_listening(up);
     let port = free_port();
     let ev = dir.path().join("events.jsonl");
     let _px = proxy(&[
@@ -465,23 +476,23 @@ async fn resets_end_only_their_own_connection() {
 fn proxy_judges_at_the_time_at_names() {
     let fx = crate::openssl_fixtures();
     let up = free_port();
-    let _server = Kill(
-        Command::new("openssl")
-            .args(["s_server", "-quiet", "-no_tls1_3", "-accept"])
-            .arg(up.to_string())
-            .arg("-cert")
-            .arg(fx.join("work/good.crt"))
-            .arg("-key")
-            .arg(fx.join("work/good.key"))
-            .arg("-cert_chain")
-            .arg(fx.join("intermediate.pem"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let (cert, key, chain) = (
+        fx.join("work/good.crt"),
+        fx.join("work/good.key"),
+        fx.join("intermediate.pem"),
     );
-    wait_listening(up);
+    let _server = s_server(
+        up,
+        &[
+            "-no_tls1_3".as_ref(),
+            "-cert".as_ref(),
+            cert.as_os_str(),
+            "-key".as_ref(),
+            key.as_os_str(),
+            "-cert_chain".as_ref(),
+            chain.as_os_str(),
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
     let ev = dir.path().join("events.jsonl");
     let port = free_port();
