@@ -24,10 +24,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::core::analysis::{Engine, HandshakeReport};
-use crate::core::capture::observe::observation;
+use crate::core::capture::observe::handshake_observation;
 use crate::core::capture::watch::Watch;
 use crate::core::discovery::SrvKind;
-use crate::core::observation::{Service, SourceKind};
+use crate::core::observation::{Origin, Service, SourceKind};
 use crate::net::probe::{FlowLog, Target, Timeouts};
 use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};
@@ -423,11 +423,12 @@ impl Proxy {
         let conn = watch.lock().ok()?.take_connection(id, client, upstream);
         let services: HashMap<u16, Service> = [(upstream.port(), service)].into_iter().collect();
         let now = crate::clock::now();
-        let mut obs = observation(&conn, "proxy", &services);
-        obs.capture = None;
-        obs.origin.at = Some(now);
-        obs.origin.kind = SourceKind::Proxy;
-        obs.origin.locator = format!("connection {id}: {client} -> {upstream} ({host})");
+        let origin = Origin {
+            kind: SourceKind::Proxy,
+            at: Some(now),
+            locator: format!("connection {id}: {client} -> {upstream} ({host})"),
+        };
+        let mut obs = handshake_observation(&conn, &services, origin);
         obs.endpoint.host = obs.endpoint.host.clone().or_else(|| Some(host.to_owned()));
         if service == Service::Xmpp {
             obs.edge_domain = None;

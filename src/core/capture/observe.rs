@@ -22,6 +22,33 @@ pub fn service_for(port: u16, map: &HashMap<u16, Service>) -> Service {
 
 /// The observation for one captured handshake.
 pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Service>) -> Observation {
+    let at = OffsetDateTime::from_unix_timestamp_nanos((c.time * 1e9) as i128).ok();
+    let origin = Origin {
+        kind: SourceKind::Replay,
+        at,
+        locator: format!(
+            "{file} frame {} (stream {}, {} -> {})",
+            c.frame, c.stream, c.client, c.server
+        ),
+    };
+    let mut obs = handshake_observation(c, services, origin);
+    obs.capture = Some(CapturePosition {
+        file: file.to_owned(),
+        frame: c.frame,
+        stream: c.stream,
+        client: c.client.to_string(),
+        server: c.server.to_string(),
+    });
+    obs
+}
+
+/// What one watched handshake shows, whoever watched it (a capture or the
+/// proxy's passthrough watch); `origin` says who, when and where.
+pub fn handshake_observation(
+    c: &TlsConnection,
+    services: &HashMap<u16, Service>,
+    origin: Origin,
+) -> Observation {
     let service = service_for(c.server.port(), services);
     let xmpp_to = match scan_client(&c.client_prefix) {
         Ok(Some((ClientEvent::StreamOpen { to }, _))) => to,
@@ -36,7 +63,6 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
         Some(n) => ReferenceIdentity::parse(n),
         None => ReferenceIdentity::Ip(c.server.ip()),
     };
-    let at = OffsetDateTime::from_unix_timestamp_nanos((c.time * 1e9) as i128).ok();
     let mut obs = Observation::new(
         service,
         reference,
@@ -44,14 +70,7 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
             .as_ref()
             .map(|m| m.certs.clone())
             .unwrap_or_default(),
-        Origin {
-            kind: SourceKind::Replay,
-            at,
-            locator: format!(
-                "{file} frame {} (stream {}, {} -> {})",
-                c.frame, c.stream, c.client, c.server
-            ),
-        },
+        origin,
     );
     obs.endpoint = Endpoint {
         host: name,
@@ -110,12 +129,5 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
             .failure
             .get_or_insert_with(|| format!("malformed Certificate message: {problem}"));
     }
-    obs.capture = Some(CapturePosition {
-        file: file.to_owned(),
-        frame: c.frame,
-        stream: c.stream,
-        client: c.client.to_string(),
-        server: c.server.to_string(),
-    });
     obs
 }
