@@ -229,50 +229,44 @@ fn progress(n: usize) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// The endpoints a client outside would reach, from discovery: each `_collab-edge`
-/// target on its SRV port (http, edge domain set) and for XMPP the
-/// `_xmpp-client` targets or else the edge hosts on 5222; internal records that
-/// answer are probed as http too, so their certificates are judged.
+/// The endpoints a client outside would reach, from discovery: HTTPS and XMPP
+/// where [`Discovery::endpoints`] (the one SRV policy) sends them; internal
+/// records that answer are probed as http too, so their certificates are judged.
+/// Targets without an address are left out (discovery already reported them).
 pub fn plan(d: &Discovery) -> Vec<Target> {
+    let planned = [
+        (Service::Http, d.endpoints(Service::Http)),
+        (Service::Xmpp, d.endpoints(Service::Xmpp)),
+        (Service::Http, d.targets_of(SrvKind::CiscoUds, None)),
+        (Service::Http, d.targets_of(SrvKind::CupLogin, None)),
+    ];
     let mut targets = Vec::new();
-    let mut add = |kind: SrvKind, service: Service, port_override: Option<u16>| {
-        let Some(lookup) = d.lookup(kind) else { return };
-        let peers: Vec<String> = lookup
-            .targets()
-            .iter()
-            .map(|t| t.record.target.clone())
-            .collect();
-        for t in lookup.targets() {
-            let Some(ip) = t.addresses.first() else {
+    for (service, endpoints) in planned {
+        for e in endpoints {
+            let Some(ip) = e.target.addresses.first() else {
                 continue;
             };
-            let port = port_override.unwrap_or(t.record.port);
+            let host = e.target.record.target.clone();
             targets.push(Target {
-                host: t.record.target.clone(),
-                addr: SocketAddr::new(*ip, port),
+                host: host.clone(),
+                addr: SocketAddr::new(*ip, e.port),
                 service,
                 xmpp_domain: (service == Service::Xmpp).then(|| d.domain.clone()),
-                edge_domain: (kind == SrvKind::CollabEdge).then(|| d.domain.clone()),
+                edge_domain: (e.lookup.kind == SrvKind::CollabEdge).then(|| d.domain.clone()),
                 srv: Some(SrvContext {
-                    name: lookup.name.clone(),
-                    target: t.record.target.clone(),
-                    port,
-                    peers: peers.clone(),
+                    name: e.lookup.name.clone(),
+                    target: host,
+                    port: e.port,
+                    peers: e
+                        .lookup
+                        .targets()
+                        .iter()
+                        .map(|t| t.record.target.clone())
+                        .collect(),
                 }),
             });
         }
-    };
-    add(SrvKind::CollabEdge, Service::Http, None);
-    let xmpp_srv = d
-        .lookup(SrvKind::XmppClient)
-        .is_some_and(|l| !l.targets().is_empty());
-    if xmpp_srv {
-        add(SrvKind::XmppClient, Service::Xmpp, None);
-    } else {
-        add(SrvKind::CollabEdge, Service::Xmpp, Some(5222));
     }
-    add(SrvKind::CiscoUds, Service::Http, None);
-    add(SrvKind::CupLogin, Service::Http, None);
     targets
 }
 

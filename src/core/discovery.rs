@@ -1,11 +1,14 @@
 //! Service discovery as a Jabber client does it, without the network: the SRV
-//! names to ask, the order clients try targets in (RFC 2782), and the `dns.*`
-//! findings decided from the answers alone. The resolver shell fills
-//! [`Discovery`]; this module judges it.
+//! names to ask, the order clients try targets in (RFC 2782), and which
+//! targets serve which service ([`Discovery::endpoints`], the one SRV policy
+//! of `probe` and the proxy). The resolver shell fills [`Discovery`]; the
+//! `dns.*` findings from it are in `analysis::rules::dns`.
 
 use std::net::IpAddr;
 
 use serde::Serialize;
+
+use crate::core::observation::Service;
 
 /// The SRV services a Cisco client looks up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -156,6 +159,55 @@ impl Discovery {
     pub fn lookup(&self, kind: SrvKind) -> Option<&SrvLookup> {
         self.lookups.iter().find(|l| l.kind == kind)
     }
+
+    /// Every target of the `kind` look-up, in client order, on its SRV port or
+    /// on `port` when the service has a fixed port on that host.
+    pub fn targets_of(&self, kind: SrvKind, port: Option<u16>) -> Vec<SrvEndpoint<'_>> {
+        self.lookup(kind)
+            .map(|lookup| {
+                lookup
+                    .targets()
+                    .iter()
+                    .map(|target| SrvEndpoint {
+                        lookup,
+                        target,
+                        port: port.unwrap_or(target.record.port),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Where a client outside sends `service`, in the order it tries them: the
+    /// one SRV policy, for `probe` and the proxy's SRV-derived listeners.
+    /// - http: the `_collab-edge._tls` targets on their SRV port;
+    /// - xmpp: the `_xmpp-client._tcp` targets, or else the edge hosts on 5222;
+    /// - sip: the edge hosts on 5061.
+    pub fn endpoints(&self, service: Service) -> Vec<SrvEndpoint<'_>> {
+        match service {
+            Service::Http => self.targets_of(SrvKind::CollabEdge, None),
+            Service::Xmpp => {
+                let xmpp = self.targets_of(SrvKind::XmppClient, None);
+                if xmpp.is_empty() {
+                    self.targets_of(SrvKind::CollabEdge, Some(5222))
+                } else {
+                    xmpp
+                }
+            }
+            Service::Sip => self.targets_of(SrvKind::CollabEdge, Some(5061)),
+        }
+    }
+}
+
+/// One place a client connects to, from an SRV answer.
+#[derive(Debug, Clone, Copy)]
+pub struct SrvEndpoint<'a> {
+    /// The look-up it came from (its name, its other targets).
+    pub lookup: &'a SrvLookup,
+    /// The SRV target and its addresses.
+    pub target: &'a ResolvedTarget,
+    /// The port to connect to.
+    pub port: u16,
 }
 
 /// Order SRV records as clients try them: ascending priority; within a priority,
@@ -206,6 +258,38 @@ pub(crate) mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn one_srv_policy_per_service() {
+        let edge = SrvAnswer::Found {
+            targets: vec![target("expe.example.com", 8443, &["192.0.2.1"])],
+        };
+        let d = discovery(edge, SrvAnswer::NxDomain);
+        let hosts = |s: Service| -> Vec<(String, u16)> {
+            d.endpoints(s)
+                .iter()
+                .map(|e| (e.target.record.target.clone(), e.port))
+                .collect()
+        };
+        assert_eq!(hosts(Service::Http), [("expe.example.com".into(), 8443)]);
+        // No _xmpp-client records: XMPP goes to the edge on 5222, SIP on 5061.
+        assert_eq!(hosts(Service::Xmpp), [("expe.example.com".into(), 5222)]);
+        assert_eq!(hosts(Service::Sip), [("expe.example.com".into(), 5061)]);
+        let mut with_xmpp = d.clone();
+        with_xmpp.lookups.push(SrvLookup {
+            kind: SrvKind::XmppClient,
+            name: SrvKind::XmppClient.owner("example.com"),
+            answer: SrvAnswer::Found {
+                targets: vec![target("cup.example.com", 5222, &["192.0.2.9"])],
+            },
+        });
+        let xmpp: Vec<String> = with_xmpp
+            .endpoints(Service::Xmpp)
+            .iter()
+            .map(|e| e.target.record.target.clone())
+            .collect();
+        assert_eq!(xmpp, ["cup.example.com"]);
     }
 
     #[test]

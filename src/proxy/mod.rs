@@ -26,7 +26,6 @@ use tokio::sync::watch;
 use crate::core::analysis::{Engine, HandshakeReport};
 use crate::core::capture::observe::handshake_observation;
 use crate::core::capture::watch::Watch;
-use crate::core::discovery::SrvKind;
 use crate::core::observation::{Origin, Service, SourceKind};
 use crate::net::probe::{FlowLog, Target, Timeouts};
 use crate::net::resolve::Dns;
@@ -606,32 +605,14 @@ pub async fn upstreams(
     let domain = domain.unwrap_or_default();
     let discovery = dns.discover(domain).await;
     let service = l.service().map_err(|e| anyhow::anyhow!(e))?;
-    let targets = |kind: SrvKind, port: Option<u16>| -> Vec<Upstream> {
-        discovery
-            .lookup(kind)
-            .map(|lk| {
-                lk.targets()
-                    .iter()
-                    .map(|t| Upstream {
-                        host: t.record.target.clone(),
-                        port: port.unwrap_or(t.record.port),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let list = match service {
-        Service::Http => targets(SrvKind::CollabEdge, None),
-        Service::Xmpp => {
-            let x = targets(SrvKind::XmppClient, None);
-            if x.is_empty() {
-                targets(SrvKind::CollabEdge, Some(5222))
-            } else {
-                x
-            }
-        }
-        Service::Sip => targets(SrvKind::CollabEdge, Some(5061)),
-    };
+    let list: Vec<Upstream> = discovery
+        .endpoints(service)
+        .iter()
+        .map(|e| Upstream {
+            host: e.target.record.target.clone(),
+            port: e.port,
+        })
+        .collect();
     if list.is_empty() {
         anyhow::bail!(
             "listener {}: no SRV targets for {domain} ({})",
