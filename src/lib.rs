@@ -11,7 +11,6 @@
 //! [`core`] does no I/O: it takes bytes and values and returns values. The
 //! command shells ([`cmd`]) read files and sockets, pass `now` in, and print.
 
-pub mod capture_io;
 pub mod clock;
 pub mod cmd;
 pub mod core;

@@ -13,7 +13,7 @@ use crate::clock::JudgeTime;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::analysis::{Engine, Outcome, Report};
 use crate::core::x509::{StoreKind, TrustStore};
-use crate::input;
+use crate::input::certs as input;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::common::AnalysisArgs;
 use crate::core::observation::{Observation, Origin, ReferenceIdentity, Service, SourceKind};
-use crate::input;
+use crate::input::certs as input;
 
 /// Arguments of `edgetap inspect`.
 #[derive(Debug, Args)]

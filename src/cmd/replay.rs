@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::common::AnalysisArgs;
-use crate::capture_io::read_capture;
 use crate::core::analysis::engine::CaptureFileReport;
 use crate::core::capture::observe::observation;
 use crate::core::capture::replay::Replay;
 use crate::core::observation::{Observation, Service};
+use crate::input::capture::read_capture;
 
 /// Arguments of `edgetap replay`.
 #[derive(Debug, Args)]

@@ -101,10 +101,11 @@ impl Forger {
         let key_pem = std::fs::read_to_string(dir.join(KEY_FILE))
             .with_context(|| format!("{}: cannot read the CA key", dir.display()))?;
         let key = KeyPair::from_pem(&key_pem).context("the CA key is not a PEM private key")?;
-        let ca_der = crate::input::parse_certificates(cert_pem.as_bytes(), &dir.join(CERT_FILE))?
-            .into_iter()
-            .next()
-            .context("the CA file holds no certificate")?;
+        let ca_der =
+            crate::input::certs::parse_certificates(cert_pem.as_bytes(), &dir.join(CERT_FILE))?
+                .into_iter()
+                .next()
+                .context("the CA file holds no certificate")?;
         let info = CertInfo::parse(&ca_der)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(CERT_FILE).display()))?;
         if now > info.not_after || now < info.not_before {

@@ -13,7 +13,7 @@ use edgetap::core::analysis::Engine;
 use edgetap::core::analysis::rules::DetectorConfig;
 use edgetap::core::observation::{Observation, Origin, ReferenceIdentity, Service, SourceKind};
 use edgetap::core::x509::{StoreKind, TrustStore};
-use edgetap::input::parse_certificates;
+use edgetap::input::certs::parse_certificates;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
