@@ -14,8 +14,9 @@ use super::common::AnalysisArgs;
 use super::discover::DnsArgs;
 use crate::core::analysis::engine::DnsReport;
 use crate::core::discovery::{Discovery, SrvKind};
+use crate::core::export::FlowLog;
 use crate::core::observation::{Observation, Service, SrvContext};
-use crate::net::probe::{FlowLog, Target, Timeouts, probe_recorded};
+use crate::net::probe::{Target, Timeouts, probe_recorded};
 
 /// Arguments of `edgetap probe`.
 #[derive(Debug, Args)]

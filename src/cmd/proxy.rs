@@ -14,7 +14,8 @@ use crate::core::analysis::Engine;
 use crate::net::probe::Timeouts;
 use crate::net::resolve::{Dns, parse_nameserver};
 use crate::proxy::{
-    Listener, ListenerConfig, Outputs, PcapRotation, Proxy, ProxyConfig, Recorder, upstreams,
+    Listener, ListenerConfig, Notice, Outputs, PcapRotation, Proxy, ProxyConfig, Recorder,
+    upstreams,
 };
 use crate::sink::open_append;
 
@@ -226,6 +227,16 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     proxy.forger = forger;
     proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
     proxy.judge_time = args.time.judge_time();
+    proxy.notify = Box::new(|notice| {
+        let now = crate::clock::now();
+        let line = match notice {
+            Notice::Judged { id, report } => crate::sink::text::proxy_handshake(id, report, now),
+            Notice::UpstreamFailed { id, client, reason } => {
+                crate::sink::text::proxy_upstream_failed(id, client, reason, now)
+            }
+        };
+        crate::outln!("{line}");
+    });
     if let Some(at) = args.time.at {
         eprintln!("edgetap: judging every handshake as of {at} (--at), not when it passes");
     }

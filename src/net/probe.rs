@@ -16,6 +16,7 @@ use super::tls::{
     RecordingVerifier, explain, is_old_protocol, note_negotiated, observing_client_config, provider,
 };
 use super::xmpp::{StartTls, starttls};
+use crate::core::export::FlowLog;
 use crate::core::observation::{
     Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind, SrvContext, XmppStartTls,
 };
@@ -63,23 +64,6 @@ impl Target {
     pub fn label(&self) -> String {
         format!("{}:{} ({})", self.host, self.addr.port(), self.addr.ip())
     }
-}
-
-/// What went over a probe connection, for the pcapng exporter.
-#[derive(Debug, Default, Clone)]
-pub struct FlowLog {
-    /// Our address.
-    pub client: Option<std::net::SocketAddr>,
-    /// The server's.
-    pub server: Option<std::net::SocketAddr>,
-    /// When the connection opened.
-    pub opened: Option<std::time::SystemTime>,
-    /// Bytes each way in order: (when, from us, bytes).
-    pub chunks: Vec<(std::time::SystemTime, bool, Vec<u8>)>,
-    /// When it closed.
-    pub closed: Option<std::time::SystemTime>,
-    /// NSS key log lines of the TLS session.
-    pub keylog: String,
 }
 
 /// When a connection last moved a byte either way: what an idle timeout

@@ -17,11 +17,12 @@ use tokio::net::TcpStream;
 use super::pump::CAPTURE_CAP;
 use super::{Proxy, RelayOutcome};
 use crate::core::analysis::HandshakeReport;
+use crate::core::export::FlowLog;
 use crate::core::observation::{
     Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
 };
 use crate::core::xmpp::{self, ClientEvent};
-use crate::net::probe::{Activity, FlowLog, KeyLogLines, Recording};
+use crate::net::probe::{Activity, KeyLogLines, Recording};
 use crate::net::tls::{RecordingVerifier, note_negotiated, observing_client_config, provider};
 use crate::net::xmpp::{StartTls, read_client_event, starttls};
 
@@ -321,7 +322,7 @@ impl Proxy {
             .next()?;
         self.handshakes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::outln!("{}", super::handshake_line(id, &h));
+        (self.notify)(super::Notice::Judged { id, report: &h });
         Some(h)
     }
 }

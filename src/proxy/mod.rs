@@ -26,8 +26,9 @@ use tokio::sync::watch;
 use crate::core::analysis::{Engine, HandshakeReport};
 use crate::core::capture::observe::handshake_observation;
 use crate::core::capture::watch::Watch;
+use crate::core::export::FlowLog;
 use crate::core::observation::{Origin, Service, SourceKind};
-use crate::net::probe::{FlowLog, Target, Timeouts};
+use crate::net::probe::{Target, Timeouts};
 use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};
 pub use recorder::{Outputs, PcapRotation, Recorder};
@@ -105,7 +106,34 @@ pub struct Proxy {
     pub forger: Option<ca::Forger>,
     /// When handshakes are judged: as they pass (the default) or at `--at`.
     pub judge_time: crate::clock::JudgeTime,
+    /// Where notices for the person watching go (the command renders them).
+    pub notify: Notify,
 }
+
+/// What the proxy tells the person watching, as it happens; the command
+/// decides how it looks (`sink::text::proxy_handshake`, `proxy_upstream_failed`).
+#[derive(Debug)]
+pub enum Notice<'a> {
+    /// A handshake was judged.
+    Judged {
+        /// The connection.
+        id: usize,
+        /// Its report.
+        report: &'a HandshakeReport,
+    },
+    /// No upstream could be reached for a connection.
+    UpstreamFailed {
+        /// The connection.
+        id: usize,
+        /// The client, as in the event.
+        client: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+/// A receiver of [`Notice`]s.
+pub type Notify = Box<dyn Fn(Notice<'_>) + Send + Sync>;
 
 impl Proxy {
     /// A proxy judging with `engine`.
@@ -134,6 +162,7 @@ impl Proxy {
             handshakes: AtomicU64::new(0),
             forger: None,
             judge_time: crate::clock::JudgeTime::Clock,
+            notify: Box::new(|_| {}),
         }
     }
 
@@ -298,12 +327,11 @@ impl Proxy {
         }
         event.duration_ms = started.elapsed().as_millis() as u64;
         if event.handshake.is_none() && event.upstream.is_none() {
-            crate::outln!(
-                "{} #{id} {} -> upstream failed: {}",
-                clock_text(),
-                event.client,
-                event.close_reason
-            );
+            (self.notify)(Notice::UpstreamFailed {
+                id,
+                client: &event.client,
+                reason: &event.close_reason,
+            });
         }
         self.write_event(&event);
     }
@@ -455,7 +483,7 @@ impl Proxy {
         let report = self.engine.evaluate(&[obs], self.judge_time.now());
         let h = report.handshakes.into_iter().next()?;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
-        crate::outln!("{}", handshake_line(id, &h));
+        (self.notify)(Notice::Judged { id, report: &h });
         Some(h)
     }
 
@@ -526,11 +554,6 @@ fn unmapped(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn clock_text() -> String {
-    let now = crate::clock::now();
-    format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
-}
-
 /// One open connection in the proxy's count, for as long as this lives: every
 /// way out of a connection task (return, early error, panic) gives it back.
 struct OpenConnection<'a>(&'a AtomicUsize);
@@ -546,42 +569,6 @@ impl Drop for OpenConnection<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// One terminal line per handshake.
-pub fn handshake_line(id: usize, h: &HandshakeReport) -> String {
-    let o = &h.observation;
-    let leaf = h
-        .chain
-        .first()
-        .map(|c| c.cert.short_name())
-        .unwrap_or_else(|| "no certificate".into());
-    let issuer = h
-        .chain
-        .first()
-        .map(|c| c.cert.issuer.clone())
-        .unwrap_or_default();
-    let verdicts: Vec<String> = crate::core::analysis::Profile::ALL
-        .iter()
-        .filter_map(|p| h.verdicts.get(p).map(|v| (p, v)))
-        .map(|(p, v)| {
-            if !v.applicable {
-                format!("{p}=n/a")
-            } else if v.rules.is_empty() {
-                format!("{p}={}", v.outcome)
-            } else {
-                format!("{p}={}({})", v.outcome, v.rules.join(","))
-            }
-        })
-        .collect();
-    format!(
-        "{} #{id} {} sni={} {} leaf={leaf} issuer={issuer} {}",
-        clock_text(),
-        o.origin.locator,
-        o.tls.sni.as_deref().unwrap_or("-"),
-        o.service,
-        verdicts.join(" ")
-    )
 }
 
 /// Resolve the listeners' upstreams (SRV-derived ones through discovery).

@@ -24,7 +24,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
 use crate::core::capture::watch::Watch;
-use crate::net::probe::{Activity, FlowLog};
+use crate::core::export::FlowLog;
+use crate::net::probe::Activity;
 
 /// Bytes of one connection kept for the capture; past this, the capture notes it.
 pub(super) const CAPTURE_CAP: usize = 16 * 1024 * 1024;

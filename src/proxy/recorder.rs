@@ -18,7 +18,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::net::probe::FlowLog;
+use crate::core::export::FlowLog;
 
 /// A capture sink that starts a new file past a size.
 pub struct PcapRotation {

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 
+use crate::core::export::FlowLog;
 use crate::core::export::{CaptureWriter, FlowSynth, Format};
-use crate::net::probe::FlowLog;
 
 /// A capture file (and optional key log) being written.
 pub struct PcapSink {

@@ -357,3 +357,53 @@ fn short(subject: &str) -> String {
         .unwrap_or(subject)
         .to_owned()
 }
+
+fn clock(now: time::OffsetDateTime) -> String {
+    format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second())
+}
+
+/// The proxy's terminal line for a connection no upstream answered.
+pub fn proxy_upstream_failed(
+    id: usize,
+    client: &str,
+    reason: &str,
+    now: time::OffsetDateTime,
+) -> String {
+    format!("{} #{id} {client} -> upstream failed: {reason}", clock(now))
+}
+
+/// The proxy's terminal line for a judged handshake, stamped with the wall-clock `now`.
+pub fn proxy_handshake(id: usize, h: &HandshakeReport, now: time::OffsetDateTime) -> String {
+    let clock = clock(now);
+    let o = &h.observation;
+    let leaf = h
+        .chain
+        .first()
+        .map(|c| c.cert.short_name())
+        .unwrap_or_else(|| "no certificate".into());
+    let issuer = h
+        .chain
+        .first()
+        .map(|c| c.cert.issuer.clone())
+        .unwrap_or_default();
+    let verdicts: Vec<String> = crate::core::analysis::Profile::ALL
+        .iter()
+        .filter_map(|p| h.verdicts.get(p).map(|v| (p, v)))
+        .map(|(p, v)| {
+            if !v.applicable {
+                format!("{p}=n/a")
+            } else if v.rules.is_empty() {
+                format!("{p}={}", v.outcome)
+            } else {
+                format!("{p}={}({})", v.outcome, v.rules.join(","))
+            }
+        })
+        .collect();
+    format!(
+        "{clock} #{id} {} sni={} {} leaf={leaf} issuer={issuer} {}",
+        o.origin.locator,
+        o.tls.sni.as_deref().unwrap_or("-"),
+        o.service,
+        verdicts.join(" ")
+    )
+}

@@ -12,6 +12,24 @@ use etherparse::PacketBuilder;
 
 use crate::core::tls::{Certificates, DirectionParser, TlsEvent};
 
+/// What went over one connection, as a shell recorded it (probe, the proxy's
+/// legs): the exporter synthesises its frames from this.
+#[derive(Debug, Default, Clone)]
+pub struct FlowLog {
+    /// The client's address (edgetap's, for a probe).
+    pub client: Option<std::net::SocketAddr>,
+    /// The server's.
+    pub server: Option<std::net::SocketAddr>,
+    /// When the connection opened.
+    pub opened: Option<std::time::SystemTime>,
+    /// Bytes each way in order: (when, from us, bytes).
+    pub chunks: Vec<(std::time::SystemTime, bool, Vec<u8>)>,
+    /// When it closed.
+    pub closed: Option<std::time::SystemTime>,
+    /// NSS key log lines of the TLS session.
+    pub keylog: String,
+}
+
 /// Largest TCP payload per synthesised segment.
 pub const MSS: usize = 1448;
 

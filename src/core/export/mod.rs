@@ -4,5 +4,5 @@ pub mod comment;
 pub mod flow;
 pub mod writer;
 
-pub use flow::{FlowSynth, Frame};
+pub use flow::{FlowLog, FlowSynth, Frame};
 pub use writer::{CaptureWriter, Format, WriteError};
