@@ -7,13 +7,13 @@
 
 pub mod ca;
 pub mod config;
+pub mod decide;
 pub mod intercept;
 mod pump;
 pub mod recorder;
 mod side;
 use pump::Pump;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,11 +24,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::core::analysis::{Engine, HandshakeReport};
-use crate::core::capture::observe::handshake_observation;
 use crate::core::capture::watch::Watch;
 use crate::core::export::FlowLog;
-use crate::core::observation::{Origin, Service, SourceKind};
-use crate::net::probe::{Target, Timeouts};
+use crate::core::observation::Service;
+use crate::net::probe::Timeouts;
 use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};
 pub use recorder::{Outputs, PcapRotation, Recorder};
@@ -255,32 +254,32 @@ impl Proxy {
             close_reason: String::new(),
             handshake: None,
         };
-        let mut service = listener.service;
-        let upstreams = if listener.transparent {
-            match original_destination(&client) {
-                Ok(dst) => {
-                    if !listener.service_fixed {
-                        service = Service::for_port(dst.port());
-                        event.service = service;
-                    }
-                    vec![Upstream {
-                        host: dst.ip().to_string(),
-                        port: dst.port(),
-                    }]
-                }
-                Err(reason) => {
-                    event.close_reason = reason;
-                    self.write_event(&event);
-                    return;
-                }
-            }
+        let routed = if listener.transparent {
+            let original = original_destination(&client);
+            decide::route(
+                listener.service,
+                decide::Placement::Transparent {
+                    original: &original,
+                    service_fixed: listener.service_fixed,
+                },
+            )
         } else {
-            listener
+            let list = listener
                 .upstreams
                 .read()
                 .map(|u| u.clone())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            decide::route(listener.service, decide::Placement::Upstreams(&list))
         };
+        let (service, upstreams) = match routed {
+            Ok(r) => (r.service, r.upstreams),
+            Err(reason) => {
+                event.close_reason = reason;
+                self.write_event(&event);
+                return;
+            }
+        };
+        event.service = service;
         match self.connect(&upstreams).await {
             Err(reason) => {
                 event.close_reason = reason;
@@ -326,7 +325,7 @@ impl Proxy {
             }
         }
         event.duration_ms = started.elapsed().as_millis() as u64;
-        if event.handshake.is_none() && event.upstream.is_none() {
+        if decide::tell_upstream_failed(&event) {
             (self.notify)(Notice::UpstreamFailed {
                 id,
                 client: &event.client,
@@ -448,31 +447,19 @@ impl Proxy {
         service: Service,
     ) -> Option<HandshakeReport> {
         let conn = watch.lock().ok()?.take_connection(id, client, upstream);
-        let services: HashMap<u16, Service> = [(upstream.port(), service)].into_iter().collect();
         let now = crate::clock::now();
-        let origin = Origin {
-            kind: SourceKind::Proxy,
-            at: Some(now),
-            locator: format!("connection {id}: {client} -> {upstream} ({host})"),
+        let relayed = decide::Relayed {
+            id,
+            client,
+            upstream,
+            host,
+            service,
+            domain: self.domain.as_deref(),
+            at: now,
         };
-        let mut obs = handshake_observation(&conn, &services, origin);
-        obs.endpoint.host = obs.endpoint.host.clone().or_else(|| Some(host.to_owned()));
-        if service == Service::Xmpp {
-            obs.edge_domain = None;
-        } else if let Some(d) = &self.domain {
-            obs.edge_domain = Some(d.clone());
-        }
-        if obs.tls.chain_hidden {
-            // TLS 1.3: the chain is encrypted in this connection. Fetch it with a
-            // side connection to the same upstream, same name, same service.
-            let target = Target {
-                host: obs.tls.sni.clone().unwrap_or_else(|| host.to_owned()),
-                addr: upstream,
-                service,
-                xmpp_domain: (service == Service::Xmpp).then(|| obs.reference_identity.to_string()),
-                edge_domain: None,
-                srv: None,
-            };
+        let mut obs = decide::relayed_observation(&conn, &relayed);
+        // TLS 1.3: the chain is encrypted in this connection; fetch it on the side.
+        if let Some(target) = decide::side_probe_for(&obs, host, upstream) {
             let (chain, reused) = self.side_probes.chain(&target, self.timeouts, now).await;
             obs.presented = chain;
             obs.origin.locator += &match reused {
@@ -492,11 +479,7 @@ impl Proxy {
         if !self.recorder.capturing() {
             return;
         }
-        let comment = event
-            .handshake
-            .as_ref()
-            .map(crate::core::export::comment::verdict_comment)
-            .unwrap_or_else(|| format!("edgetap: connection {id}: no TLS handshake seen"));
+        let comment = decide::capture_comment(id, event.handshake.as_ref());
         self.recorder.flows(flows, comment);
     }
 

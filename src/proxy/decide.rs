@@ -1,0 +1,308 @@
+//! The proxy's decisions, without sockets, tasks or the clock (mitmproxy's
+//! layers, rustls' sans-IO style): facts in, a decision out. The tokio shells
+//! (`listen.rs`, `connection.rs`, `passthrough.rs`, `intercept.rs`) gather the
+//! facts, ask here, and carry the answer out:
+//! - [`route`]: which service a connection carries and which upstreams to try;
+//! - [`relayed_observation`]: what a watched handshake is, as an `Observation`;
+//! - [`side_probe_for`]: whether a TLS 1.3 chain must be fetched on the side;
+//! - [`capture_comment`] and [`tell_upstream_failed`]: what the capture and
+//!   the person watching are told when a connection ends.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use time::OffsetDateTime;
+
+use super::{ConnectionEvent, Upstream};
+use crate::core::analysis::HandshakeReport;
+use crate::core::capture::observe::handshake_observation;
+use crate::core::capture::replay::TlsConnection;
+use crate::core::observation::{Observation, Origin, Service, SourceKind};
+use crate::net::probe::Target;
+
+/// How a listener places its connections.
+#[derive(Debug, Clone, Copy)]
+pub enum Placement<'a> {
+    /// To these upstreams, in order (static, or SRV-derived).
+    Upstreams(&'a [Upstream]),
+    /// To each connection's original destination (iptables REDIRECT).
+    Transparent {
+        /// The original destination, or why there is none.
+        original: &'a Result<SocketAddr, String>,
+        /// The listener's service was configured, not taken from the port.
+        service_fixed: bool,
+    },
+}
+
+/// Where one connection goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The service it carries (it decides the name a client checks).
+    pub service: Service,
+    /// The upstreams to try, in order.
+    pub upstreams: Vec<Upstream>,
+}
+
+/// Decide a connection's route on a listener carrying `service`; an error is
+/// the close reason of a connection that cannot go anywhere.
+pub fn route(service: Service, placement: Placement<'_>) -> Result<Route, String> {
+    match placement {
+        Placement::Upstreams(list) => Ok(Route {
+            service,
+            upstreams: list.to_vec(),
+        }),
+        Placement::Transparent {
+            original,
+            service_fixed,
+        } => {
+            let dst = original.as_ref().map_err(Clone::clone)?;
+            Ok(Route {
+                service: if service_fixed {
+                    service
+                } else {
+                    Service::for_port(dst.port())
+                },
+                upstreams: vec![Upstream {
+                    host: dst.ip().to_string(),
+                    port: dst.port(),
+                }],
+            })
+        }
+    }
+}
+
+/// Who relayed a handshake: the facts the proxy adds to what the watch saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Relayed<'a> {
+    /// The connection id.
+    pub id: usize,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The upstream's address.
+    pub upstream: SocketAddr,
+    /// The upstream's host name (as configured or from SRV).
+    pub host: &'a str,
+    /// The connection's service.
+    pub service: Service,
+    /// The `_collab-edge` domain, if the proxy was given one.
+    pub domain: Option<&'a str>,
+    /// When it was seen (wall clock).
+    pub at: OffsetDateTime,
+}
+
+/// The observation of a relayed handshake: what the watch saw, judged with the
+/// connection's service, named after the connection, with the edge domain for
+/// HTTPS and SIP (an XMPP client checks the XMPP domain instead).
+pub fn relayed_observation(conn: &TlsConnection, r: &Relayed<'_>) -> Observation {
+    let services: HashMap<u16, Service> = [(r.upstream.port(), r.service)].into_iter().collect();
+    let origin = Origin {
+        kind: SourceKind::Proxy,
+        at: Some(r.at),
+        locator: format!(
+            "connection {}: {} -> {} ({})",
+            r.id, r.client, r.upstream, r.host
+        ),
+    };
+    let mut obs = handshake_observation(conn, &services, origin);
+    obs.endpoint.host = obs
+        .endpoint
+        .host
+        .clone()
+        .or_else(|| Some(r.host.to_owned()));
+    obs.edge_domain = match r.service {
+        Service::Xmpp => None,
+        _ => r.domain.map(str::to_owned),
+    };
+    obs
+}
+
+/// The side connection that fetches the chain a TLS 1.3 handshake encrypted:
+/// same upstream, same name (the SNI, else the host), same service. `None`
+/// when the chain was seen.
+pub fn side_probe_for(obs: &Observation, host: &str, upstream: SocketAddr) -> Option<Target> {
+    if !obs.tls.chain_hidden {
+        return None;
+    }
+    Some(Target {
+        host: obs.tls.sni.clone().unwrap_or_else(|| host.to_owned()),
+        addr: upstream,
+        service: obs.service,
+        xmpp_domain: (obs.service == Service::Xmpp).then(|| obs.reference_identity.to_string()),
+        edge_domain: None,
+        srv: None,
+    })
+}
+
+/// The comment a connection's frames carry in the capture: the verdict, or
+/// that no handshake was seen.
+pub fn capture_comment(id: usize, handshake: Option<&HandshakeReport>) -> String {
+    handshake
+        .map(crate::core::export::comment::verdict_comment)
+        .unwrap_or_else(|| format!("edgetap: connection {id}: no TLS handshake seen"))
+}
+
+/// Whether the person watching is told that a connection found no upstream
+/// (a judged handshake has its own line; a connection that reached its
+/// upstream and simply closed needs none).
+pub fn tell_upstream_failed(event: &ConnectionEvent) -> bool {
+    event.handshake.is_none() && event.upstream.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tls::{ClientHello, ServerHello};
+
+    fn up(host: &str, port: u16) -> Upstream {
+        Upstream {
+            host: host.into(),
+            port,
+        }
+    }
+
+    #[test]
+    fn route_static_transparent_and_unredirected() {
+        let list = [up("expe.example.com", 8443), up("expe2.example.com", 8443)];
+        let r = route(Service::Http, Placement::Upstreams(&list)).unwrap();
+        assert_eq!(r.upstreams, list, "static and SRV lists keep their order");
+
+        let original: Result<SocketAddr, String> = Ok("10.77.2.2:5222".parse().unwrap());
+        let from_port = route(
+            Service::Http,
+            Placement::Transparent {
+                original: &original,
+                service_fixed: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            from_port.service,
+            Service::Xmpp,
+            "service from the original port"
+        );
+        assert_eq!(from_port.upstreams, [up("10.77.2.2", 5222)]);
+        let fixed = route(
+            Service::Http,
+            Placement::Transparent {
+                original: &original,
+                service_fixed: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(fixed.service, Service::Http, "a configured service wins");
+
+        let none: Result<SocketAddr, String> = Err("no original destination".into());
+        let why = route(
+            Service::Http,
+            Placement::Transparent {
+                original: &none,
+                service_fixed: false,
+            },
+        )
+        .unwrap_err();
+        assert_eq!(why, "no original destination");
+    }
+
+    fn tls13_without_chain(sni: Option<&str>) -> TlsConnection {
+        TlsConnection {
+            stream: 0,
+            client: "192.0.2.7:40000".parse().unwrap(),
+            server: "192.0.2.1:8443".parse().unwrap(),
+            frame: 0,
+            time: 0.0,
+            client_hello: Some(ClientHello {
+                sni: sni.map(str::to_owned),
+                ..ClientHello::default()
+            }),
+            server_hello: Some(ServerHello {
+                version: 0x0304,
+                cipher: 0x1302,
+            }),
+            certificates: None,
+            client_certificate: false,
+            alerts: Vec::new(),
+            client_prefix: Vec::new(),
+            server_prefix: Vec::new(),
+            damage: Vec::new(),
+        }
+    }
+
+    fn relayed(service: Service) -> Relayed<'static> {
+        Relayed {
+            id: 7,
+            client: "192.0.2.7:40000".parse().unwrap(),
+            upstream: "192.0.2.1:8443".parse().unwrap(),
+            host: "expe.example.com",
+            service,
+            domain: Some("example.com"),
+            at: time::macros::datetime!(2026-06-01 00:00 UTC),
+        }
+    }
+
+    #[test]
+    fn a_relayed_tls13_handshake_is_named_and_asks_for_a_side_probe() {
+        let conn = tls13_without_chain(Some("collab-edge.example.com"));
+        let obs = relayed_observation(&conn, &relayed(Service::Http));
+        assert_eq!(obs.origin.kind, SourceKind::Proxy);
+        assert!(
+            obs.origin
+                .locator
+                .starts_with("connection 7: 192.0.2.7:40000 -> 192.0.2.1:8443")
+        );
+        assert_eq!(obs.edge_domain.as_deref(), Some("example.com"));
+        assert!(
+            obs.capture.is_none(),
+            "a relayed handshake has no capture position"
+        );
+        let side = side_probe_for(&obs, "expe.example.com", "192.0.2.1:8443".parse().unwrap())
+            .expect("the chain was encrypted");
+        assert_eq!(
+            side.host, "collab-edge.example.com",
+            "the name the client asked for"
+        );
+
+        // Without SNI the configured host is the name; XMPP has no edge domain.
+        let obs = relayed_observation(&tls13_without_chain(None), &relayed(Service::Xmpp));
+        assert_eq!(obs.edge_domain, None);
+        let side =
+            side_probe_for(&obs, "cup.example.com", "192.0.2.1:5222".parse().unwrap()).unwrap();
+        assert_eq!(side.host, "cup.example.com");
+    }
+
+    #[test]
+    fn a_seen_chain_needs_no_side_probe() {
+        let mut conn = tls13_without_chain(Some("expe.example.com"));
+        conn.server_hello = Some(ServerHello {
+            version: 0x0303,
+            cipher: 0xc030,
+        });
+        let obs = relayed_observation(&conn, &relayed(Service::Http));
+        assert!(side_probe_for(&obs, "expe.example.com", conn.server).is_none());
+    }
+
+    #[test]
+    fn what_the_end_of_a_connection_says() {
+        assert_eq!(
+            capture_comment(3, None),
+            "edgetap: connection 3: no TLS handshake seen"
+        );
+        let mut event = ConnectionEvent {
+            connection: 1,
+            client: "192.0.2.7:40000".into(),
+            upstream: None,
+            upstream_host: None,
+            service: Service::Http,
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_ms: 0,
+            close_reason: "upstream unreachable".into(),
+            handshake: None,
+        };
+        assert!(tell_upstream_failed(&event));
+        event.upstream = Some("192.0.2.1:8443".into());
+        assert!(
+            !tell_upstream_failed(&event),
+            "reached, then closed: no line"
+        );
+    }
+}
