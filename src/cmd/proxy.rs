@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -242,10 +242,9 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     }
     let proxy = Arc::new(proxy);
     eprintln!("edgetap: mode {mode}");
-    let tasks = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
     let mut acceptors = tokio::task::JoinSet::new();
     for l in listeners {
-        acceptors.spawn(proxy.clone().serve(l, tasks.clone(), accept_rx.clone()));
+        acceptors.spawn(proxy.clone().serve(l, accept_rx.clone()));
     }
 
     wait_for_stop().await;

@@ -51,12 +51,12 @@ impl Proxy {
         let opened = crate::clock::wall();
         let client_log = Arc::new(Mutex::new(FlowLog {
             client: Some(peer),
-            server: client.local_addr().ok().map(super::unmapped),
+            server: client.local_addr().ok().map(super::listen::unmapped),
             opened: Some(opened),
             ..FlowLog::default()
         }));
         let server_log = Arc::new(Mutex::new(FlowLog {
-            client: server.local_addr().ok().map(super::unmapped),
+            client: server.local_addr().ok().map(super::listen::unmapped),
             server: Some(upstream),
             opened: Some(opened),
             ..FlowLog::default()

@@ -1,0 +1,221 @@
+//! One connection from accept to its event: route it (`decide::route`),
+//! connect upstream failing over in order, relay it (passthrough or intercept),
+//! then hand its capture and event to the recorder. The open-connection count
+//! is a drop guard, so every way out gives it back.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::net::TcpStream;
+
+use super::Upstream;
+use super::listen::{Listener, original_destination};
+use super::{Notice, Proxy, decide};
+use crate::core::analysis::HandshakeReport;
+use crate::core::export::FlowLog;
+use crate::core::observation::Service;
+
+/// One JSON line per connection.
+#[derive(Debug, Serialize)]
+pub struct ConnectionEvent {
+    /// Connection id, from 1.
+    pub connection: usize,
+    /// Client ip:port.
+    pub client: String,
+    /// Upstream ip:port, when connected.
+    pub upstream: Option<String>,
+    /// Upstream host name.
+    pub upstream_host: Option<String>,
+    /// Service of the listener.
+    pub service: Service,
+    /// Bytes client to server.
+    pub bytes_up: u64,
+    /// Bytes server to client.
+    pub bytes_down: u64,
+    /// Milliseconds open.
+    pub duration_ms: u64,
+    /// Why it ended.
+    pub close_reason: String,
+    /// The handshake as inspect reports it, if there was one.
+    pub handshake: Option<HandshakeReport>,
+}
+
+impl Proxy {
+    pub(super) async fn connection(
+        self: Arc<Self>,
+        client: TcpStream,
+        peer: SocketAddr,
+        listener: &Listener,
+    ) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let _open = OpenConnection::count(&self.active);
+        let started = Instant::now();
+        let opened = crate::clock::wall();
+        let _ = client.set_nodelay(true);
+        let mut event = ConnectionEvent {
+            connection: id,
+            client: peer.to_string(),
+            upstream: None,
+            upstream_host: None,
+            service: listener.service,
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_ms: 0,
+            close_reason: String::new(),
+            handshake: None,
+        };
+        let routed = if listener.transparent {
+            let original = original_destination(&client);
+            decide::route(
+                listener.service,
+                decide::Placement::Transparent {
+                    original: &original,
+                    service_fixed: listener.service_fixed,
+                },
+            )
+        } else {
+            let list = listener
+                .upstreams
+                .read()
+                .map(|u| u.clone())
+                .unwrap_or_default();
+            decide::route(listener.service, decide::Placement::Upstreams(&list))
+        };
+        let (service, upstreams) = match routed {
+            Ok(r) => (r.service, r.upstreams),
+            Err(reason) => {
+                event.close_reason = reason;
+                self.write_event(&event);
+                return;
+            }
+        };
+        event.service = service;
+        match self.connect(&upstreams).await {
+            Err(reason) => {
+                event.close_reason = reason;
+                drop(client);
+            }
+            Ok((server, host, addr)) => {
+                event.upstream = Some(addr.to_string());
+                event.upstream_host = Some(host.clone());
+                if self.forger.is_some() {
+                    let (outcome, logs) = self
+                        .intercept(id, client, server, peer, addr, &host, service)
+                        .await;
+                    event.bytes_up = outcome.up;
+                    event.bytes_down = outcome.down;
+                    event.close_reason = outcome.reason;
+                    event.handshake = outcome.report;
+                    self.recorder
+                        .keys(logs.iter().map(|l| l.keylog.as_str()).collect());
+                    self.capture(id, &event, logs);
+                    event.duration_ms = started.elapsed().as_millis() as u64;
+                    self.write_event(&event);
+                    return;
+                }
+                let flow = Arc::new(Mutex::new(FlowLog {
+                    client: Some(peer),
+                    server: Some(addr),
+                    opened: Some(opened),
+                    ..FlowLog::default()
+                }));
+                let outcome = self
+                    .relay(id, client, server, peer, addr, &host, service, &flow)
+                    .await;
+                event.bytes_up = outcome.up;
+                event.bytes_down = outcome.down;
+                event.close_reason = outcome.reason;
+                event.handshake = outcome.report;
+                if let Ok(mut f) = flow.lock() {
+                    f.closed = Some(crate::clock::wall());
+                }
+                if let Ok(mut flow) = flow.lock() {
+                    self.capture(id, &event, vec![std::mem::take(&mut *flow)]);
+                }
+            }
+        }
+        event.duration_ms = started.elapsed().as_millis() as u64;
+        if decide::tell_upstream_failed(&event) {
+            (self.notify)(Notice::UpstreamFailed {
+                id,
+                client: &event.client,
+                reason: &event.close_reason,
+            });
+        }
+        self.write_event(&event);
+    }
+
+    async fn connect(
+        &self,
+        upstreams: &[Upstream],
+    ) -> Result<(TcpStream, String, SocketAddr), String> {
+        let mut reasons = Vec::new();
+        for u in upstreams {
+            let addrs = match self.dns.addresses(&u.host).await {
+                Ok(a) => a,
+                Err(e) => {
+                    reasons.push(format!("{}: {e}", u.host));
+                    continue;
+                }
+            };
+            for ip in addrs {
+                let addr = SocketAddr::new(ip, u.port);
+                match tokio::time::timeout(self.timeouts.connect, TcpStream::connect(addr)).await {
+                    Ok(Ok(s)) => {
+                        let _ = s.set_nodelay(true);
+                        return Ok((s, u.host.clone(), addr));
+                    }
+                    Ok(Err(e)) => reasons.push(format!("{} ({addr}): {e}", u.host)),
+                    Err(_) => reasons.push(format!(
+                        "{} ({addr}): no answer within {}s",
+                        u.host,
+                        self.timeouts.connect.as_secs_f32()
+                    )),
+                }
+            }
+        }
+        Err(format!("upstream unreachable: {}", reasons.join("; ")))
+    }
+}
+
+/// One open connection in the proxy's count, for as long as this lives: every
+/// way out of a connection task (return, early error, panic) gives it back.
+struct OpenConnection<'a>(&'a AtomicUsize);
+
+impl<'a> OpenConnection<'a> {
+    fn count(active: &'a AtomicUsize) -> OpenConnection<'a> {
+        active.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(active)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_connections_are_given_back_on_every_exit() {
+        let active = AtomicUsize::new(0);
+        {
+            let _a = OpenConnection::count(&active);
+            let _b = OpenConnection::count(&active);
+            assert_eq!(active.load(Ordering::Relaxed), 2);
+        }
+        assert_eq!(active.load(Ordering::Relaxed), 0);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _c = OpenConnection::count(&active);
+            panic!("a bug while relaying");
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(active.load(Ordering::Relaxed), 0, "given back on panic too");
+    }
+}

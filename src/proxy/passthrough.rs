@@ -1,0 +1,133 @@
+//! Passthrough: bytes relayed unchanged both ways by the pumps (`pump.rs`),
+//! a copy of the handshake watched with the replay parsers, and the analysis
+//! in its own task once the server's side of the handshake is seen.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpStream;
+
+use super::pump::Pump;
+use super::{Notice, Proxy, decide};
+use crate::core::analysis::HandshakeReport;
+use crate::core::capture::watch::Watch;
+use crate::core::export::FlowLog;
+use crate::core::observation::Service;
+
+impl Proxy {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn relay(
+        self: &Arc<Self>,
+        id: usize,
+        client: TcpStream,
+        server: TcpStream,
+        peer: SocketAddr,
+        upstream: SocketAddr,
+        host: &str,
+        service: Service,
+        flow: &Arc<Mutex<FlowLog>>,
+    ) -> RelayOutcome {
+        let watch = Arc::new(Mutex::new(Watch::default()));
+        let (cr, cw) = client.into_split();
+        let (sr, sw) = server.into_split();
+        let analysis: Arc<Mutex<Option<tokio::task::JoinHandle<Option<HandshakeReport>>>>> =
+            Arc::new(Mutex::new(None));
+        let ctx = Pump {
+            record: self.recorder.capturing(),
+            watch: watch.clone(),
+            flow: flow.clone(),
+            idle: self.idle,
+            activity: Arc::new(crate::net::probe::Activity::new()),
+            stop: self.stop.clone(),
+        };
+        let start_analysis = {
+            let me = self.clone();
+            let watch = watch.clone();
+            let analysis = analysis.clone();
+            let host = host.to_owned();
+            move || {
+                let Ok(mut slot) = analysis.lock() else {
+                    return;
+                };
+                if slot.is_some() {
+                    return;
+                }
+                let me = me.clone();
+                let watch = watch.clone();
+                let host = host.clone();
+                *slot = Some(tokio::spawn(async move {
+                    me.analyse(id, &watch, peer, upstream, &host, service).await
+                }));
+            }
+        };
+        let up = ctx.pump(cr, sw, true, None::<fn()>);
+        let down = ctx.pump(sr, cw, false, Some(start_analysis.clone()));
+        let (up, down) = tokio::join!(up, down);
+        // The handshake may have ended with the connection (alert, reset): judge what was seen.
+        let saw_tls = watch.lock().map(|w| w.saw_tls()).unwrap_or(false);
+        if saw_tls {
+            start_analysis();
+        }
+        let handle = analysis.lock().ok().and_then(|mut s| s.take());
+        let report = match handle {
+            Some(h) => h.await.ok().flatten(),
+            None => None,
+        };
+        let reason = match (&up.1, &down.1) {
+            (Some(r), _) | (None, Some(r)) => r.clone(),
+            (None, None) => "closed".into(),
+        };
+        RelayOutcome {
+            up: up.0,
+            down: down.0,
+            reason,
+            report,
+        }
+    }
+
+    async fn analyse(
+        &self,
+        id: usize,
+        watch: &Mutex<Watch>,
+        client: SocketAddr,
+        upstream: SocketAddr,
+        host: &str,
+        service: Service,
+    ) -> Option<HandshakeReport> {
+        let conn = watch.lock().ok()?.take_connection(id, client, upstream);
+        let now = crate::clock::now();
+        let relayed = decide::Relayed {
+            id,
+            client,
+            upstream,
+            host,
+            service,
+            domain: self.domain.as_deref(),
+            at: now,
+        };
+        let mut obs = decide::relayed_observation(&conn, &relayed);
+        // TLS 1.3: the chain is encrypted in this connection; fetch it on the side.
+        if let Some(target) = decide::side_probe_for(&obs, host, upstream) {
+            let (chain, reused) = self.side_probes.chain(&target, self.timeouts, now).await;
+            obs.presented = chain;
+            obs.origin.locator += &match reused {
+                Some(age) => format!("; chain from a side connection {}s ago", age.as_secs()),
+                None => "; chain from a side connection".to_owned(),
+            };
+        }
+        let report = self.engine.evaluate(&[obs], self.judge_time.now());
+        let h = report.handshakes.into_iter().next()?;
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        (self.notify)(Notice::Judged { id, report: &h });
+        Some(h)
+    }
+}
+
+/// How a relayed connection ended.
+pub(super) struct RelayOutcome {
+    pub(super) up: u64,
+    pub(super) down: u64,
+    pub(super) reason: String,
+    pub(super) report: Option<HandshakeReport>,
+}
