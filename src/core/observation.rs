@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::core::tls::iana::{Alert, CipherSuite, ProtocolVersion};
+use crate::core::tls::iana::{Alert, CipherSuite, ProtocolVersion, Side};
 use time::OffsetDateTime;
 
 /// The application protocol carried over TLS; it decides which name a client checks.
@@ -155,8 +155,53 @@ impl fmt::Display for ReferenceIdentity {
     }
 }
 
+/// The step of setting up a TLS session that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Opening the TCP connection (refused, unreachable, no answer).
+    Connect,
+    /// The XMPP STARTTLS exchange before TLS.
+    Starttls,
+    /// The TLS handshake itself (alert, reset, timeout, no common version).
+    TlsHandshake,
+    /// Reading what was captured (damaged or missing server side): what
+    /// happened on the wire is not known.
+    Capture,
+}
+
+/// Why a handshake did not complete: which step, which side ended it when
+/// that is known (an alert names its sender; a refused connection is the
+/// server's), and the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The step that failed.
+    pub step: Step,
+    /// The side that ended it, when known.
+    pub by: Option<Side>,
+    /// What happened, for people.
+    pub reason: String,
+}
+
+impl Failure {
+    /// A failure at `step`, ended by `by` when known.
+    pub fn new(step: Step, by: Option<Side>, reason: impl Into<String>) -> Failure {
+        Failure {
+            step,
+            by,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
 /// TLS parameters of the handshake, when the source saw them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct TlsParams {
     /// Negotiated protocol version (JSON: its name, e.g. "TLSv1.2").
     pub version: Option<ProtocolVersion>,
@@ -168,11 +213,34 @@ pub struct TlsParams {
     pub alpn: Vec<String>,
     /// Alerts seen (JSON: "fatal handshake_failure from the server").
     pub alerts: Vec<Alert>,
-    /// Why the handshake did not complete (alert, reset, timeout), if it did not.
-    pub failure: Option<String>,
+    /// Why the handshake did not complete (alert, reset, timeout), if it did
+    /// not. JSON: `failure` (the reason), `failure_step`, `failure_by`.
+    pub failure: Option<Failure>,
     /// The Certificate message was encrypted (TLS 1.3 seen passively); any
     /// presented chain came from a side probe, not from this handshake.
     pub chain_hidden: bool,
+}
+
+impl Serialize for TlsParams {
+    // By hand so the failure keeps its one-string `failure` field (a contract)
+    // and adds its step and side beside it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("TlsParams", 10)?;
+        st.serialize_field("version", &self.version)?;
+        st.serialize_field("cipher", &self.cipher)?;
+        st.serialize_field("sni", &self.sni)?;
+        st.serialize_field("alpn", &self.alpn)?;
+        st.serialize_field("alerts", &self.alerts)?;
+        st.serialize_field("failure", &self.failure.as_ref().map(|f| &f.reason))?;
+        st.serialize_field("failure_step", &self.failure.as_ref().map(|f| f.step))?;
+        st.serialize_field(
+            "failure_by",
+            &self.failure.as_ref().and_then(|f| f.by).map(Side::as_str),
+        )?;
+        st.serialize_field("chain_hidden", &self.chain_hidden)?;
+        st.end()
+    }
 }
 
 /// The SRV record set an endpoint was found through.

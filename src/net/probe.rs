@@ -13,13 +13,16 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::tls::{
-    RecordingVerifier, explain, is_old_protocol, note_negotiated, observing_client_config, provider,
+    RecordingVerifier, handshake_failure, is_old_protocol, note_negotiated,
+    observing_client_config, provider,
 };
 use super::xmpp::{StartTls, starttls};
 use crate::core::export::FlowLog;
 use crate::core::observation::{
     Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind, SrvContext, XmppStartTls,
 };
+use crate::core::observation::{Failure, Step};
+use crate::core::tls::iana::Side;
 
 /// Per-step time limits.
 #[derive(Debug, Clone, Copy)]
@@ -260,7 +263,7 @@ async fn handshake(
     t: Timeouts,
     obs: &mut Observation,
     log: &std::sync::Arc<std::sync::Mutex<FlowLog>>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let result = handshake_inner(target, t, obs, log).await;
     if let Ok(mut l) = log.lock()
         && l.opened.is_some()
@@ -275,18 +278,32 @@ async fn handshake_inner(
     t: Timeouts,
     obs: &mut Observation,
     log: &std::sync::Arc<std::sync::Mutex<FlowLog>>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let tcp = match tokio::time::timeout(t.connect, TcpStream::connect(target.addr)).await {
         Err(_) => {
-            return Err(format!(
-                "no answer to the TCP connection within {}s (filtered or down)",
-                t.connect.as_secs_f32()
+            return Err(Failure::new(
+                Step::Connect,
+                None,
+                format!(
+                    "no answer to the TCP connection within {}s (filtered or down)",
+                    t.connect.as_secs_f32()
+                ),
             ));
         }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Err(format!("connection refused by {}", target.addr));
+            return Err(Failure::new(
+                Step::Connect,
+                Some(Side::Server),
+                format!("connection refused by {}", target.addr),
+            ));
         }
-        Ok(Err(e)) => return Err(format!("cannot connect to {}: {e}", target.addr)),
+        Ok(Err(e)) => {
+            return Err(Failure::new(
+                Step::Connect,
+                None,
+                format!("cannot connect to {}: {e}", target.addr),
+            ));
+        }
         Ok(Ok(s)) => s,
     };
     let _ = tcp.set_nodelay(true);
@@ -302,7 +319,10 @@ async fn handshake_inner(
             .xmpp_domain
             .clone()
             .unwrap_or_else(|| target.host.clone());
-        match starttls(&mut tcp, &domain, t.starttls).await? {
+        let negotiated = starttls(&mut tcp, &domain, t.starttls)
+            .await
+            .map_err(|reason| Failure::new(Step::Starttls, None, reason))?;
+        match negotiated {
             StartTls::NotOffered => {
                 obs.xmpp = Some(XmppStartTls {
                     offered: false,
@@ -320,8 +340,9 @@ async fn handshake_inner(
         Service::Http => &["http/1.1"],
         _ => &[],
     };
-    let mut config =
-        observing_client_config(recorder.clone(), alpn).map_err(|e| format!("TLS setup: {e}"))?;
+    let setup = |reason: String| Failure::new(Step::TlsHandshake, None, reason);
+    let mut config = observing_client_config(recorder.clone(), alpn)
+        .map_err(|e| setup(format!("TLS setup: {e}")))?;
     config.key_log = std::sync::Arc::new(KeyLogLines(log.clone()));
     // XMPP clients name the XMPP domain (RFC 6120 13.7.2.1); others the host they dialled.
     let sni_host = match (&target.service, &target.xmpp_domain) {
@@ -331,7 +352,7 @@ async fn handshake_inner(
     let name = match sni_host.parse::<std::net::IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
         Err(_) => ServerName::try_from(sni_host.clone())
-            .map_err(|_| format!("{sni_host:?} is not a valid server name"))?,
+            .map_err(|_| setup(format!("{sni_host:?} is not a valid server name")))?,
     };
     obs.tls.sni = match &name {
         ServerName::DnsName(d) => Some(d.as_ref().to_owned()),
@@ -344,15 +365,15 @@ async fn handshake_inner(
         obs.presented = chain;
     }
     match result {
-        Err(_) => Err(format!(
+        Err(_) => Err(setup(format!(
             "the TLS handshake did not finish within {}s",
             t.handshake.as_secs_f32()
-        )),
+        ))),
         Ok(Err(e)) => {
             if is_old_protocol(&e) {
                 obs.tls.version = Some(crate::core::tls::iana::ProtocolVersion::BelowTls12);
             }
-            Err(explain(&e))
+            Err(handshake_failure(&e))
         }
         Ok(Ok(mut tls)) => {
             note_negotiated(&mut obs.tls, tls.get_ref().1);

@@ -3,7 +3,8 @@
 //! client profiles' rules), and client configurations that offer TLS 1.3 and 1.2
 //! as current clients do.
 
-use crate::core::tls::iana::{CipherSuite, ProtocolVersion, alert_description_name};
+use crate::core::observation::{Failure, Step};
+use crate::core::tls::iana::{CipherSuite, ProtocolVersion, Side, alert_description_name};
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -162,6 +163,35 @@ pub fn explain(e: &std::io::Error) -> String {
         std::io::ErrorKind::InvalidData => format!("the server's reply is not TLS ({e})"),
         _ => e.to_string(),
     }
+}
+
+/// A failed client handshake as an observation's failure: the step is the TLS
+/// handshake; the server ended it when it sent an alert, reset, closed, or
+/// sent something that is not TLS.
+pub fn handshake_failure(e: &std::io::Error) -> Failure {
+    let by_server = match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => matches!(
+            tls,
+            rustls::Error::AlertReceived(_)
+                | rustls::Error::PeerIncompatible(_)
+                | rustls::Error::InvalidMessage(_)
+                | rustls::Error::PeerMisbehaved(_)
+        ),
+        None => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::UnexpectedEof
+                | std::io::ErrorKind::InvalidData
+        ),
+    };
+    Failure::new(
+        Step::TlsHandshake,
+        by_server.then_some(Side::Server),
+        explain(e),
+    )
 }
 
 /// True when the failure means the server speaks only TLS below 1.2.

@@ -231,9 +231,13 @@ impl Proxy {
         }
         let mut upstream_tls = match up {
             Err(_) => {
-                obs.tls.failure = Some(format!(
-                    "the upstream TLS handshake did not finish within {}s",
-                    t.handshake.as_secs_f32()
+                obs.tls.failure = Some(crate::core::observation::Failure::new(
+                    crate::core::observation::Step::TlsHandshake,
+                    None,
+                    format!(
+                        "the upstream TLS handshake did not finish within {}s",
+                        t.handshake.as_secs_f32()
+                    ),
                 ));
                 let report = self.judge(id, obs);
                 return Ok(RelayOutcome {
@@ -244,7 +248,7 @@ impl Proxy {
                 });
             }
             Ok(Err(e)) => {
-                obs.tls.failure = Some(crate::net::tls::explain(&e));
+                obs.tls.failure = Some(crate::net::tls::handshake_failure(&e));
                 let report = self.judge(id, obs);
                 return Ok(RelayOutcome {
                     up: 0,

@@ -336,6 +336,9 @@ async fn probe_walks_dns_and_judges_every_endpoint() {
     assert!(finding_rules(reset).contains(&"tls.handshake-failed".into()));
     let why = reset["tls"]["failure"].as_str().unwrap();
     assert!(why.contains("reset") || why.contains("closed"), "{why}");
+    // The step and the side: a reset mid-handshake is the server's doing.
+    assert_eq!(reset["tls"]["failure_step"], "tls-handshake");
+    assert_eq!(reset["tls"]["failure_by"], "server");
     let silent = handshake(&doc, &host("silent"));
     assert!(
         silent["tls"]["failure"]
@@ -343,6 +346,11 @@ async fn probe_walks_dns_and_judges_every_endpoint() {
             .unwrap()
             .contains("did not finish within"),
         "{silent}"
+    );
+    assert_eq!(silent["tls"]["failure_step"], "tls-handshake");
+    assert!(
+        silent["tls"]["failure_by"].is_null(),
+        "a timeout names no side"
     );
 
     let ossl = handshake(&doc, &host("openssl"));

@@ -174,7 +174,7 @@ fn damaged_captures_give_lines_not_panics() {
             let all: String = r.damaged.join("\n")
                 + &observations
                     .iter()
-                    .filter_map(|o| o.tls.failure.clone())
+                    .filter_map(|o| o.tls.failure.as_ref().map(|f| f.reason.clone()))
                     .collect::<Vec<_>>()
                     .join("\n");
             assert!(

@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 
 use super::replay::TlsConnection;
 use crate::core::observation::{
-    CapturePosition, Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
+    CapturePosition, Endpoint, Failure, Observation, Origin, ReferenceIdentity, Service,
+    SourceKind, Step,
 };
 use crate::core::tls::iana::{Alert, CipherSuite, ProtocolVersion, Side, alert_description_name};
 use crate::core::xmpp::{ClientEvent, ServerEvent, scan_client, scan_server};
@@ -109,25 +110,44 @@ pub fn handshake_observation(
     obs.tls.chain_hidden = tls13 && c.certificates.is_none();
     let fatal = c.alerts.iter().find(|(_, level, _)| *level == 2);
     obs.tls.failure = match (fatal, &c.server_hello, &c.certificates) {
-        (Some((from_server, _, desc)), _, _) => Some(format!(
-            "the {} sent a fatal {} alert",
-            if *from_server { "server" } else { "client" },
-            alert_description_name(*desc)
+        (Some((from_server, _, desc)), _, _) => {
+            let side = if *from_server {
+                Side::Server
+            } else {
+                Side::Client
+            };
+            Some(Failure::new(
+                Step::TlsHandshake,
+                Some(side),
+                format!(
+                    "the {} sent a fatal {} alert",
+                    side.as_str(),
+                    alert_description_name(*desc)
+                ),
+            ))
+        }
+        (None, None, None) => Some(Failure::new(
+            Step::Capture,
+            None,
+            if c.damage.is_empty() {
+                "no ServerHello in the capture: the server never answered, or its side was not captured"
+                    .to_owned()
+            } else {
+                format!("the handshake could not be read: {}", c.damage.join("; "))
+            },
         )),
-        (None, None, None) => Some(if c.damage.is_empty() {
-            "no ServerHello in the capture: the server never answered, or its side was not captured"
-                .to_owned()
-        } else {
-            format!("the handshake could not be read: {}", c.damage.join("; "))
-        }),
         _ => None,
     };
     if let Some(cm) = &c.certificates
         && let Some(problem) = &cm.problem
     {
-        obs.tls
-            .failure
-            .get_or_insert_with(|| format!("malformed Certificate message: {problem}"));
+        obs.tls.failure.get_or_insert_with(|| {
+            Failure::new(
+                Step::TlsHandshake,
+                Some(Side::Server),
+                format!("malformed Certificate message: {problem}"),
+            )
+        });
     }
     obs
 }

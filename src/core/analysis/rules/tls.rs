@@ -3,6 +3,30 @@
 use super::Handshake;
 use crate::core::analysis::catalog as c;
 use crate::core::analysis::finding::Finding;
+use crate::core::observation::{Failure, Step};
+use crate::core::tls::iana::Side;
+
+/// What to do about a failure, by the step that failed and who ended it; a
+/// capture that missed the server's side says so rather than blame the server.
+fn failure_fix(f: &Failure) -> &'static str {
+    match (f.step, f.by) {
+        (Step::Connect, _) => {
+            "check that the server is up and listens on this port, and that no firewall or load balancer on the way drops the connection"
+        }
+        (Step::Starttls, _) => {
+            "check the XMPP server's STARTTLS (the stream header's domain must be one it serves, and it must offer <starttls/>)"
+        }
+        (Step::TlsHandshake, Some(Side::Client)) => {
+            "the client ended the handshake: its alert names why (unknown_ca or bad_certificate: it does not accept the chain; see the chain findings for the cause)"
+        }
+        (Step::TlsHandshake, _) => {
+            "check that the server listens with TLS on this port and accepts TLS 1.2 with current cipher suites; the reason names what failed"
+        }
+        (Step::Capture, _) => {
+            "capture both directions from the connection's start (the server's side is missing or damaged in this capture); nothing is known to be wrong on the server"
+        }
+    }
+}
 
 /// Version, cipher and failure.
 pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
@@ -19,11 +43,24 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
                 .fix("nothing to fix on the server; to see the exact bytes, use intercept mode or a TLS 1.2 capture"),
         );
     }
-    if let Some(reason) = &tls.failure {
+    if let Some(failure) = &tls.failure {
+        let step = match failure.step {
+            Step::Connect => "connect",
+            Step::Starttls => "XMPP STARTTLS",
+            Step::TlsHandshake => "TLS handshake",
+            Step::Capture => "capture",
+        };
         out.push(
-            Finding::new(&c::TLS_HANDSHAKE_FAILED, format!("the TLS handshake did not complete: {reason}"))
-                .evidence("handshake", Some("a completed TLS handshake".into()), Some(reason.clone()))
-                .fix("check that the server listens with TLS on this port and accepts TLS 1.2 with current cipher suites; the reason names the step that failed"),
+            Finding::new(
+                &c::TLS_HANDSHAKE_FAILED,
+                format!("the TLS handshake did not complete: {failure}"),
+            )
+            .evidence(
+                step,
+                Some("a completed TLS handshake".into()),
+                Some(failure.reason.clone()),
+            )
+            .fix(failure_fix(failure)),
         );
     }
     if let Some(version) = tls.version
@@ -55,7 +92,13 @@ mod tests {
         let (mut case, _, _) = good_edge();
         case.tls.version = version.map(ProtocolVersion::Code);
         case.tls.cipher = cipher.map(CipherSuite);
-        case.tls.failure = failure.map(str::to_owned);
+        case.tls.failure = failure.map(|r| {
+            crate::core::observation::Failure::new(
+                crate::core::observation::Step::TlsHandshake,
+                None,
+                r,
+            )
+        });
         case
     }
 
@@ -120,5 +163,49 @@ mod tests {
             &with_tls(Some(0x0304), None, None).run(),
             "tls.handshake-failed",
         );
+    }
+
+    /// The fix follows the step and the side: a capture that missed the
+    /// server's side never blames the server; a client's alert says so.
+    #[test]
+    fn the_fix_names_the_failed_step_and_side() {
+        use crate::core::observation::{Failure, Step};
+        use crate::core::tls::iana::Side;
+        let fix_for = |f: Failure| {
+            let (mut case, _, _) = good_edge();
+            case.tls.failure = Some(f);
+            let report = case.run();
+            assert_fires(&report, "tls.handshake-failed");
+            report.handshakes[0]
+                .findings
+                .iter()
+                .find(|f| f.rule.id == "tls.handshake-failed")
+                .map(|f| f.fix.clone())
+                .unwrap()
+        };
+        let capture = fix_for(Failure::new(
+            Step::Capture,
+            None,
+            "no ServerHello in the capture",
+        ));
+        assert!(
+            capture.contains("nothing is known to be wrong on the server"),
+            "{capture}"
+        );
+        let client = fix_for(Failure::new(
+            Step::TlsHandshake,
+            Some(Side::Client),
+            "the client sent a fatal unknown_ca alert",
+        ));
+        assert!(
+            client.contains("the client ended the handshake"),
+            "{client}"
+        );
+        let connect = fix_for(Failure::new(
+            Step::Connect,
+            Some(Side::Server),
+            "connection refused",
+        ));
+        assert!(connect.contains("listens on this port"), "{connect}");
     }
 }
