@@ -44,8 +44,9 @@ pub fn check_presented(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// Path checks against one trust store.
-pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
+/// Where the path ends, per trust store: a self-signed leaf, an untrusted root,
+/// or an issuer that was neither sent nor trusted.
+pub fn check_path_end(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
     let path = s.path;
     let leaf = &s.hs.chain[0];
     let leaf_ref = s.hs.cert_ref(0);
@@ -105,8 +106,11 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
         }
         PathEnd::Anchored { .. } => {}
     }
+}
 
-    for link in &path.links {
+/// Each link of the path: does the signature verify, and may the issuer issue?
+pub fn check_links(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
+    for link in &s.path.links {
         let child = s.cert_ref(link.child);
         let issuer = s.cert_ref(link.issuer);
         if link.signature == SigCheck::Invalid {
@@ -143,7 +147,12 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
             }
         }
     }
+}
 
+/// What was sent against the path: order, the root sent along, certificates
+/// that are not on the path.
+pub fn check_sent(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
+    let path = s.path;
     // Order and extras, judged on what was sent.
     let on_path: Vec<usize> = path.presented_on_path().collect();
     if on_path.windows(2).any(|w| w[1] < w[0]) {
@@ -210,9 +219,12 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
             );
         }
     }
+}
 
-    // pathLenConstraint: intermediates (not self-issued) below a CA, leaf excluded.
+/// BasicConstraints pathLenConstraint of every CA on the path.
+pub fn check_path_len(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
     let certs: Vec<(PathNode, &crate::core::x509::CertInfo)> = s.path_certs().collect();
+    // pathLenConstraint: intermediates (not self-issued) below a CA, leaf excluded.
     for (k, (node, ca)) in certs.iter().enumerate().skip(1) {
         let Some(limit) = ca.path_len else { continue };
         let below = certs[1..k].iter().filter(|(_, c)| !c.self_issued).count();
@@ -228,7 +240,11 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
             );
         }
     }
+}
 
+/// Critical extensions a client does not understand, anywhere on the path.
+pub fn check_critical_extensions(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
+    let certs: Vec<(PathNode, &crate::core::x509::CertInfo)> = s.path_certs().collect();
     for (node, cert) in &certs {
         for oid in &cert.unknown_critical_extensions {
             out.push(
@@ -242,7 +258,11 @@ pub fn check_path(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
             );
         }
     }
+}
 
+/// NameConstraints of every CA on the path.
+pub fn check_name_constraints(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
+    let certs: Vec<(PathNode, &crate::core::x509::CertInfo)> = s.path_certs().collect();
     // Name constraints of every CA on the path bind the dNSNames of every certificate
     // below it (RFC 5280 6.1.3: self-issued intermediates excepted), and the name
     // the client asked for.

@@ -199,16 +199,32 @@ pub static DETECTORS: &[Detector] = &[
             &c::CHAIN_SELF_SIGNED,
             &c::CHAIN_UNTRUSTED_ROOT,
             &c::CHAIN_MISSING_INTERMEDIATE,
-            &c::CHAIN_BAD_SIGNATURE,
-            &c::CHAIN_ISSUER_NOT_CA,
+        ],
+        check: Check::Path(chain::check_path_end),
+    },
+    Detector {
+        rules: &[&c::CHAIN_BAD_SIGNATURE, &c::CHAIN_ISSUER_NOT_CA],
+        check: Check::Path(chain::check_links),
+    },
+    Detector {
+        rules: &[
             &c::CHAIN_OUT_OF_ORDER,
             &c::CHAIN_ROOT_SENT,
             &c::CHAIN_UNRELATED_CERT,
-            &c::CHAIN_NAME_CONSTRAINTS,
-            &c::CHAIN_PATH_LEN_EXCEEDED,
-            &c::CHAIN_UNKNOWN_CRITICAL_EXTENSION,
         ],
-        check: Check::Path(chain::check_path),
+        check: Check::Path(chain::check_sent),
+    },
+    Detector {
+        rules: &[&c::CHAIN_PATH_LEN_EXCEEDED],
+        check: Check::Path(chain::check_path_len),
+    },
+    Detector {
+        rules: &[&c::CHAIN_UNKNOWN_CRITICAL_EXTENSION],
+        check: Check::Path(chain::check_critical_extensions),
+    },
+    Detector {
+        rules: &[&c::CHAIN_NAME_CONSTRAINTS],
+        check: Check::Path(chain::check_name_constraints),
     },
     Detector {
         rules: &[
