@@ -270,8 +270,16 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn summarise(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
+    let mut info = names_dates_and_key(der, cert);
+    for ext in cert.extensions() {
+        read_extension(&mut info, ext);
+    }
+    info
+}
+
+/// Everything outside the extensions: names, serial, dates, key, signature.
+fn names_dates_and_key(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
     let registry = x509_parser::objects::oid_registry();
-    let mut warnings = Vec::new();
     let subject = cert.subject();
     let subject_attributes = subject
         .iter_attributes()
@@ -288,8 +296,7 @@ fn summarise(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         .iter_common_name()
         .filter_map(|a| a.as_str().ok().map(str::to_owned))
         .collect();
-
-    let mut info = CertInfo {
+    CertInfo {
         der: der.to_vec(),
         sha256: sha256_hex(der),
         subject: name_text(subject),
@@ -317,67 +324,72 @@ fn summarise(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         unknown_critical_extensions: Vec::new(),
         self_issued: subject.as_raw() == cert.issuer().as_raw(),
         parse_warnings: Vec::new(),
-    };
+    }
+}
 
-    for ext in cert.extensions() {
-        if ext.critical && ext.parsed_extension().unsupported() {
-            info.unknown_critical_extensions
-                .push(ext.oid.to_id_string());
+/// One extension into the fields it decides; an undecodable one becomes a
+/// parse warning, an unknown critical one is listed.
+fn read_extension(info: &mut CertInfo, ext: &x509_parser::extensions::X509Extension<'_>) {
+    if ext.critical && ext.parsed_extension().unsupported() {
+        info.unknown_critical_extensions
+            .push(ext.oid.to_id_string());
+    }
+    match ext.parsed_extension() {
+        ParsedExtension::SubjectAlternativeName(san) => {
+            info.san = Some(san.general_names.iter().map(san_entry).collect());
         }
-        match ext.parsed_extension() {
-            ParsedExtension::SubjectAlternativeName(san) => {
-                info.san = Some(san.general_names.iter().map(san_entry).collect());
-            }
-            ParsedExtension::ExtendedKeyUsage(eku) => {
-                info.eku = Some(Eku {
-                    server_auth: eku.server_auth,
-                    client_auth: eku.client_auth,
-                    any: eku.any,
-                });
-            }
-            ParsedExtension::BasicConstraints(bc) => {
-                info.basic_constraints_ca = Some(bc.ca);
-                info.path_len = bc.path_len_constraint;
-            }
-            ParsedExtension::KeyUsage(ku) => info.key_cert_sign = Some(ku.key_cert_sign()),
-            ParsedExtension::CRLDistributionPoints(dps) => {
-                for dp in dps.iter() {
-                    if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point {
-                        info.crl_urls.extend(names.iter().filter_map(uri));
-                    }
+        ParsedExtension::ExtendedKeyUsage(eku) => {
+            info.eku = Some(Eku {
+                server_auth: eku.server_auth,
+                client_auth: eku.client_auth,
+                any: eku.any,
+            });
+        }
+        ParsedExtension::BasicConstraints(bc) => {
+            info.basic_constraints_ca = Some(bc.ca);
+            info.path_len = bc.path_len_constraint;
+        }
+        ParsedExtension::KeyUsage(ku) => info.key_cert_sign = Some(ku.key_cert_sign()),
+        ParsedExtension::CRLDistributionPoints(dps) => {
+            for dp in dps.iter() {
+                if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point {
+                    info.crl_urls.extend(names.iter().filter_map(uri));
                 }
             }
-            ParsedExtension::AuthorityInfoAccess(aia) => {
-                info.ocsp_urls.extend(
-                    aia.iter()
-                        .filter(|d| d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_OCSP)
-                        .filter_map(|d| uri(&d.access_location)),
-                );
-            }
-            ParsedExtension::NameConstraints(nc) => {
-                let dns = |t: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
-                    t.iter()
-                        .flatten()
-                        .filter_map(|s| match s.base {
-                            GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>()
-                };
-                info.permitted_dns = dns(&nc.permitted_subtrees);
-                info.excluded_dns = dns(&nc.excluded_subtrees);
-            }
-            ParsedExtension::ParseError { error } => {
-                warnings.push(format!(
-                    "extension {} could not be decoded: {error}",
-                    ext.oid.to_id_string()
-                ));
-            }
-            _ => {}
         }
+        ParsedExtension::AuthorityInfoAccess(aia) => {
+            info.ocsp_urls.extend(
+                aia.iter()
+                    .filter(|d| d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_OCSP)
+                    .filter_map(|d| uri(&d.access_location)),
+            );
+        }
+        ParsedExtension::NameConstraints(nc) => {
+            info.permitted_dns = subtree_dns_names(&nc.permitted_subtrees);
+            info.excluded_dns = subtree_dns_names(&nc.excluded_subtrees);
+        }
+        ParsedExtension::ParseError { error } => {
+            info.parse_warnings.push(format!(
+                "extension {} could not be decoded: {error}",
+                ext.oid.to_id_string()
+            ));
+        }
+        _ => {}
     }
-    info.parse_warnings = warnings;
-    info
+}
+
+/// The dNSName bases of NameConstraints subtrees, lowercased.
+fn subtree_dns_names(
+    subtrees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>,
+) -> Vec<String> {
+    subtrees
+        .iter()
+        .flatten()
+        .filter_map(|s| match s.base {
+            GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn uri(name: &GeneralName<'_>) -> Option<String> {
