@@ -6,7 +6,10 @@
 //! - [`relayed_observation`]: what a watched handshake is, as an `Observation`;
 //! - [`side_probe_for`]: whether a TLS 1.3 chain must be fetched on the side;
 //! - [`capture_comment`] and [`tell_upstream_failed`]: what the capture and
-//!   the person watching are told when a connection ends.
+//!   the person watching are told when a connection ends;
+//! - [`after_buffered_read`], [`after_splice`], [`keep_for_capture`]: how a
+//!   passthrough direction carries its next bytes (when a direction is done
+//!   being watched is the watch's own answer, `Watch::side_done`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -146,6 +149,49 @@ pub fn capture_comment(id: usize, handshake: Option<&HandshakeReport>) -> String
 /// upstream and simply closed needs none).
 pub fn tell_upstream_failed(event: &ConnectionEvent) -> bool {
     event.handshake.is_none() && event.upstream.is_none()
+}
+
+/// A read at least this large means bulk transfer: move to splice.
+pub const BULK: usize = 64 * 1024;
+/// A splice smaller than this means the bulk is over: give the pipe back.
+pub const TRICKLE: usize = 16 * 1024;
+/// Bytes of one connection kept for the capture; past this, the capture notes it.
+pub const CAPTURE_CAP: usize = 16 * 1024 * 1024;
+
+/// What a passthrough direction does after relaying `n` bytes through its
+/// user-space buffer (of `buffer` bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterRead {
+    /// Bulk data that nobody needs to see: let the kernel move it (splice).
+    Splice,
+    /// Keep the buffer for the next read.
+    KeepBuffer,
+    /// A trickle (interactive traffic): give the buffer's memory back.
+    FreeBuffer,
+}
+
+/// Decide how the next bytes move: splice only when the read was bulk and the
+/// handshake watch and the capture are both done with this direction.
+pub fn after_buffered_read(n: usize, buffer: usize, watching: bool, recording: bool) -> AfterRead {
+    if n >= BULK && !recording && !watching {
+        AfterRead::Splice
+    } else if n < buffer / 4 {
+        AfterRead::FreeBuffer
+    } else {
+        AfterRead::KeepBuffer
+    }
+}
+
+/// After splicing `n` bytes: keep the pipe while bulk data flows, give it
+/// back once it trickles (an idle connection holds no pipe).
+pub fn after_splice(n: usize) -> bool {
+    n >= TRICKLE
+}
+
+/// Whether the next bytes still go to the capture: only while one is written
+/// and the connection has not reached [`CAPTURE_CAP`].
+pub fn keep_for_capture(capturing: bool, kept: usize) -> bool {
+    capturing && kept < CAPTURE_CAP
 }
 
 #[cfg(test)]
@@ -304,5 +350,35 @@ mod tests {
             !tell_upstream_failed(&event),
             "reached, then closed: no line"
         );
+    }
+
+    #[test]
+    fn a_direction_splices_only_bulk_nobody_watches() {
+        let buf = 256 * 1024;
+        assert_eq!(
+            after_buffered_read(BULK, buf, false, false),
+            AfterRead::Splice
+        );
+        assert_eq!(
+            after_buffered_read(BULK, buf, true, false),
+            AfterRead::KeepBuffer,
+            "the handshake is still watched"
+        );
+        assert_eq!(
+            after_buffered_read(buf, buf, false, true),
+            AfterRead::KeepBuffer,
+            "the capture keeps the bytes"
+        );
+        assert_eq!(
+            after_buffered_read(100, buf, false, false),
+            AfterRead::FreeBuffer
+        );
+        assert!(after_splice(TRICKLE) && !after_splice(TRICKLE - 1));
+        assert!(keep_for_capture(true, CAPTURE_CAP - 1));
+        assert!(
+            !keep_for_capture(true, CAPTURE_CAP),
+            "capped per connection"
+        );
+        assert!(!keep_for_capture(false, 0), "no capture, nothing kept");
     }
 }

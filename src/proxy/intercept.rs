@@ -14,7 +14,7 @@ use rustls::sign::CertifiedKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::pump::CAPTURE_CAP;
+use super::decide::CAPTURE_CAP;
 use super::{Proxy, RelayOutcome};
 use crate::core::analysis::HandshakeReport;
 use crate::core::export::FlowLog;

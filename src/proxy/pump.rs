@@ -23,18 +23,13 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
+use super::decide;
 use crate::core::capture::watch::Watch;
 use crate::core::export::FlowLog;
 use crate::net::probe::Activity;
 
-/// Bytes of one connection kept for the capture; past this, the capture notes it.
-pub(super) const CAPTURE_CAP: usize = 16 * 1024 * 1024;
 /// User-space buffer for watched or recorded bytes and for interactive traffic.
 const READ_BUF: usize = 256 * 1024;
-/// A read at least this large means bulk transfer: move to splice.
-const BULK: usize = 64 * 1024;
-/// A splice smaller than this means the bulk is over: give the pipe back.
-const TRICKLE: usize = 16 * 1024;
 /// Pipe capacity asked for (the kernel default is 64 KiB; 1 MiB is the
 /// default ceiling for unprivileged processes).
 const PIPE_SIZE: usize = 1024 * 1024;
@@ -164,7 +159,7 @@ impl Pump {
                     Ok(n) => {
                         total += n as u64;
                         self.activity.touch();
-                        if n < TRICKLE {
+                        if !decide::after_splice(n) {
                             pipe = None;
                         }
                     }
@@ -212,7 +207,7 @@ impl Pump {
                     f();
                 }
             }
-            let recording = self.record && captured < CAPTURE_CAP;
+            let recording = decide::keep_for_capture(self.record, captured);
             if recording {
                 if let Ok(mut f) = self.flow.lock() {
                     f.chunks
@@ -225,18 +220,16 @@ impl Pump {
             }
             total += n as u64;
             self.activity.touch();
-            if n >= BULK && !recording && !watching {
-                // Bulk data nobody needs to see: let the kernel move it.
-                match Pipe::new() {
+            match decide::after_buffered_read(n, buf.len(), watching, recording) {
+                decide::AfterRead::Splice => match Pipe::new() {
                     Ok(p) => {
                         pipe = Some(p);
                         buf = Vec::new();
                     }
                     Err(e) => tracing::debug!(error = %e, "no pipe for splice; copying instead"),
-                }
-            } else if n < buf.len() / 4 {
-                // A trickle (interactive traffic): give the memory back.
-                buf = Vec::new();
+                },
+                decide::AfterRead::FreeBuffer => buf = Vec::new(),
+                decide::AfterRead::KeepBuffer => {}
             }
         }
     }
