@@ -130,10 +130,84 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         .map(|n| parse_nameserver(n))
         .collect::<Result<_, _>>()?;
     let dns = Dns::new(&nameservers, Duration::from_secs(2))?;
+    let listeners = bind_listeners(&cfg, &dns).await?;
+    let recorder = start_recorder(&cfg)?;
+    let forger = load_forger(args)?;
+    let mode = if forger.is_some() {
+        "intercept"
+    } else {
+        "passthrough"
+    };
+    let connect = secs(cfg.connect_timeout_secs, 5.0);
+    let timeouts = Timeouts {
+        connect,
+        starttls: connect,
+        handshake: connect * 2,
+    };
+    let (accept_tx, accept_rx) = tokio::sync::watch::channel(false);
+    let (force_tx, force_rx) = tokio::sync::watch::channel(false);
+    let mut proxy = Proxy::new(
+        engine,
+        cfg.domain.clone(),
+        dns,
+        timeouts,
+        secs(cfg.idle_timeout_secs, 300.0),
+        recorder,
+        force_rx,
+    );
+    proxy.forger = forger;
+    proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
+    proxy.judge_time = args.time.judge_time();
+    proxy.notify = Box::new(print_notice);
+    if let Some(at) = args.time.at {
+        eprintln!("edgetap: judging every handshake as of {at} (--at), not when it passes");
+    }
+    let proxy = Arc::new(proxy);
+    eprintln!("edgetap: mode {mode}");
+    let mut acceptors = tokio::task::JoinSet::new();
+    for l in listeners {
+        acceptors.spawn(proxy.clone().serve(l, accept_rx.clone()));
+    }
 
+    wait_for_stop().await;
+    let grace = secs(cfg.grace_secs, 5.0);
+    eprintln!(
+        "edgetap: stopping: no new connections; {} open get {}s to finish",
+        proxy.active(),
+        grace.as_secs_f32()
+    );
+    let _ = accept_tx.send(true);
+    while acceptors.join_next().await.is_some() {}
+    drain(&proxy, grace, Duration::from_millis(50)).await;
+    let _ = force_tx.send(true);
+    drain(&proxy, Duration::from_secs(5), Duration::from_millis(20)).await;
+    proxy.finish()?;
+    eprintln!(
+        "edgetap: stopped after {} handshakes",
+        proxy.handshakes.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A config duration in seconds, `default` when unset, kept within 0.1 s .. 1 day.
+fn secs(v: Option<f64>, default: f64) -> Duration {
+    Duration::from_secs_f64(v.unwrap_or(default).clamp(0.1, 86_400.0))
+}
+
+/// Wait until no connection is open, for at most `limit`.
+async fn drain(proxy: &Proxy, limit: Duration, every: Duration) {
+    let deadline = Instant::now() + limit;
+    while proxy.active() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Resolve each configured listener's upstreams and bind it, saying on stderr
+/// where it sends what (and when it is reachable from the network).
+async fn bind_listeners(cfg: &ProxyConfig, dns: &Dns) -> anyhow::Result<Vec<Listener>> {
     let mut listeners = Vec::new();
     for l in &cfg.listeners {
-        let ups = upstreams(cfg.domain.as_deref(), l, &dns).await?;
+        let ups = upstreams(cfg.domain.as_deref(), l, dns).await?;
         let socket = tokio::net::TcpListener::bind(l.listen)
             .await
             .with_context(|| {
@@ -167,6 +241,11 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
             srv: l.srv.then(|| l.clone()),
         });
     }
+    Ok(listeners)
+}
+
+/// Open the configured output files and start the thread that writes them.
+fn start_recorder(cfg: &ProxyConfig) -> anyhow::Result<Recorder> {
     let events = match &cfg.events {
         Some(p) => Some(open_append(p, "events file")?),
         None => None,
@@ -175,102 +254,46 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         Some(p) => Some(PcapRotation::new(p.clone(), cfg.pcap_max_mb)?),
         None => None,
     };
-    let secs =
-        |v: Option<f64>, d: f64| Duration::from_secs_f64(v.unwrap_or(d).clamp(0.1, 86_400.0));
-    let connect = secs(cfg.connect_timeout_secs, 5.0);
-    let timeouts = Timeouts {
-        connect,
-        starttls: connect,
-        handshake: connect * 2,
-    };
-    let (accept_tx, accept_rx) = tokio::sync::watch::channel(false);
-    let (force_tx, force_rx) = tokio::sync::watch::channel(false);
-    let forger = match (&args.intercept, &args.ca) {
-        (true, Some(dir)) => {
-            let forger = crate::proxy::ca::Forger::load(dir, crate::clock::now())?;
-            let left = forger.ca_not_after() - crate::clock::now();
-            if left < time::Duration::days(30) {
-                eprintln!(
-                    "edgetap: warning: the diagnostic CA expires on {} (in {} days); make a new one soon with `edgetap ca init --dir NEW_DIR`",
-                    forger.ca_not_after().date(),
-                    left.whole_days()
-                );
-            }
-            Some(forger)
-        }
-        _ => None,
-    };
-    let mode = if forger.is_some() {
-        "intercept"
-    } else {
-        "passthrough"
-    };
     let keylog = match &cfg.keylog {
         Some(path) => Some(open_append(path, "key log")?),
         None => None,
     };
-    let recorder = Recorder::start(Outputs {
+    Recorder::start(Outputs {
         events,
         pcap,
         keylog,
     })
-    .context("cannot start the thread that writes the output files")?;
-    let mut proxy = Proxy::new(
-        engine,
-        cfg.domain.clone(),
-        dns,
-        timeouts,
-        secs(cfg.idle_timeout_secs, 300.0),
-        recorder,
-        force_rx,
-    );
-    proxy.forger = forger;
-    proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
-    proxy.judge_time = args.time.judge_time();
-    proxy.notify = Box::new(|notice| {
-        let now = crate::clock::now();
-        let line = match notice {
-            Notice::Judged { id, report } => crate::sink::text::proxy_handshake(id, report, now),
-            Notice::UpstreamFailed { id, client, reason } => {
-                crate::sink::text::proxy_upstream_failed(id, client, reason, now)
-            }
-        };
-        crate::outln!("{line}");
-    });
-    if let Some(at) = args.time.at {
-        eprintln!("edgetap: judging every handshake as of {at} (--at), not when it passes");
-    }
-    let proxy = Arc::new(proxy);
-    eprintln!("edgetap: mode {mode}");
-    let mut acceptors = tokio::task::JoinSet::new();
-    for l in listeners {
-        acceptors.spawn(proxy.clone().serve(l, accept_rx.clone()));
-    }
+    .context("cannot start the thread that writes the output files")
+}
 
-    wait_for_stop().await;
-    let grace = secs(cfg.grace_secs, 5.0);
-    eprintln!(
-        "edgetap: stopping: no new connections; {} open get {}s to finish",
-        proxy.active(),
-        grace.as_secs_f32()
-    );
-    let _ = accept_tx.send(true);
-    while acceptors.join_next().await.is_some() {}
-    let deadline = Instant::now() + grace;
-    while proxy.active() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// In intercept mode, the diagnostic CA (refused when expired; a warning in its
+/// last 30 days).
+fn load_forger(args: &ProxyArgs) -> anyhow::Result<Option<crate::proxy::ca::Forger>> {
+    let (true, Some(dir)) = (args.intercept, &args.ca) else {
+        return Ok(None);
+    };
+    let forger = crate::proxy::ca::Forger::load(dir, crate::clock::now())?;
+    let left = forger.ca_not_after() - crate::clock::now();
+    if left < time::Duration::days(30) {
+        eprintln!(
+            "edgetap: warning: the diagnostic CA expires on {} (in {} days); make a new one soon with `edgetap ca init --dir NEW_DIR`",
+            forger.ca_not_after().date(),
+            left.whole_days()
+        );
     }
-    let _ = force_tx.send(true);
-    let closing = Instant::now() + Duration::from_secs(5);
-    while proxy.active() > 0 && Instant::now() < closing {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    proxy.finish()?;
-    eprintln!(
-        "edgetap: stopped after {} handshakes",
-        proxy.handshakes.load(std::sync::atomic::Ordering::Relaxed)
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(Some(forger))
+}
+
+/// The terminal line for a proxy notice, stamped with the wall clock.
+fn print_notice(notice: Notice<'_>) {
+    let now = crate::clock::now();
+    let line = match notice {
+        Notice::Judged { id, report } => crate::sink::text::proxy_handshake(id, report, now),
+        Notice::UpstreamFailed { id, client, reason } => {
+            crate::sink::text::proxy_upstream_failed(id, client, reason, now)
+        }
+    };
+    crate::outln!("{line}");
 }
 
 async fn wait_for_stop() {
