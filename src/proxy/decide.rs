@@ -5,6 +5,8 @@
 //! - [`route`]: which service a connection carries and which upstreams to try;
 //! - [`relayed_observation`]: what a watched handshake is, as an `Observation`;
 //! - [`side_probe_for`]: whether a TLS 1.3 chain must be fetched on the side;
+//! - [`upstream_name`], [`intercepted_observation`]: intercept mode's name
+//!   upstream and what its handshake is;
 //! - [`capture_comment`] and [`tell_upstream_failed`]: what the capture and
 //!   the person watching are told when a connection ends;
 //! - [`after_buffered_read`], [`after_splice`], [`keep_for_capture`]: how a
@@ -20,7 +22,9 @@ use super::{ConnectionEvent, Upstream};
 use crate::core::analysis::HandshakeReport;
 use crate::core::capture::observe::handshake_observation;
 use crate::core::capture::replay::TlsConnection;
-use crate::core::observation::{Observation, Origin, Service, SourceKind};
+use crate::core::observation::{
+    Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind, XmppStartTls,
+};
 use crate::net::probe::Target;
 
 /// How a listener places its connections.
@@ -116,6 +120,68 @@ pub fn relayed_observation(conn: &TlsConnection, r: &Relayed<'_>) -> Observation
         Service::Xmpp => None,
         _ => r.domain.map(str::to_owned),
     };
+    obs
+}
+
+/// The name intercept mode uses upstream: the client's SNI, else the XMPP
+/// domain of its stream, else the configured host.
+pub fn upstream_name(sni: Option<&str>, xmpp_domain: Option<&str>, host: &str) -> String {
+    sni.or(xmpp_domain).unwrap_or(host).to_owned()
+}
+
+/// What intercept mode learned of a connection before judging it.
+#[derive(Debug, Clone)]
+pub struct Intercepted<'a> {
+    /// The connection, as for passthrough.
+    pub relayed: Relayed<'a>,
+    /// The name used upstream ([`upstream_name`]).
+    pub name: &'a str,
+    /// The XMPP domain of the client's stream, after STARTTLS.
+    pub xmpp_domain: Option<&'a str>,
+    /// The client's SNI.
+    pub sni: Option<String>,
+    /// The ALPN protocols the client offered (and edgetap offered upstream).
+    pub alpn: &'a [Vec<u8>],
+    /// What the server's STARTTLS features said.
+    pub xmpp: Option<XmppStartTls>,
+    /// The chain upstream presented to edgetap.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// The observation of an intercepted handshake: the real upstream chain, judged
+/// for the XMPP domain (XMPP) or the name used upstream, with the edge domain
+/// for HTTPS and SIP.
+pub fn intercepted_observation(i: Intercepted<'_>) -> Observation {
+    let r = i.relayed;
+    let reference = ReferenceIdentity::parse(i.xmpp_domain.unwrap_or(i.name));
+    let mut obs = Observation::new(
+        r.service,
+        reference,
+        i.chain,
+        Origin {
+            kind: SourceKind::Proxy,
+            at: Some(r.at),
+            locator: format!(
+                "connection {}: {} -> {} ({}, intercept)",
+                r.id, r.client, r.upstream, r.host
+            ),
+        },
+    );
+    obs.endpoint = Endpoint {
+        host: Some(i.name.to_owned()),
+        ip: Some(r.upstream.ip()),
+        port: Some(r.upstream.port()),
+    };
+    obs.tls.sni = i.sni;
+    obs.tls.alpn = i
+        .alpn
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    obs.xmpp = i.xmpp;
+    if r.service != Service::Xmpp {
+        obs.edge_domain = r.domain.map(str::to_owned);
+    }
     obs
 }
 
@@ -380,5 +446,57 @@ mod tests {
             "capped per connection"
         );
         assert!(!keep_for_capture(false, 0), "no capture, nothing kept");
+    }
+
+    #[test]
+    fn intercept_names_and_judges_the_upstream_chain() {
+        assert_eq!(
+            upstream_name(Some("expe.example.com"), Some("example.com"), "h"),
+            "expe.example.com"
+        );
+        assert_eq!(
+            upstream_name(None, Some("example.com"), "cup.example.com"),
+            "example.com"
+        );
+        assert_eq!(
+            upstream_name(None, None, "cup.example.com"),
+            "cup.example.com"
+        );
+        let alpn = [b"h2".to_vec()];
+        let obs = intercepted_observation(Intercepted {
+            relayed: relayed(Service::Xmpp),
+            name: "example.com",
+            xmpp_domain: Some("example.com"),
+            sni: None,
+            alpn: &alpn,
+            xmpp: Some(XmppStartTls {
+                offered: true,
+                required: true,
+            }),
+            chain: vec![vec![0x30]],
+        });
+        assert_eq!(
+            obs.reference_identity.to_string(),
+            "example.com",
+            "XMPP: the domain"
+        );
+        assert_eq!(obs.edge_domain, None);
+        assert_eq!(obs.tls.alpn, ["h2"]);
+        assert!(obs.origin.locator.ends_with("intercept)"));
+        let obs = intercepted_observation(Intercepted {
+            relayed: relayed(Service::Http),
+            name: "expe.example.com",
+            xmpp_domain: None,
+            sni: Some("expe.example.com".into()),
+            alpn: &[],
+            xmpp: None,
+            chain: Vec::new(),
+        });
+        assert_eq!(obs.reference_identity.to_string(), "expe.example.com");
+        assert_eq!(
+            obs.edge_domain.as_deref(),
+            Some("example.com"),
+            "HTTPS: the edge domain"
+        );
     }
 }

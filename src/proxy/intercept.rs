@@ -14,13 +14,11 @@ use rustls::sign::CertifiedKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::decide::CAPTURE_CAP;
+use super::decide::{self, CAPTURE_CAP};
 use super::{Proxy, RelayOutcome};
 use crate::core::analysis::HandshakeReport;
 use crate::core::export::FlowLog;
-use crate::core::observation::{
-    Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind,
-};
+use crate::core::observation::{Failure, Observation, Service, Step, XmppStartTls};
 use crate::core::xmpp::{self, ClientEvent};
 use crate::net::probe::{Activity, KeyLogLines, Recording};
 use crate::net::tls::{RecordingVerifier, note_negotiated, observing_client_config, provider};
@@ -128,42 +126,12 @@ impl Proxy {
         activity: &Activity,
     ) -> Result<RelayOutcome, String> {
         let t = self.timeouts;
-        let mut xmpp_domain = None;
-        let mut xmpp_info = None;
-        if service == Service::Xmpp && Service::xmpp_starttls_on(upstream.port()) {
-            let domain = match read_client_event(c, t.starttls).await? {
-                ClientEvent::StreamOpen { to: Some(to) } => to,
-                ClientEvent::StreamOpen { to: None } => {
-                    self.domain.clone().unwrap_or_else(|| host.to_owned())
-                }
-                ClientEvent::StartTls => {
-                    return Err("the client sent <starttls/> before its stream header".into());
-                }
-            };
-            let features = match starttls(s, &domain, t.starttls).await? {
-                StartTls::Proceed(f) => f,
-                StartTls::NotOffered => {
-                    return Err(format!(
-                        "upstream {upstream} offers no STARTTLS for {domain}; nothing to intercept"
-                    ));
-                }
-            };
-            c.write_all(xmpp::server_stream_open(&domain, &format!("edgetap-{id}")).as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            c.write_all(xmpp::features(true, features.required).as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            match read_client_event(c, t.starttls).await? {
-                ClientEvent::StartTls => c
-                    .write_all(xmpp::PROCEED.as_bytes())
-                    .await
-                    .map_err(|e| e.to_string())?,
-                other => return Err(format!("the client sent {other:?} instead of <starttls/>")),
-            }
-            xmpp_domain = Some(domain);
-            xmpp_info = Some(features);
-        }
+        let xmpp = if service == Service::Xmpp && Service::xmpp_starttls_on(upstream.port()) {
+            Some(self.starttls_both_legs(id, c, s, upstream, host).await?)
+        } else {
+            None
+        };
+        let xmpp_domain = xmpp.as_ref().map(|(d, _)| d.clone());
 
         // The client's hello first: its SNI is the name to use upstream.
         let start = tokio::time::timeout(
@@ -180,10 +148,7 @@ impl Proxy {
             .alpn()
             .map(|offers| offers.map(<[u8]>::to_vec).collect())
             .unwrap_or_default();
-        let name = sni
-            .clone()
-            .or_else(|| xmpp_domain.clone())
-            .unwrap_or_else(|| host.to_owned());
+        let name = decide::upstream_name(sni.as_deref(), xmpp_domain.as_deref(), host);
 
         let recorder = RecordingVerifier::new(provider());
         let mut up_config =
@@ -204,35 +169,27 @@ impl Proxy {
         // Wall-clock time: when the handshake was seen, and the forged leaf's
         // lifetime (the client checks it against its own clock, never `--at`).
         let now = crate::clock::now();
-        let reference = ReferenceIdentity::parse(xmpp_domain.as_deref().unwrap_or(&name));
-        let mut obs = Observation::new(
-            service,
-            reference,
-            chain.clone(),
-            Origin {
-                kind: SourceKind::Proxy,
-                at: Some(now),
-                locator: format!("connection {id}: {peer} -> {upstream} ({host}, intercept)"),
+        let mut obs = decide::intercepted_observation(decide::Intercepted {
+            relayed: decide::Relayed {
+                id,
+                client: peer,
+                upstream,
+                host,
+                service,
+                domain: self.domain.as_deref(),
+                at: now,
             },
-        );
-        obs.endpoint = Endpoint {
-            host: Some(name.clone()),
-            ip: Some(upstream.ip()),
-            port: Some(upstream.port()),
-        };
-        obs.tls.sni = sni;
-        obs.tls.alpn = client_alpn
-            .iter()
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect();
-        obs.xmpp = xmpp_info;
-        if service != Service::Xmpp {
-            obs.edge_domain = self.domain.clone();
-        }
+            name: &name,
+            xmpp_domain: xmpp_domain.as_deref(),
+            sni,
+            alpn: &client_alpn,
+            xmpp: xmpp.map(|(_, features)| features),
+            chain: chain.clone(),
+        });
         let mut upstream_tls = match up {
             Err(_) => {
-                obs.tls.failure = Some(crate::core::observation::Failure::new(
-                    crate::core::observation::Step::TlsHandshake,
+                obs.tls.failure = Some(Failure::new(
+                    Step::TlsHandshake,
                     None,
                     format!(
                         "the upstream TLS handshake did not finish within {}s",
@@ -264,21 +221,9 @@ impl Proxy {
         let chosen_alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
         let report = self.judge(id, obs);
 
-        let forger = self.forger.as_ref().ok_or("intercept without a CA")?;
-        let forged = forger
-            .forge(chain.first().map(Vec::as_slice).unwrap_or(&[]), &name, now)
-            .map_err(|e| format!("forging the leaf: {e}"))?;
-        let mut config = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(Forged(forged)));
-        config.key_log = Arc::new(KeyLogLines(client_log.clone()));
-        config.alpn_protocols = chosen_alpn.into_iter().collect();
-        let mut client_tls = tokio::time::timeout(t.handshake, start.into_stream(Arc::new(config)))
-            .await
-            .map_err(|_| "the client's TLS handshake with edgetap timed out".to_owned())?
-            .map_err(|e| format!("the client refused edgetap's certificate (is the diagnostic CA trusted on this test device?): {e}"))?;
+        let mut client_tls = self
+            .present_forged(start, &chain, &name, now, chosen_alpn, client_log)
+            .await?;
         let (up, down, reason) = self
             .relay_decrypted(&mut client_tls, &mut upstream_tls, activity)
             .await;
@@ -288,6 +233,79 @@ impl Proxy {
             reason,
             report,
         })
+    }
+
+    /// XMPP STARTTLS on both legs: read the client's stream header, negotiate
+    /// STARTTLS upstream for that domain, then offer and grant it to the
+    /// client. Returns the domain and what the server offered.
+    async fn starttls_both_legs(
+        &self,
+        id: usize,
+        c: &mut Recording<TcpStream>,
+        s: &mut Recording<TcpStream>,
+        upstream: SocketAddr,
+        host: &str,
+    ) -> Result<(String, XmppStartTls), String> {
+        let t = self.timeouts;
+        let domain = match read_client_event(c, t.starttls).await? {
+            ClientEvent::StreamOpen { to: Some(to) } => to,
+            ClientEvent::StreamOpen { to: None } => {
+                self.domain.clone().unwrap_or_else(|| host.to_owned())
+            }
+            ClientEvent::StartTls => {
+                return Err("the client sent <starttls/> before its stream header".into());
+            }
+        };
+        let features = match starttls(s, &domain, t.starttls).await? {
+            StartTls::Proceed(f) => f,
+            StartTls::NotOffered => {
+                return Err(format!(
+                    "upstream {upstream} offers no STARTTLS for {domain}; nothing to intercept"
+                ));
+            }
+        };
+        c.write_all(xmpp::server_stream_open(&domain, &format!("edgetap-{id}")).as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        c.write_all(xmpp::features(true, features.required).as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        match read_client_event(c, t.starttls).await? {
+            ClientEvent::StartTls => c
+                .write_all(xmpp::PROCEED.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?,
+            other => return Err(format!("the client sent {other:?} instead of <starttls/>")),
+        }
+        Ok((domain, features))
+    }
+
+    /// Finish the client's handshake with a leaf forged from the upstream leaf
+    /// (`name` when there is none), giving the client upstream's ALPN choice.
+    async fn present_forged<'c>(
+        &self,
+        start: tokio_rustls::StartHandshake<&'c mut Recording<TcpStream>>,
+        chain: &[Vec<u8>],
+        name: &str,
+        now: time::OffsetDateTime,
+        chosen_alpn: Option<Vec<u8>>,
+        client_log: &Arc<Mutex<FlowLog>>,
+    ) -> Result<tokio_rustls::server::TlsStream<&'c mut Recording<TcpStream>>, String> {
+        let forger = self.forger.as_ref().ok_or("intercept without a CA")?;
+        let forged = forger
+            .forge(chain.first().map(Vec::as_slice).unwrap_or(&[]), name, now)
+            .map_err(|e| format!("forging the leaf: {e}"))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(Forged(forged)));
+        config.key_log = Arc::new(KeyLogLines(client_log.clone()));
+        config.alpn_protocols = chosen_alpn.into_iter().collect();
+        tokio::time::timeout(self.timeouts.handshake, start.into_stream(Arc::new(config)))
+            .await
+            .map_err(|_| "the client's TLS handshake with edgetap timed out".to_owned())?
+            .map_err(|e| format!("the client refused edgetap's certificate (is the diagnostic CA trusted on this test device?): {e}"))
     }
 
     /// Relay the two TLS sessions until both close, the connection is idle
