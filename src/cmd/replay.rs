@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::common::AnalysisArgs;
-use crate::core::analysis::engine::CaptureFileReport;
+use crate::core::capture::CaptureFileReport;
 use crate::core::capture::observe::observation;
 use crate::core::capture::replay::Replay;
 use crate::core::observation::{Observation, Service};

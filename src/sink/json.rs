@@ -15,7 +15,7 @@ struct Document<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<&'a crate::core::analysis::engine::DnsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    capture: Option<&'a Vec<crate::core::analysis::engine::CaptureFileReport>>,
+    capture: Option<&'a Vec<crate::core::capture::CaptureFileReport>>,
     handshakes: &'a [crate::core::analysis::HandshakeReport],
 }
 

@@ -57,7 +57,7 @@ pub fn render(report: &Report, now: OffsetDateTime) -> String {
     out
 }
 
-fn capture_section(out: &mut String, files: &[crate::core::analysis::engine::CaptureFileReport]) {
+fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileReport]) {
     let _ = writeln!(out, "{BOLD}captures{BOLD:#}");
     for f in files {
         if let Some(e) = &f.error {

@@ -107,30 +107,9 @@ pub struct Report {
     pub dns: Option<DnsReport>,
     /// What replay read, when the run read captures.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub capture: Option<Vec<CaptureFileReport>>,
+    pub capture: Option<Vec<crate::core::capture::CaptureFileReport>>,
     /// One entry per observation, in input order.
     pub handshakes: Vec<HandshakeReport>,
-}
-
-/// What replay made of one capture file.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CaptureFileReport {
-    /// The file.
-    pub file: String,
-    /// "pcap", "pcapng", "+gzip".
-    pub format: String,
-    /// Why the file could not be read at all, if it could not.
-    pub error: Option<String>,
-    /// Why reading stopped before the end, if it did.
-    pub truncated: Option<String>,
-    /// Frame and connection counters.
-    pub stats: crate::core::capture::replay::Stats,
-    /// TLS handshakes found.
-    pub tls_handshakes: usize,
-    /// Server certificate chains found.
-    pub chains: usize,
-    /// One line per connection that could not be read whole.
-    pub damaged: Vec<String>,
 }
 
 /// What DNS discovery found and what it means per profile.

@@ -10,3 +10,26 @@ pub mod observe;
 pub mod replay;
 pub mod tcp;
 pub mod watch;
+
+use serde::Serialize;
+
+/// What replay made of one capture file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaptureFileReport {
+    /// The file.
+    pub file: String,
+    /// "pcap", "pcapng", "+gzip".
+    pub format: String,
+    /// Why the file could not be read at all, if it could not.
+    pub error: Option<String>,
+    /// Why reading stopped before the end, if it did.
+    pub truncated: Option<String>,
+    /// Frame and connection counters.
+    pub stats: replay::Stats,
+    /// TLS handshakes found.
+    pub tls_handshakes: usize,
+    /// Server certificate chains found.
+    pub chains: usize,
+    /// One line per connection that could not be read whole.
+    pub damaged: Vec<String>,
+}
