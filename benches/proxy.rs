@@ -222,14 +222,14 @@ fn main() {
 async fn lab_https() -> SocketAddr {
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let root = edgetap::net::pki::Ca::root("Bench Root", now).unwrap();
+    let root = edgetap::lab::pki::Ca::root("Bench Root", now).unwrap();
     let id = root
         .identity("expe.example.com", &["expe.example.com"], None, &[], now)
         .unwrap();
-    edgetap::net::lab::serve(
+    edgetap::lab::serve(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         Some(id),
-        edgetap::net::lab::Behaviour::Https,
+        edgetap::lab::Behaviour::Https,
     )
     .await
     .unwrap()

@@ -149,7 +149,7 @@ fn main() {
     if !path.exists() {
         #[allow(clippy::disallowed_methods)]
         let now = time::OffsetDateTime::now_utc();
-        let root = edgetap::net::pki::Ca::root("Bench Root", now).unwrap();
+        let root = edgetap::lab::pki::Ca::root("Bench Root", now).unwrap();
         let inter = root.intermediate("Bench Issuing CA", now).unwrap();
         let id = inter
             .identity(

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod cmd;
 pub mod core;
 pub mod input;
+pub mod lab;
 pub mod net;
 pub mod proxy;
 pub mod sink;

@@ -15,8 +15,8 @@ use crate::core::analysis::Engine;
 use crate::core::analysis::engine::DnsReport;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::x509::{StoreKind, TrustStore};
-use crate::net::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve};
-use crate::net::pki::Ca;
+use crate::lab::pki::Ca;
+use crate::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve};
 use crate::net::probe::Timeouts;
 use crate::net::resolve::Dns;
 

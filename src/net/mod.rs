@@ -1,9 +1,9 @@
-//! Network shells around the core: DNS, probing, and the in-process demo
-//! deployment. Each turns sockets into core values and back; no verdict logic here.
+//! Network shells around the core: DNS, probing, TLS set-up, XMPP STARTTLS,
+//! recording streams. Each turns sockets into core values and back; no
+//! verdict logic here. (The demo deployment is `lab`.)
 
-pub mod lab;
-pub mod pki;
 pub mod probe;
+pub mod recording;
 pub mod resolve;
 pub mod tls;
 pub mod xmpp;

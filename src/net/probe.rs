@@ -23,6 +23,7 @@ use crate::core::observation::{
 };
 use crate::core::observation::{Failure, Step};
 use crate::core::tls::iana::Side;
+use crate::net::recording::{KeyLogLines, Recording};
 
 /// Per-step time limits.
 #[derive(Debug, Clone, Copy)]
@@ -66,148 +67,6 @@ impl Target {
     /// "host:port (addr)" for messages.
     pub fn label(&self) -> String {
         format!("{}:{} ({})", self.host, self.addr.port(), self.addr.ip())
-    }
-}
-
-/// When a connection last moved a byte either way: what an idle timeout
-/// ("silent both ways for this long") is measured against.
-#[derive(Debug)]
-pub(crate) struct Activity {
-    since: std::time::Instant,
-    /// Milliseconds after `since` of the latest byte.
-    last_ms: std::sync::atomic::AtomicU64,
-}
-
-impl Activity {
-    /// A connection that moved nothing yet, as of now.
-    pub(crate) fn new() -> Activity {
-        Activity {
-            since: std::time::Instant::now(),
-            last_ms: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// Bytes moved now.
-    pub(crate) fn touch(&self) {
-        self.last_ms
-            .fetch_max(self.elapsed_ms(), std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// How long until the connection has been silent both ways for `idle`
-    /// (zero once it has).
-    pub(crate) fn quiet_left(&self, idle: std::time::Duration) -> std::time::Duration {
-        let quiet = self
-            .elapsed_ms()
-            .saturating_sub(self.last_ms.load(std::sync::atomic::Ordering::Relaxed));
-        idle.saturating_sub(std::time::Duration::from_millis(quiet))
-    }
-}
-
-/// Records the bytes read and written on a connection into a [`FlowLog`], up
-/// to `keep` bytes, and notes every byte in `activity`. In the log "from us"
-/// means from the flow's client; `we_are_client` says which side this end is
-/// (false on the client leg of an intercepting proxy).
-pub(crate) struct Recording<S> {
-    pub(crate) inner: S,
-    pub(crate) log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
-    pub(crate) we_are_client: bool,
-    /// Bytes still to keep in the log (a long session keeps its start).
-    pub(crate) keep: usize,
-    /// When bytes last moved either way, kept or not (for the idle timeout).
-    pub(crate) activity: std::sync::Arc<Activity>,
-}
-
-impl<S> Recording<S> {
-    /// Record everything on `inner` into `log`.
-    pub(crate) fn all(
-        inner: S,
-        log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
-        we_are_client: bool,
-    ) -> Recording<S> {
-        Recording {
-            inner,
-            log,
-            we_are_client,
-            keep: usize::MAX,
-            activity: std::sync::Arc::new(Activity::new()),
-        }
-    }
-
-    fn note(&mut self, written_by_us: bool, bytes: &[u8]) {
-        let from_us = written_by_us == self.we_are_client;
-        if bytes.is_empty() {
-            return;
-        }
-        self.activity.touch();
-        let take = bytes.len().min(self.keep);
-        if take == 0 {
-            return;
-        }
-        self.keep -= take;
-        if let Ok(mut log) = self.log.lock() {
-            log.chunks
-                .push((crate::clock::wall(), from_us, bytes[..take].to_vec()));
-        }
-    }
-}
-
-impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Recording<S> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let std::task::Poll::Ready(Ok(())) = &poll {
-            let new = buf.filled()[before..].to_vec();
-            self.note(false, &new);
-        }
-        poll
-    }
-}
-
-impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<S> {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = &poll {
-            self.note(true, &buf[..*n]);
-        }
-        poll
-    }
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Collects TLS secrets as NSS key log lines.
-#[derive(Debug)]
-pub(crate) struct KeyLogLines(pub(crate) std::sync::Arc<std::sync::Mutex<FlowLog>>);
-
-impl rustls::KeyLog for KeyLogLines {
-    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
-        use crate::core::x509::cert::hex;
-        if let Ok(mut log) = self.0.lock() {
-            log.keylog
-                .push_str(&format!("{label} {} {}\n", hex(client_random), hex(secret)));
-        }
     }
 }
 
@@ -390,32 +249,5 @@ async fn handshake_inner(
             let _ = tokio::time::timeout(Duration::from_secs(1), tls.shutdown()).await;
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::Activity;
-
-    #[test]
-    fn activity_counts_quiet_time_from_the_last_byte() {
-        let idle = Duration::from_secs(60);
-        let a = Activity::new();
-        assert!(a.quiet_left(idle) <= idle);
-        assert!(a.quiet_left(idle) > Duration::from_secs(59));
-        std::thread::sleep(Duration::from_millis(30));
-        let before = a.quiet_left(Duration::from_millis(20));
-        assert_eq!(
-            before,
-            Duration::ZERO,
-            "quiet for 30 ms: a 20 ms timeout is due"
-        );
-        a.touch();
-        assert!(
-            a.quiet_left(Duration::from_millis(20)) > Duration::ZERO,
-            "a byte just moved"
-        );
     }
 }

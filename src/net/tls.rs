@@ -229,7 +229,7 @@ mod watch_tests {
     #[test]
     fn watch_sees_a_real_handshake_and_forgets_it_once_taken() {
         let now = crate::clock::now(); // certificates valid around the real clock
-        let ca = crate::net::pki::Ca::root("Watch Root", now).unwrap();
+        let ca = crate::lab::pki::Ca::root("Watch Root", now).unwrap();
         let id = ca
             .identity(
                 "expe.example.com",

@@ -20,7 +20,7 @@ use crate::core::analysis::HandshakeReport;
 use crate::core::export::FlowLog;
 use crate::core::observation::{Failure, Observation, Service, Step, XmppStartTls};
 use crate::core::xmpp::{self, ClientEvent};
-use crate::net::probe::{Activity, KeyLogLines, Recording};
+use crate::net::recording::{Activity, KeyLogLines, Recording};
 use crate::net::tls::{RecordingVerifier, note_negotiated, observing_client_config, provider};
 use crate::net::xmpp::{StartTls, read_client_event, starttls};
 

@@ -38,7 +38,7 @@ impl Proxy {
             watch: watch.clone(),
             flow: flow.clone(),
             idle: self.idle,
-            activity: Arc::new(crate::net::probe::Activity::new()),
+            activity: Arc::new(crate::net::recording::Activity::new()),
             stop: self.stop.clone(),
         };
         let start_analysis = {

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use super::decide;
 use crate::core::capture::watch::Watch;
 use crate::core::export::FlowLog;
-use crate::net::probe::Activity;
+use crate::net::recording::Activity;
 
 /// User-space buffer for watched or recorded bytes and for interactive traffic.
 const READ_BUF: usize = 256 * 1024;

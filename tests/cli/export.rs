@@ -7,8 +7,8 @@ use crate::tshark;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 
-use edgetap::net::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
-use edgetap::net::pki::Ca;
+use edgetap::lab::pki::Ca;
+use edgetap::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
 use serde_json::Value;
 
 const DOMAIN: &str = "example.net";

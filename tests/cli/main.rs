@@ -104,14 +104,14 @@ pub fn key_pem(pkcs8: &[u8]) -> String {
 /// identity (`expe.DOMAIN`, SAN `collab-edge.DOMAIN`) and an IM&P one
 /// (`cup.DOMAIN`, xmppAddr `DOMAIN`), both sent with the intermediate.
 pub struct LabPki {
-    pub root: edgetap::net::pki::Ca,
-    pub issuing: edgetap::net::pki::Ca,
-    pub edge: edgetap::net::lab::Identity,
-    pub cup: edgetap::net::lab::Identity,
+    pub root: edgetap::lab::pki::Ca,
+    pub issuing: edgetap::lab::pki::Ca,
+    pub edge: edgetap::lab::Identity,
+    pub cup: edgetap::lab::Identity,
 }
 
 pub fn lab_pki(name: &str, domain: &str, now: time::OffsetDateTime) -> LabPki {
-    let root = edgetap::net::pki::Ca::root(&format!("{name} Root"), now).unwrap();
+    let root = edgetap::lab::pki::Ca::root(&format!("{name} Root"), now).unwrap();
     let issuing = root
         .intermediate(&format!("{name} Issuing CA"), now)
         .unwrap();
@@ -140,7 +140,7 @@ pub fn lab_pki(name: &str, domain: &str, now: time::OffsetDateTime) -> LabPki {
 pub async fn prosody_with(
     dir: &Path,
     domain: &str,
-    identity: &edgetap::net::lab::Identity,
+    identity: &edgetap::lab::Identity,
 ) -> Option<(tokio::process::Child, u16)> {
     let chain: String = identity.chain.iter().map(|c| pem(c)).collect();
     start_prosody(dir, domain, &chain, &key_pem(&identity.key)).await

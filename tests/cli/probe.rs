@@ -7,8 +7,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use edgetap::net::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve};
-use edgetap::net::pki::{self, Ca};
+use edgetap::lab::pki::{self, Ca};
+use edgetap::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 

@@ -11,8 +11,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use edgetap::net::lab::{Behaviour, serve_with};
-use edgetap::net::pki::Ca;
+use edgetap::lab::pki::Ca;
+use edgetap::lab::{Behaviour, serve_with};
 use serde_json::Value;
 
 const DOMAIN: &str = "example.com";

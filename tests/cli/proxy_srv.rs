@@ -13,7 +13,7 @@ use crate::{
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 
-use edgetap::net::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
+use edgetap::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
 use serde_json::Value;
 
 const DOMAIN: &str = "example.com";

@@ -253,7 +253,7 @@ async fn intercept_passes_alpn_both_ways() {
             .status
             .success()
     );
-    let root = edgetap::net::pki::Ca::root("ALPN Root", now).unwrap();
+    let root = edgetap::lab::pki::Ca::root("ALPN Root", now).unwrap();
     let id = root
         .identity("expe.example.com", &["expe.example.com"], None, &[], now)
         .unwrap();
@@ -384,7 +384,7 @@ fn dns_failure_ends_only_its_own_connection() {
 /// its own connection: a later one on the same listener still relays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_end_only_their_own_connection() {
-    use edgetap::net::lab::{Behaviour, serve};
+    use edgetap::lab::{Behaviour, serve};
     let dir = tempfile::tempdir().unwrap();
     let resetting = serve(
         std::net::SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -2,7 +2,10 @@
 //! (hickory-server) and TLS servers presenting chosen chains, as HTTPS or as XMPP
 //! with STARTTLS, plus servers that misbehave on purpose (reset the handshake,
 //! never answer). `edgetap demo` runs one; the integration tests build theirs.
-//! These are real servers on real sockets, not mocks.
+//! These are real servers on real sockets, not mocks; `pki` makes their
+//! certificates (rcgen, relative to the time it is given).
+
+pub mod pki;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -200,7 +203,7 @@ fn acceptor(id: &Identity, tls12_only: bool) -> std::io::Result<tokio_rustls::Tl
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone()));
-    let config = rustls::ServerConfig::builder_with_provider(super::tls::provider())
+    let config = rustls::ServerConfig::builder_with_provider(crate::net::tls::provider())
         .with_protocol_versions(versions)
         .map_err(std::io::Error::other)?
         .with_no_client_auth()

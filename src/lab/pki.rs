@@ -8,7 +8,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::lab::Identity;
+use super::Identity;
 
 /// A CA that can issue.
 pub struct Ca {
