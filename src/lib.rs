@@ -2,10 +2,10 @@
 //! collaboration server presents, and why a real client would prompt or fail.
 //!
 //! ```text
-//!  inspect (files) ─┐
-//!  probe   (TLS)   ─┤                    ┌─> terminal text
-//!  proxy   (relay) ─┼─> Observation ─> Engine ─> Report ─┼─> JSON
-//!  replay  (pcap)  ─┘                    └─> pcapng comments, regression suites
+//! inspect (files) ─┐                                    ┌─> terminal text
+//! probe   (TLS)   ─┤                                    │
+//! proxy   (relay) ─┼─> Observation ─> Engine ─> Report ─┼─> JSON
+//! replay  (pcap)  ─┘                                    └─> pcapng (verdict comments, keys)
 //! ```
 //!
 //! [`core`] does no I/O: it takes bytes and values and returns values. The
