@@ -27,8 +27,10 @@ pub enum Format {
 /// The outcome that makes edgetap exit 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
-    /// Any warning or worse.
+    /// Any warning or worse (a handshake not judged included).
     Warn,
+    /// Any handshake not judged (its chain unseen), prompt or failure.
+    Unknown,
     /// Any prompt or failure.
     Prompt,
     /// Any failure.
@@ -39,6 +41,7 @@ impl FailOn {
     fn threshold(self) -> Outcome {
         match self {
             FailOn::Warn => Outcome::Warn,
+            FailOn::Unknown => Outcome::Unknown,
             FailOn::Prompt => Outcome::Prompt,
             FailOn::Fail => Outcome::Fail,
         }
@@ -166,4 +169,20 @@ fn load_store(path: &std::path::Path, kind: StoreKind) -> anyhow::Result<TrustSt
     let certs = input::load_certificates(path)?;
     TrustStore::from_der_certs(certs, kind)
         .with_context(|| format!("{}: cannot use as a trust store", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ok < warn < unknown < prompt < fail: a handshake not judged reaches
+    /// `--fail-on warn` and `--fail-on unknown`, not `--fail-on prompt`.
+    #[test]
+    fn fail_on_orders_unknown_between_warn_and_prompt() {
+        let unknown = Outcome::Unknown;
+        assert!(unknown >= FailOn::Warn.threshold());
+        assert!(unknown >= FailOn::Unknown.threshold());
+        assert!(unknown < FailOn::Prompt.threshold());
+        assert!(Outcome::Warn < FailOn::Unknown.threshold());
+    }
 }

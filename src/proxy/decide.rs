@@ -23,8 +23,10 @@ use crate::core::analysis::HandshakeReport;
 use crate::core::capture::observe::handshake_observation;
 use crate::core::capture::replay::TlsConnection;
 use crate::core::observation::{
-    Endpoint, Observation, Origin, ReferenceIdentity, Service, SourceKind, XmppStartTls,
+    Endpoint, Failure, Observation, Origin, ReferenceIdentity, Service, SourceKind, Step,
+    XmppStartTls,
 };
+use crate::core::tls::iana::Side;
 use crate::net::probe::Target;
 
 /// How a listener places its connections.
@@ -95,6 +97,8 @@ pub struct Relayed<'a> {
     pub domain: Option<&'a str>,
     /// When it was seen (wall clock).
     pub at: OffsetDateTime,
+    /// How the connection ended, when it already has (the relay's close reason).
+    pub ended: Option<&'a str>,
 }
 
 /// The observation of a relayed handshake: what the watch saw, judged with the
@@ -111,6 +115,29 @@ pub fn relayed_observation(conn: &TlsConnection, r: &Relayed<'_>) -> Observation
         ),
     };
     let mut obs = handshake_observation(conn, &services, origin);
+    // The watch saw every byte, so a handshake it could not follow is a fact
+    // of the wire, not a gap in a capture: say how the connection went.
+    if obs
+        .tls
+        .failure
+        .as_ref()
+        .is_some_and(|f| f.step == Step::Capture)
+    {
+        let ended = r.ended.unwrap_or("still open");
+        let reason = if conn.damage.is_empty() {
+            format!("the connection ended before the server's hello ({ended})")
+        } else {
+            format!(
+                "the bytes are not a TLS handshake ({}); the connection ended ({ended})",
+                conn.damage.join("; ")
+            )
+        };
+        obs.tls.failure = Some(Failure::new(
+            Step::TlsHandshake,
+            r.ended.and_then(ended_by),
+            reason,
+        ));
+    }
     obs.endpoint.host = obs
         .endpoint
         .host
@@ -183,6 +210,18 @@ pub fn intercepted_observation(i: Intercepted<'_>) -> Observation {
         obs.edge_domain = r.domain.map(str::to_owned);
     }
     obs
+}
+
+/// Which side ended a relayed connection, from the relay's close reason
+/// (`pump.rs` words them "server error: …", "client went away: …").
+pub fn ended_by(reason: &str) -> Option<Side> {
+    if reason.starts_with("server ") {
+        Some(Side::Server)
+    } else if reason.starts_with("client ") {
+        Some(Side::Client)
+    } else {
+        None
+    }
 }
 
 /// The side connection that fetches the chain a TLS 1.3 handshake encrypted:
@@ -348,6 +387,7 @@ mod tests {
             service,
             domain: Some("example.com"),
             at: time::macros::datetime!(2026-06-01 00:00 UTC),
+            ended: None,
         }
     }
 
@@ -498,5 +538,29 @@ mod tests {
             Some("example.com"),
             "HTTPS: the edge domain"
         );
+    }
+
+    /// The watch saw every byte: a handshake cut short is a fact of the wire,
+    /// with the side that ended it, never "not in the capture".
+    #[test]
+    fn a_relayed_handshake_cut_short_says_who_ended_it() {
+        let mut conn = tls13_without_chain(Some("expe.example.com"));
+        conn.server_hello = None;
+        let mut r = relayed(Service::Http);
+        r.ended = Some("server error: Connection reset by peer (os error 104)");
+        let obs = relayed_observation(&conn, &r);
+        let f = obs.tls.failure.expect("a failure");
+        assert_eq!(f.step, Step::TlsHandshake);
+        assert_eq!(f.by, Some(Side::Server));
+        assert!(
+            f.reason.contains("before the server's hello"),
+            "{}",
+            f.reason
+        );
+        assert_eq!(
+            ended_by("client went away: broken pipe"),
+            Some(Side::Client)
+        );
+        assert_eq!(ended_by("closed"), None);
     }
 }

@@ -178,6 +178,7 @@ impl Proxy {
                 service,
                 domain: self.domain.as_deref(),
                 at: now,
+                ended: None,
             },
             name: &name,
             xmpp_domain: xmpp_domain.as_deref(),

@@ -41,11 +41,14 @@ impl Proxy {
             activity: Arc::new(crate::net::recording::Activity::new()),
             stop: self.stop.clone(),
         };
+        // How the connection ended, once it has (for a handshake cut short).
+        let ended: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let start_analysis = {
             let me = self.clone();
             let watch = watch.clone();
             let analysis = analysis.clone();
             let host = host.to_owned();
+            let ended = ended.clone();
             move || {
                 let Ok(mut slot) = analysis.lock() else {
                     return;
@@ -56,27 +59,32 @@ impl Proxy {
                 let me = me.clone();
                 let watch = watch.clone();
                 let host = host.clone();
+                let ended = ended.lock().ok().and_then(|e| e.clone());
                 *slot = Some(tokio::spawn(async move {
-                    me.analyse(id, &watch, peer, upstream, &host, service).await
+                    me.analyse(id, &watch, peer, upstream, &host, service, ended.as_deref())
+                        .await
                 }));
             }
         };
         let up = ctx.pump(cr, sw, true, None::<fn()>);
         let down = ctx.pump(sr, cw, false, Some(start_analysis.clone()));
         let (up, down) = tokio::join!(up, down);
+        let reason = match (&up.1, &down.1) {
+            (Some(r), _) | (None, Some(r)) => r.clone(),
+            (None, None) => "closed".into(),
+        };
         // The handshake may have ended with the connection (alert, reset): judge what was seen.
         let saw_tls = watch.lock().map(|w| w.saw_tls()).unwrap_or(false);
         if saw_tls {
+            if let Ok(mut e) = ended.lock() {
+                *e = Some(reason.clone());
+            }
             start_analysis();
         }
         let handle = analysis.lock().ok().and_then(|mut s| s.take());
         let report = match handle {
             Some(h) => h.await.ok().flatten(),
             None => None,
-        };
-        let reason = match (&up.1, &down.1) {
-            (Some(r), _) | (None, Some(r)) => r.clone(),
-            (None, None) => "closed".into(),
         };
         RelayOutcome {
             up: up.0,
@@ -86,6 +94,7 @@ impl Proxy {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn analyse(
         &self,
         id: usize,
@@ -94,6 +103,7 @@ impl Proxy {
         upstream: SocketAddr,
         host: &str,
         service: Service,
+        ended: Option<&str>,
     ) -> Option<HandshakeReport> {
         let conn = watch.lock().ok()?.take_connection(id, client, upstream);
         let now = crate::clock::now();
@@ -105,6 +115,7 @@ impl Proxy {
             service,
             domain: self.domain.as_deref(),
             at: now,
+            ended,
         };
         let mut obs = decide::relayed_observation(&conn, &relayed);
         // TLS 1.3: the chain is encrypted in this connection; fetch it on the side.

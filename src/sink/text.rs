@@ -18,6 +18,7 @@ fn outcome_style(o: Outcome) -> Style {
     match o {
         Outcome::Ok => AnsiColor::Green.on_default().bold(),
         Outcome::Warn => AnsiColor::Yellow.on_default().bold(),
+        Outcome::Unknown => AnsiColor::Cyan.on_default().bold(),
         Outcome::Prompt => AnsiColor::Magenta.on_default().bold(),
         Outcome::Fail => AnsiColor::Red.on_default().bold(),
     }
@@ -169,6 +170,14 @@ fn verdict_lines(
             continue;
         }
         let style = outcome_style(v.outcome);
+        if let Some(why) = &v.not_judged {
+            let _ = writeln!(
+                out,
+                "    {:<13} {style}not judged:{style:#} {why}",
+                profile.as_str()
+            );
+            continue;
+        }
         let label = v.outcome.as_str().to_uppercase();
         let _ = writeln!(
             out,

@@ -256,6 +256,23 @@ async fn probe_capture_opens_in_tshark_and_replays_to_the_same_chains() {
         hidden, 1,
         "the TLS 1.3 session shows no certificate in the clear"
     );
+    // Never "ok" for a chain not seen: every profile of that handshake is
+    // "unknown", with the reason, and --fail-on warn is reached by it.
+    let tls13 = replayed["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["tls"]["chain_hidden"] == true)
+        .unwrap();
+    for (profile, v) in tls13["verdicts"].as_object().unwrap() {
+        if v["applicable"] == true {
+            assert_eq!(v["outcome"], "unknown", "{profile}: {v}");
+            assert!(
+                v["not_judged"].as_str().unwrap().contains("TLS 1.3"),
+                "{profile}: {v}"
+            );
+        }
+    }
     let xmpp_back = replayed["handshakes"]
         .as_array()
         .unwrap()

@@ -36,6 +36,9 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// IDs of the rules that made the outcome worse than ok, worst first.
     pub rules: Vec<&'static str>,
+    /// Why the outcome is `unknown`: what edgetap did not see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_judged: Option<String>,
     /// Each contributing rule with its effect on this profile.
     pub reasons: Vec<Reason>,
 }
@@ -133,7 +136,7 @@ impl DnsReport {
             .map(|p| {
                 (
                     p,
-                    verdict(p, crate::core::observation::Service::Http, &findings),
+                    verdict(p, crate::core::observation::Service::Http, &findings, None),
                 )
             })
             .collect();
@@ -240,9 +243,10 @@ impl Engine {
                     f.profiles = f.profiles.intersect(users);
                     !f.profiles.is_empty()
                 });
+                let unseen = chain_unseen(hs.obs);
                 let verdicts = Profile::ALL
                     .into_iter()
-                    .map(|p| (p, verdict(p, hs.obs.service, &findings)))
+                    .map(|p| (p, verdict(p, hs.obs.service, &findings, unseen.as_deref())))
                     .collect();
                 HandshakeReport {
                     observation: hs.obs.clone(),
@@ -294,12 +298,14 @@ fn verdict(
     profile: Profile,
     service: crate::core::observation::Service,
     findings: &[Finding],
+    unseen: Option<&str>,
 ) -> Verdict {
     if !profile.uses(service) {
         return Verdict {
             applicable: false,
             outcome: Outcome::Ok,
             rules: Vec::new(),
+            not_judged: None,
             reasons: Vec::new(),
         };
     }
@@ -314,12 +320,46 @@ fn verdict(
         }
     }
     reasons.sort_by_key(|r| std::cmp::Reverse(r.effect));
+    let seen = reasons.first().map_or(Outcome::Ok, |r| r.effect.outcome());
+    // Without the chain, only evidence of a prompt or failure stands (a refused
+    // connection, a server's alert); anything milder would claim what was not seen.
+    let (outcome, not_judged) = match unseen {
+        Some(why) if seen < Outcome::Prompt => (Outcome::Unknown, Some(why.to_owned())),
+        _ => (seen, None),
+    };
     Verdict {
         applicable: true,
-        outcome: reasons.first().map_or(Outcome::Ok, |r| r.effect.outcome()),
+        outcome,
         rules: reasons.iter().map(|r| r.rule).collect(),
+        not_judged,
         reasons,
     }
+}
+
+/// Why the chain the client saw is not known, if it is not: what a verdict on
+/// this handshake could not look at.
+pub fn chain_unseen(obs: &crate::core::observation::Observation) -> Option<String> {
+    use crate::core::observation::Step;
+    if !obs.presented.is_empty() {
+        return None;
+    }
+    if let Some(f) = &obs.tls.failure {
+        return Some(match f.step {
+            Step::Capture => format!("the capture does not show the handshake: {}", f.reason),
+            _ => format!(
+                "the handshake ended before the server's certificate: {}",
+                f.reason
+            ),
+        });
+    }
+    if obs.xmpp.is_some_and(|x| !x.offered) {
+        return Some("the server offered no STARTTLS, so no TLS handshake took place".into());
+    }
+    Some(if obs.tls.chain_hidden {
+        "TLS 1.3 encrypts the certificate; edgetap did not decrypt this handshake and had no side-probe chain".into()
+    } else {
+        "no Certificate message was seen (the handshake was cut off before it)".into()
+    })
 }
 
 fn path_view(scope: &Scope<'_, '_>, profiles: ProfileSet) -> PathView {

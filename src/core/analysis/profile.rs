@@ -124,7 +124,8 @@ impl fmt::Display for Effect {
     }
 }
 
-/// A profile's overall result for one handshake, worst first when compared.
+/// A profile's overall result for one handshake, ordered ok < warn < unknown <
+/// prompt < fail (`--fail-on` compares in this order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
@@ -132,6 +133,9 @@ pub enum Outcome {
     Ok,
     /// Connects; something is worth fixing.
     Warn,
+    /// Not judged: the chain the client saw is not known (TLS 1.3 without
+    /// keys, a capture cut before the Certificate). Never shown as ok.
+    Unknown,
     /// The user is asked to accept the certificate.
     Prompt,
     /// Cannot connect.
@@ -144,6 +148,7 @@ impl Outcome {
         match self {
             Outcome::Ok => "ok",
             Outcome::Warn => "warn",
+            Outcome::Unknown => "unknown",
             Outcome::Prompt => "prompt",
             Outcome::Fail => "fail",
         }
@@ -162,9 +167,12 @@ impl FromStr for Outcome {
         match s {
             "ok" => Ok(Outcome::Ok),
             "warn" => Ok(Outcome::Warn),
+            "unknown" => Ok(Outcome::Unknown),
             "prompt" => Ok(Outcome::Prompt),
             "fail" => Ok(Outcome::Fail),
-            _ => Err(format!("unknown outcome {s:?}: use warn, prompt or fail")),
+            _ => Err(format!(
+                "unknown outcome {s:?}: use ok, warn, unknown, prompt or fail"
+            )),
         }
     }
 }

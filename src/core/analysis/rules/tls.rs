@@ -7,7 +7,7 @@ use crate::core::observation::{Failure, Step};
 use crate::core::tls::iana::Side;
 
 /// What to do about a failure, by the step that failed and who ended it; a
-/// capture that missed the server's side says so rather than blame the server.
+/// capture that missed the handshake fires no finding at all (see `check`).
 fn failure_fix(f: &Failure) -> &'static str {
     match (f.step, f.by) {
         (Step::Connect, _) => {
@@ -19,11 +19,9 @@ fn failure_fix(f: &Failure) -> &'static str {
         (Step::TlsHandshake, Some(Side::Client)) => {
             "the client ended the handshake: its alert names why (unknown_ca or bad_certificate: it does not accept the chain; see the chain findings for the cause)"
         }
-        (Step::TlsHandshake, _) => {
+        // (A capture that missed the handshake fires no finding.)
+        (Step::TlsHandshake | Step::Capture, _) => {
             "check that the server listens with TLS on this port and accepts TLS 1.2 with current cipher suites; the reason names what failed"
-        }
-        (Step::Capture, _) => {
-            "capture both directions from the connection's start (the server's side is missing or damaged in this capture); nothing is known to be wrong on the server"
         }
     }
 }
@@ -43,7 +41,9 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
                 .fix("nothing to fix on the server; to see the exact bytes, use intercept mode or a TLS 1.2 capture"),
         );
     }
-    if let Some(failure) = &tls.failure {
+    // A capture that misses the server's side shows no failure, only that the
+    // handshake was not seen: the verdict says "not judged" instead.
+    if let Some(failure) = tls.failure.as_ref().filter(|f| f.step != Step::Capture) {
         let step = match failure.step {
             Step::Connect => "connect",
             Step::Starttls => "XMPP STARTTLS",
@@ -165,8 +165,9 @@ mod tests {
         );
     }
 
-    /// The fix follows the step and the side: a capture that missed the
-    /// server's side never blames the server; a client's alert says so.
+    /// The fix follows the step and the side: a client's alert says the client
+    /// refused; a capture that missed the server's side blames no one (the
+    /// rule stays quiet and the verdict is "not judged").
     #[test]
     fn the_fix_names_the_failed_step_and_side() {
         use crate::core::observation::{Failure, Step};
@@ -183,15 +184,6 @@ mod tests {
                 .map(|f| f.fix.clone())
                 .unwrap()
         };
-        let capture = fix_for(Failure::new(
-            Step::Capture,
-            None,
-            "no ServerHello in the capture",
-        ));
-        assert!(
-            capture.contains("nothing is known to be wrong on the server"),
-            "{capture}"
-        );
         let client = fix_for(Failure::new(
             Step::TlsHandshake,
             Some(Side::Client),
@@ -207,5 +199,23 @@ mod tests {
             "connection refused",
         ));
         assert!(connect.contains("listens on this port"), "{connect}");
+    }
+
+    #[test]
+    fn a_capture_without_the_server_side_is_not_judged_not_failed() {
+        use crate::core::analysis::Profile;
+        use crate::core::observation::{Failure, Step};
+        let (mut case, _, _) = good_edge();
+        case.presented.clear();
+        case.tls.failure = Some(Failure::new(
+            Step::Capture,
+            None,
+            "no ServerHello in the capture",
+        ));
+        let report = case.run();
+        assert_quiet(&report, "tls.handshake-failed");
+        let v = &report.handshakes[0].verdicts[&Profile::Jabber];
+        assert_eq!(v.outcome.as_str(), "unknown");
+        assert!(v.not_judged.as_deref().unwrap().contains("no ServerHello"));
     }
 }
