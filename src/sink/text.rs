@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::core::analysis::engine::{DnsReport, HandshakeReport, PathView};
 use crate::core::analysis::finding::CertSource;
 use crate::core::analysis::{Effect, Outcome, Profile, Report};
+use crate::sink::printable as pr;
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -63,20 +64,25 @@ fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileR
     for f in files {
         if let Some(e) = &f.error {
             let style = outcome_style(Outcome::Fail);
-            let _ = writeln!(out, "  {style}{}{style:#}: {e}", f.file);
+            let _ = writeln!(out, "  {style}{}{style:#}: {}", pr(&f.file), pr(e));
             continue;
         }
         let _ = writeln!(
             out,
             "  {} ({}): {} frames, {} TCP connections, {} TLS handshakes, {} server chains",
-            f.file, f.format, f.stats.frames, f.stats.connections, f.tls_handshakes, f.chains
+            pr(&f.file),
+            f.format,
+            f.stats.frames,
+            f.stats.connections,
+            f.tls_handshakes,
+            f.chains
         );
         if let Some(t) = &f.truncated {
             let style = outcome_style(Outcome::Warn);
-            let _ = writeln!(out, "    {style}truncated:{style:#} {t}");
+            let _ = writeln!(out, "    {style}truncated:{style:#} {}", pr(t));
         }
         for d in &f.damaged {
-            let _ = writeln!(out, "    {DIM}damaged:{DIM:#} {d}");
+            let _ = writeln!(out, "    {DIM}damaged:{DIM:#} {}", pr(d));
         }
     }
 }
@@ -86,13 +92,14 @@ fn dns_section(out: &mut String, dns: &DnsReport) {
     let _ = writeln!(
         out,
         "{BOLD}DNS for {}{BOLD:#}  {DIM}resolver {}{DIM:#}",
-        d.domain, d.resolver
+        pr(&d.domain),
+        pr(&d.resolver)
     );
     for l in &d.lookups {
-        let _ = writeln!(out, "  {:<36} {}", l.name, l.describe());
+        let _ = writeln!(out, "  {:<36} {}", pr(&l.name), pr(&l.describe()));
         for t in l.targets() {
             let addrs = if t.addresses.is_empty() {
-                format!("no address: {}", t.error.as_deref().unwrap_or("none"))
+                format!("no address: {}", pr(t.error.as_deref().unwrap_or("none")))
             } else {
                 t.addresses
                     .iter()
@@ -103,7 +110,10 @@ fn dns_section(out: &mut String, dns: &DnsReport) {
             let _ = writeln!(
                 out,
                 "    {DIM}prio {} weight {}{DIM:#} {}:{} {DIM}->{DIM:#} {addrs}",
-                t.record.priority, t.record.weight, t.record.target, t.record.port
+                t.record.priority,
+                t.record.weight,
+                pr(&t.record.target),
+                t.record.port
             );
         }
     }
@@ -122,8 +132,8 @@ fn summary(out: &mut String, report: &Report) {
     for h in &report.handshakes {
         let o = &h.observation;
         let place = match (&o.endpoint.host, o.endpoint.port) {
-            (Some(host), Some(port)) => format!("{host}:{port}"),
-            _ => o.origin.locator.clone(),
+            (Some(host), Some(port)) => format!("{}:{port}", pr(host)),
+            _ => pr(&o.origin.locator).into_owned(),
         };
         let mut line = format!("  {:<44} {:<7}", truncate(&place, 44), o.service.as_str());
         for (profile, width) in Profile::ALL.into_iter().zip([8, 9, 12, 12]) {
@@ -173,8 +183,9 @@ fn verdict_lines(
         if let Some(why) = &v.not_judged {
             let _ = writeln!(
                 out,
-                "    {:<13} {style}not judged:{style:#} {why}",
-                profile.as_str()
+                "    {:<13} {style}not judged:{style:#} {}",
+                profile.as_str(),
+                pr(why)
             );
             continue;
         }
@@ -190,14 +201,14 @@ fn verdict_lines(
 
 fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
     let o = &h.observation;
-    let mut head = format!("{} ({})", o.reference_identity, o.service);
+    let mut head = format!("{} ({})", pr(&o.reference_identity.to_string()), o.service);
     if let Some(edge) = &o.edge_domain {
-        let _ = write!(head, ", edge domain {edge}");
+        let _ = write!(head, ", edge domain {}", pr(edge));
     }
     let _ = writeln!(
         out,
         "{BOLD}[{number}] {head}{BOLD:#}  {DIM}{}{DIM:#}",
-        o.origin.locator
+        pr(&o.origin.locator)
     );
 
     let _ = writeln!(out, "  chain as sent:");
@@ -206,18 +217,23 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
     }
     for entry in &h.chain {
         let c = &entry.cert;
-        let _ = writeln!(out, "    #{} {BOLD}{}{BOLD:#}", entry.position, c.subject);
+        let _ = writeln!(
+            out,
+            "    #{} {BOLD}{}{BOLD:#}",
+            entry.position,
+            pr(&c.subject)
+        );
         let _ = writeln!(
             out,
             "       {DIM}issuer{DIM:#} {}  {DIM}|{DIM:#} {} {DIM}|{DIM:#} {} {DIM}|{DIM:#} {} .. {}",
-            c.issuer,
+            pr(&c.issuer),
             c.key.describe(),
             c.signature_algorithm,
             c.not_before.date(),
             c.not_after.date()
         );
         if c.san.is_some() {
-            let _ = writeln!(out, "       {DIM}SAN{DIM:#} {}", c.san_text());
+            let _ = writeln!(out, "       {DIM}SAN{DIM:#} {}", pr(&c.san_text()));
         }
     }
     // One line when every store gives the same path; one per store otherwise.
@@ -243,7 +259,11 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
 
     if let Some(reason) = &o.tls.failure {
         let style = outcome_style(Outcome::Fail);
-        let _ = writeln!(out, "  {style}handshake failed:{style:#} {reason}");
+        let _ = writeln!(
+            out,
+            "  {style}handshake failed:{style:#} {}",
+            pr(&reason.reason)
+        );
     }
     if let Some(v) = &o.tls.version {
         let _ = writeln!(
@@ -257,7 +277,7 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
             o.tls
                 .sni
                 .as_deref()
-                .map(|s| format!(" {DIM}sni{DIM:#} {s}"))
+                .map(|s| format!(" {DIM}sni{DIM:#} {}", pr(s)))
                 .unwrap_or_default()
         );
     }
@@ -300,7 +320,8 @@ fn findings(out: &mut String, list: &[crate::core::analysis::Finding]) {
         let _ = writeln!(
             out,
             "    {style}{sev_text:>6}{style:#} {BOLD}{}{BOLD:#}{scope}: {}",
-            f.rule.id, f.message
+            f.rule.id,
+            pr(&f.message)
         );
         let e = &f.evidence;
         if !e.field.is_empty() {
@@ -308,11 +329,11 @@ fn findings(out: &mut String, list: &[crate::core::analysis::Finding]) {
                 out,
                 "           {DIM}{}: expected{DIM:#} {} {DIM}| presented{DIM:#} {}",
                 e.field,
-                e.expected.as_deref().unwrap_or("-"),
-                e.presented.as_deref().unwrap_or("-")
+                pr(e.expected.as_deref().unwrap_or("-")),
+                pr(e.presented.as_deref().unwrap_or("-"))
             );
         }
-        let _ = writeln!(out, "           {DIM}fix:{DIM:#} {}", f.fix);
+        let _ = writeln!(out, "           {DIM}fix:{DIM:#} {}", pr(&f.fix));
     }
 }
 
@@ -322,8 +343,8 @@ fn path(out: &mut String, p: &PathView, per_store: bool) {
         .iter()
         .map(|c| match (c.position, c.source) {
             (Some(pos), _) => format!("#{pos}"),
-            (None, CertSource::PublicStore) => format!("{} (public store)", short(&c.subject)),
-            (None, _) => format!("{} (enterprise store)", short(&c.subject)),
+            (None, CertSource::PublicStore) => format!("{} (public store)", pr(&short(&c.subject))),
+            (None, _) => format!("{} (enterprise store)", pr(&short(&c.subject))),
         })
         .collect();
     let end = match &p.end {
@@ -331,7 +352,7 @@ fn path(out: &mut String, p: &PathView, per_store: bool) {
         crate::core::x509::PathEnd::Anchored { .. } => "anchored, but a signature fails".to_owned(),
         crate::core::x509::PathEnd::UntrustedRoot => "ends at an untrusted root".to_owned(),
         crate::core::x509::PathEnd::MissingIssuer { issuer } => {
-            format!("issuer {} not found", short(issuer))
+            format!("issuer {} not found", pr(&short(issuer)))
         }
     };
     let who = if per_store {
@@ -378,7 +399,12 @@ pub fn proxy_upstream_failed(
     reason: &str,
     now: time::OffsetDateTime,
 ) -> String {
-    format!("{} #{id} {client} -> upstream failed: {reason}", clock(now))
+    format!(
+        "{} #{id} {} -> upstream failed: {}",
+        clock(now),
+        pr(client),
+        pr(reason)
+    )
 }
 
 /// The proxy's terminal line for a judged handshake, stamped with the wall-clock `now`.
@@ -409,10 +435,12 @@ pub fn proxy_handshake(id: usize, h: &HandshakeReport, now: time::OffsetDateTime
         })
         .collect();
     format!(
-        "{clock} #{id} {} sni={} {} leaf={leaf} issuer={issuer} {}",
-        o.origin.locator,
-        o.tls.sni.as_deref().unwrap_or("-"),
+        "{clock} #{id} {} sni={} {} leaf={} issuer={} {}",
+        pr(&o.origin.locator),
+        pr(o.tls.sni.as_deref().unwrap_or("-")),
         o.service,
+        pr(&leaf),
+        pr(&issuer),
         verdicts.join(" ")
     )
 }

@@ -169,6 +169,58 @@ fn text_report_names_profiles_rules_and_fixes_without_colour_when_piped() {
     );
 }
 
+/// A certificate whose CN carries a newline and a fake verdict line, an
+/// escape sequence and a right-to-left override cannot forge or hide report
+/// lines: the text report shows them escaped; JSON keeps the exact bytes.
+#[test]
+fn wire_text_is_escaped_in_the_text_report() {
+    #[allow(clippy::disallowed_methods)] // certificate valid around the real clock
+    let now = time::OffsetDateTime::now_utc();
+    let forged = "expe.example.com\n    jabber        OK\u{1b}[8m\u{202e}";
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(vec!["expe.example.com".to_owned()]).unwrap();
+    p.distinguished_name.push(rcgen::DnType::CommonName, forged);
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(90);
+    let cert = p.self_signed(&key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("forged.pem");
+    std::fs::write(&file, cert.pem()).unwrap();
+    let path = file.display().to_string();
+
+    let text = run(&["inspect", &path, "--name", "expe.example.com"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        !text
+            .stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("jabber        OK")),
+        "a forged verdict line:\n{}",
+        text.stdout
+    );
+    assert!(!text.stdout.contains('\x1b') && !text.stdout.contains('\u{202e}'));
+    assert!(
+        text.stdout
+            .contains("expe.example.com\\u{a}    jabber        OK\\u{1b}[8m\\u{202e}"),
+        "{}",
+        text.stdout
+    );
+
+    let json = run(&[
+        "inspect",
+        &path,
+        "--name",
+        "expe.example.com",
+        "--format",
+        "json",
+    ])
+    .json();
+    let cn = json["handshakes"][0]["chain"][0]["subject"]
+        .as_str()
+        .unwrap();
+    assert!(cn.contains(forged), "JSON keeps the bytes: {cn}");
+}
+
 #[test]
 fn rules_listing_matches_catalogue() {
     let out = run(&["rules", "--format", "json"]);
