@@ -37,3 +37,47 @@ fn sample_refuses_files() {
     let out = run(&["inspect", "--sample", "x.pem"]);
     assert_eq!(out.code, 2);
 }
+
+/// Without `--trust`, a chain sent whole up to a private root is a trust
+/// question, never "send the intermediate": the missing issuer is the root.
+/// A leaf sent alone still lacks its intermediate.
+#[test]
+fn a_private_root_is_not_a_missing_intermediate() {
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/samples/");
+    let judge = |file: &str| {
+        crate::run(&[
+            "inspect",
+            &format!("{samples}{file}"),
+            "--name",
+            "expe.example.com",
+            "--at",
+            crate::AT,
+            "--format",
+            "json",
+        ])
+        .json()
+    };
+    let whole = judge("expe-good.pem");
+    let rules = crate::rules_of(&whole, 0);
+    assert!(
+        rules.contains(&"chain.untrusted-root".to_owned()),
+        "{rules:?}"
+    );
+    assert!(
+        !rules.contains(&"chain.missing-intermediate".to_owned()),
+        "{rules:?}"
+    );
+    let fix = whole["handshakes"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "chain.untrusted-root")
+        .unwrap()["fix"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(fix.contains("--trust"), "{fix}");
+
+    let alone = judge("expe-leaf-only.pem");
+    assert!(crate::rules_of(&alone, 0).contains(&"chain.missing-intermediate".to_owned()));
+}

@@ -12,7 +12,9 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use x509_parser::der_parser::asn1_rs::{Any, FromDer as _, Tag};
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
-use x509_parser::oid_registry::{OID_PKIX_ACCESS_DESCRIPTOR_OCSP, Oid, OidRegistry};
+use x509_parser::oid_registry::{
+    OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS, OID_PKIX_ACCESS_DESCRIPTOR_OCSP, Oid, OidRegistry,
+};
 use x509_parser::prelude::X509Certificate;
 use x509_parser::public_key::PublicKey;
 
@@ -193,6 +195,8 @@ pub struct CertInfo {
     pub crl_urls: Vec<String>,
     /// OCSP URIs from authorityInfoAccess.
     pub ocsp_urls: Vec<String>,
+    /// caIssuers URIs from authorityInfoAccess: where the issuer can be fetched.
+    pub ca_issuer_urls: Vec<String>,
     /// Permitted dNSName subtrees of a NameConstraints extension.
     pub permitted_dns: Vec<String>,
     /// Excluded dNSName subtrees of a NameConstraints extension.
@@ -319,6 +323,7 @@ fn names_dates_and_key(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         key_cert_sign: None,
         crl_urls: Vec::new(),
         ocsp_urls: Vec::new(),
+        ca_issuer_urls: Vec::new(),
         permitted_dns: Vec::new(),
         excluded_dns: Vec::new(),
         unknown_critical_extensions: Vec::new(),
@@ -361,6 +366,11 @@ fn read_extension(info: &mut CertInfo, ext: &x509_parser::extensions::X509Extens
             info.ocsp_urls.extend(
                 aia.iter()
                     .filter(|d| d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_OCSP)
+                    .filter_map(|d| uri(&d.access_location)),
+            );
+            info.ca_issuer_urls.extend(
+                aia.iter()
+                    .filter(|d| d.access_method == OID_PKIX_ACCESS_DESCRIPTOR_CA_ISSUERS)
                     .filter_map(|d| uri(&d.access_location)),
             );
         }

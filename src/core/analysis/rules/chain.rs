@@ -93,14 +93,34 @@ pub fn check_path_end(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                     "7800/8800 phones and TelePresence endpoints cannot add CAs: have this server's certificate signed by a public CA instead of {}",
                     anchor.subject
                 )),
-                None => Finding::new(
-                    &c::CHAIN_MISSING_INTERMEDIATE,
-                    format!("no certificate issued by {issuer} was sent or is trusted: the chain stops at {}", cert.subject),
+                // Probably a root nobody told this client about: not something
+                // the server should send (clients take roots from their store).
+                None if issuer_looks_like_root(issuer, s) => Finding::new(
+                    &c::CHAIN_UNTRUSTED_ROOT,
+                    format!(
+                        "the chain stops at {}, issued by {issuer}, which looks like a root CA that this client does not trust",
+                        cert.subject
+                    ),
                 )
-                .evidence("issuer", Some(issuer.clone()), Some("not presented, not in the trust store".into()))
+                .evidence("root", Some("a root in the client's trust store".into()), Some(format!("{issuer} (not trusted, not sent)")))
                 .fix(format!(
-                    "configure the server to send the intermediate CA certificate {issuer} after its own certificate (on Expressway: include the intermediate in the server certificate file or trusted CA list)"
+                    "if {issuer} is your enterprise root: Jabber and Expressway-C need it in their trust store (run edgetap with --trust and that root to judge as they would), and 7800/8800 phones and TelePresence endpoints, which cannot add CAs, need a certificate from a public CA; if it is an intermediate after all, the server should send it after its own certificate"
                 )),
+                None => {
+                    let fetch = s
+                        .cert(last)
+                        .and_then(|c| c.ca_issuer_urls.first().cloned())
+                        .map(|u| format!(" (its certificate can be downloaded from {u})"))
+                        .unwrap_or_default();
+                    Finding::new(
+                        &c::CHAIN_MISSING_INTERMEDIATE,
+                        format!("no certificate issued by {issuer} was sent or is trusted: the chain stops at {}", cert.subject),
+                    )
+                    .evidence("issuer", Some(issuer.clone()), Some("not presented, not in the trust store".into()))
+                    .fix(format!(
+                        "configure the server to send the intermediate CA certificate {issuer}{fetch} after its own certificate (on Expressway: include the intermediate in the server certificate file or trusted CA list)"
+                    ))
+                }
             };
             out.push(finding.cert(cert));
         }
@@ -321,6 +341,25 @@ pub fn check_name_constraints(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
     }
 }
 
+/// Whether a missing issuer is probably a root rather than an intermediate the
+/// server forgot: its name says so (a CN with "Root"), or the certificate that
+/// names it is itself a CA and a self-signed certificate with that subject was
+/// presented (the server sent the root, just not the one it needs).
+fn issuer_looks_like_root(issuer: &str, s: &Scope<'_, '_>) -> bool {
+    let cn_says_root = issuer
+        .split(", ")
+        .filter_map(|part| part.strip_prefix("CN="))
+        .any(|cn| {
+            cn.split(|c: char| !c.is_alphanumeric())
+                .any(|w| w.eq_ignore_ascii_case("root"))
+        });
+    let sent_as_root =
+        s.hs.chain
+            .iter()
+            .any(|c| c.self_issued && c.subject == issuer);
+    cn_says_root || sent_as_root
+}
+
 /// RFC 5280 dNSName subtree: `base` matches itself and any subdomain; a leading
 /// dot matches subdomains only; an empty base matches everything.
 fn within(name: &str, base: &str) -> bool {
@@ -404,9 +443,21 @@ mod tests {
         let (case, root, _) = good_edge();
         let mut case = case;
         case.public = Vec::new();
+        // Leaf and intermediate sent, the root trusted nowhere: the missing
+        // issuer is a root by its name, so the cause is trust, not the server.
         let untrusted = case.run();
-        assert_fires(&untrusted, "chain.missing-intermediate");
-        assert_quiet(&untrusted, "chain.untrusted-root");
+        assert_fires(&untrusted, "chain.untrusted-root");
+        assert_quiet(&untrusted, "chain.missing-intermediate");
+        let fix = &untrusted.handshakes[0]
+            .findings
+            .iter()
+            .find(|f| f.rule.id == "chain.untrusted-root")
+            .unwrap()
+            .fix;
+        assert!(
+            fix.contains("--trust") && fix.contains("public CA"),
+            "{fix}"
+        );
 
         // Root sent but trusted nowhere.
         let mut with_root = case.presented.clone();
