@@ -123,7 +123,17 @@ impl Proxy {
                     ..FlowLog::default()
                 }));
                 let outcome = self
-                    .relay(id, client, server, peer, addr, &host, service, &flow)
+                    .relay(
+                        id,
+                        client,
+                        server,
+                        peer,
+                        addr,
+                        &host,
+                        service,
+                        listener.service_fixed,
+                        &flow,
+                    )
                     .await;
                 event.bytes_up = outcome.up;
                 event.bytes_down = outcome.down;

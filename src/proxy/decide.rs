@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use super::{ConnectionEvent, Upstream};
 use crate::core::analysis::HandshakeReport;
-use crate::core::capture::observe::handshake_observation;
+use crate::core::capture::observe::{handshake_observation, protocol_service};
 use crate::core::capture::replay::TlsConnection;
 use crate::core::observation::{
     Endpoint, Failure, Observation, Origin, ReferenceIdentity, Service, SourceKind, Step,
@@ -91,8 +91,10 @@ pub struct Relayed<'a> {
     pub upstream: SocketAddr,
     /// The upstream's host name (as configured or from SRV).
     pub host: &'a str,
-    /// The connection's service.
+    /// The connection's service (from the listener or its original port).
     pub service: Service,
+    /// The service was configured: it wins over what the connection shows.
+    pub service_fixed: bool,
     /// The `_collab-edge` domain, if the proxy was given one.
     pub domain: Option<&'a str>,
     /// When it was seen (wall clock).
@@ -105,7 +107,14 @@ pub struct Relayed<'a> {
 /// connection's service, named after the connection, with the edge domain for
 /// HTTPS and SIP (an XMPP client checks the XMPP domain instead).
 pub fn relayed_observation(conn: &TlsConnection, r: &Relayed<'_>) -> Observation {
-    let services: HashMap<u16, Service> = [(r.upstream.port(), r.service)].into_iter().collect();
+    // A configured service wins; otherwise what the connection shows (an XMPP
+    // stream on any port), then the listener's service from its port.
+    let service = if r.service_fixed {
+        r.service
+    } else {
+        protocol_service(conn).unwrap_or(r.service)
+    };
+    let services: HashMap<u16, Service> = [(r.upstream.port(), service)].into_iter().collect();
     let origin = Origin {
         kind: SourceKind::Proxy,
         at: Some(r.at),
@@ -143,7 +152,7 @@ pub fn relayed_observation(conn: &TlsConnection, r: &Relayed<'_>) -> Observation
         .host
         .clone()
         .or_else(|| Some(r.host.to_owned()));
-    obs.edge_domain = match r.service {
+    obs.edge_domain = match obs.service {
         Service::Xmpp => None,
         _ => r.domain.map(str::to_owned),
     };
@@ -385,6 +394,7 @@ mod tests {
             upstream: "192.0.2.1:8443".parse().unwrap(),
             host: "expe.example.com",
             service,
+            service_fixed: false,
             domain: Some("example.com"),
             at: time::macros::datetime!(2026-06-01 00:00 UTC),
             ended: None,
@@ -562,5 +572,27 @@ mod tests {
             Some(Side::Client)
         );
         assert_eq!(ended_by("closed"), None);
+    }
+
+    /// XMPP STARTTLS relayed on a port the listener calls HTTP is judged as
+    /// XMPP for the stream's domain, unless the service was configured.
+    #[test]
+    fn a_relayed_xmpp_stream_is_xmpp_on_any_port() {
+        let mut conn = tls13_without_chain(Some("cup.example.com"));
+        conn.client_prefix = format!(
+            "{}{}",
+            crate::core::xmpp::client_stream_open("example.com"),
+            crate::core::xmpp::STARTTLS
+        )
+        .into_bytes();
+        conn.server = "192.0.2.1:15222".parse().unwrap();
+        let mut r = relayed(Service::Http);
+        r.upstream = conn.server;
+        let obs = relayed_observation(&conn, &r);
+        assert_eq!(obs.service, Service::Xmpp);
+        assert_eq!(obs.reference_identity.to_string(), "example.com");
+        assert_eq!(obs.edge_domain, None, "XMPP checks the XMPP domain");
+        r.service_fixed = true;
+        assert_eq!(relayed_observation(&conn, &r).service, Service::Http);
     }
 }

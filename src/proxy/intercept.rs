@@ -176,6 +176,8 @@ impl Proxy {
                 upstream,
                 host,
                 service,
+                // STARTTLS was decided by this service before any byte.
+                service_fixed: true,
                 domain: self.domain.as_deref(),
                 at: now,
                 ended: None,

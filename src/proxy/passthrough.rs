@@ -26,6 +26,7 @@ impl Proxy {
         upstream: SocketAddr,
         host: &str,
         service: Service,
+        service_fixed: bool,
         flow: &Arc<Mutex<FlowLog>>,
     ) -> RelayOutcome {
         let watch = Arc::new(Mutex::new(Watch::default()));
@@ -61,8 +62,17 @@ impl Proxy {
                 let host = host.clone();
                 let ended = ended.lock().ok().and_then(|e| e.clone());
                 *slot = Some(tokio::spawn(async move {
-                    me.analyse(id, &watch, peer, upstream, &host, service, ended.as_deref())
-                        .await
+                    me.analyse(
+                        id,
+                        &watch,
+                        peer,
+                        upstream,
+                        &host,
+                        service,
+                        service_fixed,
+                        ended.as_deref(),
+                    )
+                    .await
                 }));
             }
         };
@@ -103,6 +113,7 @@ impl Proxy {
         upstream: SocketAddr,
         host: &str,
         service: Service,
+        service_fixed: bool,
         ended: Option<&str>,
     ) -> Option<HandshakeReport> {
         let conn = watch.lock().ok()?.take_connection(id, client, upstream);
@@ -113,6 +124,7 @@ impl Proxy {
             upstream,
             host,
             service,
+            service_fixed,
             domain: self.domain.as_deref(),
             at: now,
             ended,

@@ -1,6 +1,7 @@
 //! Turning a [`TlsConnection`] found in a capture into an [`Observation`]: which
-//! service (by server port, overridable), which name the client checked (the
-//! XMPP stream's `to=`, else SNI, else the server address), what was negotiated.
+//! service (the user's map, then what the protocol shows, then the port),
+//! which name the client checked (the XMPP stream's `to=`, else SNI, else the
+//! server address), what was negotiated.
 
 use std::collections::HashMap;
 
@@ -14,11 +15,44 @@ use crate::core::observation::{
 use crate::core::tls::iana::{Alert, CipherSuite, ProtocolVersion, Side, alert_description_name};
 use crate::core::xmpp::{ClientEvent, ServerEvent, scan_client, scan_server};
 
-/// Service for a server port: the user's map first, then the usual ports.
-pub fn service_for(port: u16, map: &HashMap<u16, Service>) -> Service {
+/// The service a handshake carries: the user's map for its port first, then
+/// what the connection itself shows (an XMPP stream header before TLS, an
+/// HTTP CONNECT, the client's ALPN offer), then the port ([`Service::for_port`]).
+pub fn service_of(c: &TlsConnection, map: &HashMap<u16, Service>) -> Service {
+    let port = c.server.port();
     map.get(&port)
         .copied()
+        .or_else(|| protocol_service(c))
         .unwrap_or_else(|| Service::for_port(port))
+}
+
+/// The service the connection itself shows, if it shows one: an XMPP stream
+/// header before TLS, an HTTP CONNECT, or the client's ALPN offer.
+pub fn protocol_service(c: &TlsConnection) -> Option<Service> {
+    if matches!(
+        scan_client(&c.client_prefix),
+        Ok(Some((ClientEvent::StreamOpen { .. }, _)))
+    ) {
+        return Some(Service::Xmpp);
+    }
+    if c.client_prefix.starts_with(b"CONNECT ") {
+        return Some(Service::Http);
+    }
+    let alpn = c
+        .client_hello
+        .as_ref()
+        .map(|h| h.alpn.as_slice())
+        .unwrap_or(&[]);
+    if alpn
+        .iter()
+        .any(|p| p == "xmpp-client" || p == "xmpp-server")
+    {
+        return Some(Service::Xmpp);
+    }
+    if alpn.iter().any(|p| p == "h2" || p.starts_with("http/")) {
+        return Some(Service::Http);
+    }
+    None
 }
 
 /// The observation for one captured handshake.
@@ -50,11 +84,11 @@ pub fn handshake_observation(
     services: &HashMap<u16, Service>,
     origin: Origin,
 ) -> Observation {
-    let service = service_for(c.server.port(), services);
     let xmpp_to = match scan_client(&c.client_prefix) {
         Ok(Some((ClientEvent::StreamOpen { to }, _))) => to,
         _ => None,
     };
+    let service = service_of(c, services);
     let sni = c.client_hello.as_ref().and_then(|ch| ch.sni.clone());
     let name = match service {
         Service::Xmpp => xmpp_to.clone().or_else(|| sni.clone()),
@@ -150,4 +184,64 @@ pub fn handshake_observation(
         });
     }
     obs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tls::ClientHello;
+
+    fn connection(port: u16, client_prefix: &[u8], alpn: &[&str]) -> TlsConnection {
+        TlsConnection {
+            stream: 0,
+            client: "192.0.2.7:40000".parse().unwrap(),
+            server: std::net::SocketAddr::from(([192, 0, 2, 1], port)),
+            frame: 1,
+            time: 0.0,
+            client_hello: Some(ClientHello {
+                sni: Some("cup.example.com".into()),
+                alpn: alpn.iter().map(|p| (*p).to_owned()).collect(),
+                ..ClientHello::default()
+            }),
+            server_hello: None,
+            certificates: None,
+            client_certificate: false,
+            alerts: Vec::new(),
+            client_prefix: client_prefix.to_vec(),
+            server_prefix: Vec::new(),
+            damage: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_protocol_decides_the_service_before_the_port() {
+        let xmpp = format!(
+            "{}{}",
+            crate::core::xmpp::client_stream_open("example.com"),
+            crate::core::xmpp::STARTTLS
+        );
+        let none = HashMap::new();
+        // XMPP STARTTLS on a port nobody maps: XMPP, judged for the stream's domain.
+        let obs = observation(&connection(15222, xmpp.as_bytes(), &[]), "c.pcap", &none);
+        assert_eq!(obs.service, Service::Xmpp);
+        assert_eq!(obs.reference_identity.to_string(), "example.com");
+        // --service-map still wins.
+        let map: HashMap<u16, Service> = [(15222, Service::Http)].into_iter().collect();
+        let obs = observation(&connection(15222, xmpp.as_bytes(), &[]), "c.pcap", &map);
+        assert_eq!(obs.service, Service::Http);
+        // ALPN hints, then the port.
+        let alpn =
+            |p: &[&str], port| observation(&connection(port, b"", p), "c.pcap", &none).service;
+        assert_eq!(alpn(&["xmpp-client"], 443), Service::Xmpp);
+        assert_eq!(alpn(&["h2", "http/1.1"], 5223), Service::Http);
+        assert_eq!(alpn(&[], 5061), Service::Sip);
+        assert_eq!(alpn(&[], 15222), Service::Http);
+        // An HTTP CONNECT before TLS.
+        let connect = observation(
+            &connection(5222, b"CONNECT cup.example.com:443 HTTP/1.1\r\n\r\n", &[]),
+            "c.pcap",
+            &none,
+        );
+        assert_eq!(connect.service, Service::Http);
+    }
 }
