@@ -24,6 +24,10 @@ pub struct ReplayArgs {
     /// 5222/5223/5269 xmpp, 5061 sip, anything else http.
     #[arg(long = "service-map", value_name = "PORT=SERVICE", value_parser = parse_mapping)]
     pub service_map: Vec<(u16, Service)>,
+    /// The `_collab-edge` domain the clients in the capture looked up: HTTPS
+    /// handshakes are judged as edge connections for it (edge.domain-san-missing).
+    #[arg(long, value_name = "DOMAIN")]
+    pub edge_domain: Option<String>,
     /// Trust, time and output flags.
     #[command(flatten)]
     pub analysis: AnalysisArgs,
@@ -116,7 +120,16 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let engine = args.analysis.engine()?;
     let now = args.analysis.now();
     let services: HashMap<u16, Service> = args.service_map.iter().copied().collect();
-    let (files, observations) = read_all(&args.files, &services);
+    let (files, mut observations) = read_all(&args.files, &services);
+    if let Some(domain) = &args.edge_domain {
+        for obs in observations
+            .iter_mut()
+            .filter(|o| o.service == Service::Http && o.edge_domain.is_none())
+        {
+            obs.edge_domain = Some(domain.clone());
+            obs.origin.locator += "; edge domain from --edge-domain";
+        }
+    }
     if files.iter().all(|f| f.error.is_some()) {
         let errors: Vec<String> = files.iter().filter_map(|f| f.error.clone()).collect();
         anyhow::bail!("{}", errors.join("\n"));

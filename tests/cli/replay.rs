@@ -260,3 +260,49 @@ fn xmpp_capture_is_judged_against_the_stream_domain() {
     assert!(h["capture"]["frame"].as_u64().unwrap() > 0);
     assert_eq!(doc["capture"][0]["tls_handshakes"], 1);
 }
+
+/// `--edge-domain` gives a capture the context a live client had: HTTPS
+/// handshakes become edge connections for it, so a certificate without the
+/// domain fires edge.domain-san-missing, and the report says where the
+/// context came from.
+#[test]
+fn edge_domain_from_the_command_line() {
+    let capture = captures().join("ppp__tls.pcap").display().to_string();
+    let judge = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            capture.as_str(),
+            "--format",
+            "json",
+            "--at",
+            "2015-01-01T00:00:00Z",
+        ];
+        args.extend_from_slice(extra);
+        crate::run(&args).json()
+    };
+    let without = judge(&[]);
+    let with = judge(&["--edge-domain", "example.com"]);
+    let fired = |doc: &Value| {
+        doc["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| crate::finding_rules(h).contains(&"edge.domain-san-missing".to_owned()))
+            .count()
+    };
+    assert_eq!(fired(&without), 0);
+    assert!(fired(&with) > 0, "{with}");
+    let h = with["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["service"] == "http")
+        .unwrap();
+    assert_eq!(h["edge_domain"], "example.com");
+    assert!(
+        h["origin"]["locator"]
+            .as_str()
+            .unwrap()
+            .contains("--edge-domain")
+    );
+}
