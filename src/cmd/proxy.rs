@@ -158,7 +158,16 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     proxy.forger = forger;
     proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
     proxy.judge_time = args.time.judge_time();
-    proxy.notify = Box::new(print_notice);
+    // Terminal lines go through their own thread: stdout piped into a pager
+    // that stopped reading must never hold up a connection.
+    let terminal = Arc::new(
+        crate::sink::out::LineQueue::start(std::io::stdout(), 4096)
+            .context("cannot start the thread that writes terminal lines")?,
+    );
+    proxy.notify = {
+        let terminal = terminal.clone();
+        Box::new(move |notice| terminal.push(notice_line(notice)))
+    };
     if let Some(at) = args.time.at {
         eprintln!("edgetap: judging every handshake as of {at} (--at), not when it passes");
     }
@@ -182,6 +191,13 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     let _ = force_tx.send(true);
     drain(&proxy, Duration::from_secs(5), Duration::from_millis(20)).await;
     proxy.finish()?;
+    terminal.close(Duration::from_secs(2));
+    if terminal.dropped() > 0 {
+        eprintln!(
+            "edgetap: {} terminal lines were dropped: stdout was not being read (the events file has every connection)",
+            terminal.dropped()
+        );
+    }
     eprintln!(
         "edgetap: stopped after {} handshakes",
         proxy.handshakes.load(std::sync::atomic::Ordering::Relaxed)
@@ -285,15 +301,14 @@ fn load_forger(args: &ProxyArgs) -> anyhow::Result<Option<crate::proxy::ca::Forg
 }
 
 /// The terminal line for a proxy notice, stamped with the wall clock.
-fn print_notice(notice: Notice<'_>) {
+fn notice_line(notice: Notice<'_>) -> String {
     let now = crate::clock::now();
-    let line = match notice {
+    match notice {
         Notice::Judged { id, report } => crate::sink::text::proxy_handshake(id, report, now),
         Notice::UpstreamFailed { id, client, reason } => {
             crate::sink::text::proxy_upstream_failed(id, client, reason, now)
         }
-    };
-    crate::outln!("{line}");
+    }
 }
 
 async fn wait_for_stop() {

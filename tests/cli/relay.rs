@@ -549,3 +549,56 @@ fn proxy_judges_at_the_time_at_names() {
         crate::AT
     );
 }
+
+/// stdout piped to a reader that never reads (a paused pager): once the pipe
+/// is full, terminal lines are dropped and counted, and connections go on
+/// being relayed.
+#[test]
+fn an_unread_stdout_never_stalls_the_relay() {
+    let dead = free_port();
+    let echo_port = free_port();
+    let _echo = socat(echo_port, "cat");
+    let (a, b) = (free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["proxy", "--listen"])
+        .arg(format!("127.0.0.1:{a}"))
+        .args([
+            "--upstream",
+            &format!("127.0.0.1:{dead}"),
+            "--service",
+            "http",
+        ])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{b}"))
+        .args([
+            "--upstream",
+            &format!("127.0.0.1:{echo_port}"),
+            "--service",
+            "http",
+        ])
+        .stdout(Stdio::piped()) // never read
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(a);
+    wait_listening(b);
+    // Each connection to the dead upstream prints a line: far more than a pipe holds.
+    for _ in 0..1500 {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", a)) {
+            drop(s);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(echo_round_trip(b, b"still relayed\n"));
+    });
+    let back = rx.recv_timeout(Duration::from_secs(15));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        back.expect("the relay answered while stdout was full")
+            .as_slice(),
+        b"still relayed\n"
+    );
+}
