@@ -95,9 +95,17 @@ impl TimeArgs {
     }
 }
 
+/// RFC 3339, or a bare date taken as 00:00 UTC that day.
 fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(s, &Rfc3339)
-        .map_err(|e| format!("{e}; use RFC 3339, e.g. 2026-01-31T12:00:00Z"))
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let date_only = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &date_only)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| {
+            format!("{s:?} is not a time: use RFC 3339 (2026-01-31T12:00:00Z) or a date (2026-01-31, read as 00:00 UTC)")
+        })
 }
 
 impl AnalysisArgs {
@@ -184,5 +192,13 @@ mod tests {
         assert!(unknown >= FailOn::Unknown.threshold());
         assert!(unknown < FailOn::Prompt.threshold());
         assert!(Outcome::Warn < FailOn::Unknown.threshold());
+    }
+
+    #[test]
+    fn at_takes_rfc3339_or_a_bare_date() {
+        let midnight = time::macros::datetime!(2026-01-31 00:00 UTC);
+        assert_eq!(parse_time("2026-01-31").unwrap(), midnight);
+        assert_eq!(parse_time("2026-01-31T00:00:00Z").unwrap(), midnight);
+        assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
     }
 }

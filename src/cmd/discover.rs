@@ -55,8 +55,10 @@ pub struct DiscoverArgs {
 
 /// Run `discover`.
 pub async fn run(args: &DiscoverArgs) -> anyhow::Result<ExitCode> {
+    let domain = crate::core::hostport::domain_name(&args.domain)
+        .map_err(|e| anyhow::anyhow!("discover {e}"))?;
     let dns = args.dns.resolver()?;
-    let discovery = dns.discover(&args.domain).await;
+    let discovery = dns.discover(&domain).await;
     let report = Report {
         dns: Some(DnsReport::judge(discovery, !args.dns.inside)),
         capture: None,

@@ -91,7 +91,9 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
             (None, vec![target])
         }
         None => {
-            let discovery = dns.discover(&args.target).await;
+            let domain = crate::core::hostport::domain_name(&args.target)
+                .map_err(|e| anyhow::anyhow!("probe {e}"))?;
+            let discovery = dns.discover(&domain).await;
             let targets = plan(&discovery);
             (Some(discovery), targets)
         }

@@ -134,7 +134,17 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         let errors: Vec<String> = files.iter().filter_map(|f| f.error.clone()).collect();
         anyhow::bail!("{}", errors.join("\n"));
     }
+    let unreadable: Vec<String> = files.iter().filter_map(|f| f.error.clone()).collect();
     let mut report = engine.evaluate(&observations, now);
     report.capture = Some(files);
-    Ok(args.analysis.emit(&report, now))
+    let code = args.analysis.emit(&report, now);
+    // The files that could be read are reported; one that could not is still
+    // an input error (exit 2), said on stderr.
+    if !unreadable.is_empty() {
+        for e in &unreadable {
+            eprintln!("edgetap: error: {e}");
+        }
+        return Ok(ExitCode::from(2));
+    }
+    Ok(code)
 }

@@ -1,6 +1,7 @@
 //! `HOST:PORT` as users write it on command lines and in configs, parsed once
 //! for every command: `name:port`, `v4:port` and `[v6]:port`. A bare name (no
-//! port) or an unbracketed IPv6 address is not a `HOST:PORT`.
+//! port) or an unbracketed IPv6 address is not a `HOST:PORT`. And the domain a
+//! look-up is for, checked before any DNS traffic.
 
 use std::net::SocketAddr;
 
@@ -14,6 +15,47 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
     let port = port.parse().ok()?;
     (!host.is_empty() && !host.contains(':') && !host.contains(['[', ']']))
         .then(|| (host.to_owned(), port))
+}
+
+/// `s` as a domain to look up (`example.com`, a trailing dot allowed), or
+/// what is wrong with it in words: empty, an address or `HOST:PORT` where a
+/// domain belongs, an empty or over-long label, a character DNS names do not
+/// use.
+pub fn domain_name(s: &str) -> Result<String, String> {
+    let name = s.trim_end_matches('.');
+    if name.is_empty() {
+        return Err("the domain is empty: give one such as example.com".into());
+    }
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!(
+            "{s:?} is an address, not a domain: give HOST:PORT to probe one endpoint"
+        ));
+    }
+    if s.contains(':') {
+        return Err(format!(
+            "{s:?} is neither a domain nor HOST:PORT (a port is 1 to 65535; IPv6 goes in brackets)"
+        ));
+    }
+    if name.len() > 253 {
+        return Err(format!("{s:?} is longer than a domain name may be (253)"));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(format!("{s:?} has an empty label (two dots in a row?)"));
+        }
+        if label.len() > 63 {
+            return Err(format!("{s:?} has a label longer than 63 characters"));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(format!(
+                "{s:?} contains {c:?}, which domain names do not use"
+            ));
+        }
+    }
+    Ok(name.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -38,6 +80,25 @@ mod tests {
             "[x]:1",
         ] {
             assert_eq!(split_host_port(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn domains_are_checked_before_any_lookup() {
+        assert_eq!(domain_name("Example.COM.").unwrap(), "example.com");
+        assert_eq!(
+            domain_name("_collab-edge._tls.example.com").unwrap(),
+            "_collab-edge._tls.example.com"
+        );
+        for (bad, says) in [
+            ("", "empty"),
+            ("127.0.0.1", "address"),
+            ("127.0.0.1:99999", "HOST:PORT"),
+            ("bad..domain", "empty label"),
+            ("exa mple.com", "contains"),
+        ] {
+            let e = domain_name(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
         }
     }
 }

@@ -64,7 +64,8 @@ fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileR
     for f in files {
         if let Some(e) = &f.error {
             let style = outcome_style(Outcome::Fail);
-            let _ = writeln!(out, "  {style}{}{style:#}: {}", pr(&f.file), pr(e));
+            // The error names the file itself.
+            let _ = writeln!(out, "  {style}unreadable:{style:#} {}", pr(e));
             continue;
         }
         let _ = writeln!(

@@ -145,3 +145,79 @@ fn der_input_is_accepted() {
         1
     );
 }
+
+/// A file that is not a capture beside a good one: the good one is reported,
+/// the command still exits 2, and the error is said once, on stderr.
+#[test]
+fn replay_with_one_unreadable_file_exits_2_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("garbage.bin");
+    std::fs::write(&junk, b"garbage").unwrap();
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/captures/ppp__tls.pcap"
+    );
+    let out = run(&[
+        "replay",
+        good,
+        &junk.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        !out.json()["handshakes"].as_array().unwrap().is_empty(),
+        "the good file is reported"
+    );
+    assert_eq!(
+        out.stderr.matches("not a pcap or pcapng file").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stderr.matches("garbage.bin").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
+
+/// Targets that are neither a domain nor HOST:PORT are usage errors, said
+/// plainly, before any DNS traffic.
+#[test]
+fn bad_targets_are_usage_errors() {
+    for args in [
+        &["probe", "127.0.0.1:99999"][..],
+        &["probe", "127.0.0.1"],
+        &["discover", ""],
+        &["discover", "bad..domain"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stdout);
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+        assert!(
+            !out.stderr.contains("Err(") && !out.stderr.contains("protocol error"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// `--at` takes a bare date as 00:00 UTC.
+#[test]
+fn at_takes_a_bare_date() {
+    let chain = crate::fixture("good-edge.pem");
+    let out = run(&[
+        "inspect",
+        &chain,
+        "--name",
+        "expe.example.com",
+        "--at",
+        "2026-06-01",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.json()["analysed_at"], "2026-06-01T00:00:00Z");
+}
