@@ -54,6 +54,14 @@ async fn serve_somewhere(
 
 /// Run `demo`.
 pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    // The capture first: a bad path fails before any server starts.
+    let sink = match &args.pcap {
+        Some(p) => Some(crate::sink::pcap::PcapSink::create(
+            p,
+            args.keylog.as_deref(),
+        )?),
+        None => None,
+    };
     let now = crate::clock::now();
     let root = Ca::root("edgetap demo Root CA", now)?;
     let issuing = root.intermediate("edgetap demo Issuing CA", now)?;
@@ -138,13 +146,6 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         starttls: Duration::from_secs(3),
         handshake: Duration::from_secs(5),
     };
-    let sink = match &args.pcap {
-        Some(p) => Some(crate::sink::pcap::PcapSink::create(
-            p,
-            args.keylog.as_deref(),
-        )?),
-        None => None,
-    };
     let record = args.pcap.is_some() || args.keylog.is_some();
     let probed = super::probe::probe_all_recorded(&targets, timeouts, now, 8, record).await;
     let (observations, flows): (Vec<_>, Vec<_>) = probed.into_iter().unzip();
@@ -152,6 +153,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let engine = Engine::new(public, TrustStore::default(), DetectorConfig::default());
     let mut report = engine.evaluate(&observations, now);
     report.dns = Some(DnsReport::judge(discovery, true));
-    super::probe::write_flows(sink, args.keylog.as_deref(), &report, &flows)?;
-    Ok(super::common::emit(&report, now, args.format, args.fail_on))
+    let written = super::probe::write_flows(sink, args.keylog.as_deref(), &report, &flows);
+    // The report is printed even when the capture could not be finished.
+    let code = super::common::emit(&report, now, args.format, args.fail_on);
+    written.map(|()| code)
 }

@@ -18,7 +18,7 @@ pub struct InspectArgs {
     #[arg(required_unless_present = "sample", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Analyse the bundled sample deployment (captures/samples) instead of files.
-    #[arg(long, conflicts_with_all = ["files", "name", "edge_domain"])]
+    #[arg(long, conflicts_with_all = ["files", "name", "edge_domain", "service"])]
     pub sample: bool,
     /// The name the client connects to: host name or IP literal (http, sip), or the
     /// XMPP domain (xmpp).

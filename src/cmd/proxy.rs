@@ -47,8 +47,8 @@ pub struct ProxyArgs {
     /// Write what passed to this capture (pcapng, or pcap for *.pcap).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
-    /// Start a new capture file past this many megabytes.
-    #[arg(long, value_name = "MB")]
+    /// Start a new capture file past this many megabytes (at least 1).
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
     pub pcap_max_mb: Option<u64>,
     /// In intercept mode, append both legs' TLS keys here (SSLKEYLOGFILE format).
     #[arg(long, value_name = "FILE")]
@@ -57,8 +57,8 @@ pub struct ProxyArgs {
     /// CA to clients, record the real upstream chain, log both legs' keys.
     #[arg(long, requires = "ca")]
     pub intercept: bool,
-    /// The diagnostic CA directory (`edgetap ca init --dir DIR`).
-    #[arg(long, value_name = "DIR")]
+    /// The diagnostic CA directory (`edgetap ca init --dir DIR`), with --intercept.
+    #[arg(long, value_name = "DIR", requires = "intercept")]
     pub ca: Option<PathBuf>,
     /// Enterprise CA certificates, trusted by jabber and expressway-c only.
     #[arg(long, value_name = "FILE")]
@@ -113,6 +113,14 @@ fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
     }
     if args.pcap_max_mb.is_some() {
         cfg.pcap_max_mb = args.pcap_max_mb;
+    }
+    if cfg.keylog.is_some() && !args.intercept {
+        anyhow::bail!(
+            "a key log holds the keys of intercepted sessions: add --intercept (with --ca), or drop --keylog / keylog; passthrough captures carry no keys edgetap could know"
+        );
+    }
+    if cfg.pcap_max_mb == Some(0) {
+        anyhow::bail!("pcap_max_mb must be at least 1 (MB per capture file)");
     }
     cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(cfg)

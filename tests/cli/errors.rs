@@ -221,3 +221,63 @@ fn at_takes_a_bare_date() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.json()["analysed_at"], "2026-06-01T00:00:00Z");
 }
+
+/// Options that would silently do nothing are refused before any work: a key
+/// log or a CA without intercept mode, a zero capture size, `--service` with
+/// the sample, a demo capture that cannot be written.
+#[test]
+fn options_that_would_do_nothing_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("k.log").display().to_string();
+    let ca = dir.path().join("ca").display().to_string();
+    let listen = ["--listen", "127.0.0.1:1", "--upstream", "127.0.0.1:2"];
+    for extra in [
+        &["--keylog", keys.as_str()][..],
+        &["--ca", ca.as_str()],
+        &["--pcap-max-mb", "0"],
+    ] {
+        let mut args = vec!["proxy"];
+        args.extend_from_slice(&listen);
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert_eq!(out.code, 2, "{extra:?}: {}", out.stderr);
+    }
+    let keylog = run(&[&["proxy"][..], &listen, &["--keylog", keys.as_str()]].concat());
+    assert!(keylog.stderr.contains("--intercept"), "{}", keylog.stderr);
+    assert!(!std::path::Path::new(&keys).exists(), "nothing was written");
+
+    let sample = run(&["inspect", "--sample", "--service", "xmpp"]);
+    assert_eq!(sample.code, 2, "{}", sample.stderr);
+
+    let started = std::time::Instant::now();
+    let demo = run(&["demo", "--pcap", &dir.path().display().to_string()]);
+    assert_eq!(demo.code, 2, "a directory is not a capture file");
+    assert!(
+        demo.stdout.is_empty(),
+        "refused before the demo ran: {}",
+        demo.stdout
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+/// `-v` logs carry no colour codes when stderr is not a terminal.
+#[test]
+fn logs_are_plain_when_not_on_a_terminal() {
+    // A dead nameserver on loopback: the resolver logs its queries at debug level.
+    let dead = crate::free_port().to_string();
+    let out = run(&[
+        "-vv",
+        "discover",
+        "example.com",
+        "--nameserver",
+        &format!("127.0.0.1:{dead}"),
+        "--dns-timeout",
+        "1",
+    ]);
+    assert!(
+        out.stderr.contains("DEBUG"),
+        "logs were written: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains('\x1b'), "{:?}", out.stderr);
+}
