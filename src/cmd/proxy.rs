@@ -316,6 +316,12 @@ fn notice_line(notice: Notice<'_>) -> String {
         Notice::UpstreamFailed { id, client, reason } => {
             crate::sink::text::proxy_upstream_failed(id, client, reason, now)
         }
+        Notice::NoHandshake {
+            id,
+            client,
+            upstream,
+            reason,
+        } => crate::sink::text::proxy_no_handshake(id, client, upstream, reason, now),
     }
 }
 

@@ -88,6 +88,11 @@ impl Proxy {
             Ok(r) => (r.service, r.upstreams),
             Err(reason) => {
                 event.close_reason = reason;
+                (self.notify)(Notice::UpstreamFailed {
+                    id,
+                    client: &event.client,
+                    reason: &event.close_reason,
+                });
                 self.write_event(&event);
                 return;
             }
@@ -148,12 +153,19 @@ impl Proxy {
             }
         }
         event.duration_ms = started.elapsed().as_millis() as u64;
-        if decide::tell_upstream_failed(&event) {
-            (self.notify)(Notice::UpstreamFailed {
+        match decide::ending(&event) {
+            decide::Ending::NoUpstream => (self.notify)(Notice::UpstreamFailed {
                 id,
                 client: &event.client,
                 reason: &event.close_reason,
-            });
+            }),
+            decide::Ending::NoHandshake => (self.notify)(Notice::NoHandshake {
+                id,
+                client: &event.client,
+                upstream: event.upstream.as_deref().unwrap_or("-"),
+                reason: &event.close_reason,
+            }),
+            decide::Ending::Quiet => {}
         }
         self.write_event(&event);
     }

@@ -7,7 +7,7 @@
 //! - [`side_probe_for`]: whether a TLS 1.3 chain must be fetched on the side;
 //! - [`upstream_name`], [`intercepted_observation`]: intercept mode's name
 //!   upstream and what its handshake is;
-//! - [`capture_comment`] and [`tell_upstream_failed`]: what the capture and
+//! - [`capture_comment`] and [`ending`]: what the capture and
 //!   the person watching are told when a connection ends;
 //! - [`after_buffered_read`], [`after_splice`], [`keep_for_capture`]: how a
 //!   passthrough direction carries its next bytes (when a direction is done
@@ -258,11 +258,31 @@ pub fn capture_comment(id: usize, handshake: Option<&HandshakeReport>) -> String
         .unwrap_or_else(|| format!("edgetap: connection {id}: no TLS handshake seen"))
 }
 
-/// Whether the person watching is told that a connection found no upstream
-/// (a judged handshake has its own line; a connection that reached its
-/// upstream and simply closed needs none).
-pub fn tell_upstream_failed(event: &ConnectionEvent) -> bool {
-    event.handshake.is_none() && event.upstream.is_none()
+/// What the person watching is told when a connection ends without a judged
+/// handshake (a judged one has had its own line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Nothing to say: a handshake was judged, or nothing passed either way
+    /// (a port check).
+    Quiet,
+    /// No upstream was reached (none resolved or answered, no original
+    /// destination).
+    NoUpstream,
+    /// Bytes passed but no TLS handshake was seen (plain text on a TLS port).
+    NoHandshake,
+}
+
+/// Decide [`Ending`] from a connection's event.
+pub fn ending(event: &ConnectionEvent) -> Ending {
+    if event.handshake.is_some() {
+        Ending::Quiet
+    } else if event.upstream.is_none() {
+        Ending::NoUpstream
+    } else if event.bytes_up > 0 || event.bytes_down > 0 {
+        Ending::NoHandshake
+    } else {
+        Ending::Quiet
+    }
 }
 
 /// A read at least this large means bulk transfer: move to splice.
@@ -460,11 +480,18 @@ mod tests {
             close_reason: "upstream unreachable".into(),
             handshake: None,
         };
-        assert!(tell_upstream_failed(&event));
+        assert_eq!(ending(&event), Ending::NoUpstream);
         event.upstream = Some("192.0.2.1:8443".into());
-        assert!(
-            !tell_upstream_failed(&event),
-            "reached, then closed: no line"
+        assert_eq!(
+            ending(&event),
+            Ending::Quiet,
+            "reached, nothing sent: a port check"
+        );
+        event.bytes_up = 17;
+        assert_eq!(
+            ending(&event),
+            Ending::NoHandshake,
+            "plain bytes on a TLS port"
         );
     }
 

@@ -85,6 +85,17 @@ pub enum Notice<'a> {
         /// Why.
         reason: &'a str,
     },
+    /// Bytes passed but no TLS handshake was seen.
+    NoHandshake {
+        /// The connection.
+        id: usize,
+        /// The client, as in the event.
+        client: &'a str,
+        /// The upstream, as in the event.
+        upstream: &'a str,
+        /// How the connection ended.
+        reason: &'a str,
+    },
 }
 
 /// A receiver of [`Notice`]s.

@@ -408,6 +408,24 @@ pub fn proxy_upstream_failed(
     )
 }
 
+/// The proxy's terminal line for a connection that carried bytes but no TLS
+/// handshake (plain text on a TLS port).
+pub fn proxy_no_handshake(
+    id: usize,
+    client: &str,
+    upstream: &str,
+    reason: &str,
+    now: time::OffsetDateTime,
+) -> String {
+    format!(
+        "{} #{id} {} -> {}: no TLS handshake seen ({})",
+        clock(now),
+        pr(client),
+        pr(upstream),
+        pr(reason)
+    )
+}
+
 /// The proxy's terminal line for a judged handshake, stamped with the wall-clock `now`.
 pub fn proxy_handshake(id: usize, h: &HandshakeReport, now: time::OffsetDateTime) -> String {
     let clock = clock(now);
@@ -435,8 +453,14 @@ pub fn proxy_handshake(id: usize, h: &HandshakeReport, now: time::OffsetDateTime
             }
         })
         .collect();
+    let failed = o
+        .tls
+        .failure
+        .as_ref()
+        .map(|f| format!(" failed: {}", pr(&f.reason)))
+        .unwrap_or_default();
     format!(
-        "{clock} #{id} {} sni={} {} leaf={} issuer={} {}",
+        "{clock} #{id} {} sni={} {} leaf={} issuer={} {}{failed}",
         pr(&o.origin.locator),
         pr(o.tls.sni.as_deref().unwrap_or("-")),
         o.service,

@@ -602,3 +602,59 @@ fn an_unread_stdout_never_stalls_the_relay() {
         b"still relayed\n"
     );
 }
+
+/// The terminal says something about every connection worth a line: no
+/// upstream, plain bytes where TLS was expected (a port check that sends
+/// nothing stays quiet).
+#[test]
+fn the_terminal_names_connections_without_a_handshake() {
+    let dead = free_port();
+    let echo_port = free_port();
+    let _echo = socat(echo_port, "cat");
+    let (a, b) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["proxy", "--listen"])
+        .arg(format!("127.0.0.1:{a}"))
+        .args([
+            "--upstream",
+            &format!("127.0.0.1:{dead}"),
+            "--service",
+            "http",
+        ])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{b}"))
+        .args([
+            "--upstream",
+            &format!("127.0.0.1:{echo_port}"),
+            "--service",
+            "http",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Kill(child);
+    wait_listening(a);
+    wait_listening(b);
+    drop(TcpStream::connect(("127.0.0.1", a)).unwrap());
+    assert_eq!(echo_round_trip(b, b"plain text\n"), b"plain text\n");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut child = child;
+    let pid = child.0.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let mut out = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.contains("upstream failed"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(&format!("127.0.0.1:{echo_port}"))
+                && l.contains("no TLS handshake seen")),
+        "{out}"
+    );
+}
