@@ -95,9 +95,22 @@ impl DnsAuthority {
         let zone = Arc::new(handler);
         let mut catalog = Catalog::new();
         catalog.upsert(LowerName::new(&origin), vec![zone.clone()]);
-        let udp = UdpSocket::bind(bind).await?;
-        let addr = udp.local_addr()?;
-        let tcp = TcpListener::bind(addr).await?;
+        // UDP and TCP on one port. With port 0 the kernel picks the UDP port,
+        // and that TCP port may be taken (an outgoing connection's local
+        // port): pick again rather than fail.
+        let mut attempt = 0;
+        let (udp, tcp, addr) = loop {
+            let udp = UdpSocket::bind(bind).await?;
+            let addr = udp.local_addr()?;
+            match TcpListener::bind(addr).await {
+                Ok(tcp) => break (udp, tcp, addr),
+                Err(e) if bind.port() == 0 && attempt < 20 => {
+                    tracing::debug!(error = %e, %addr, "DNS authority: TCP port taken, trying another");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 64);
