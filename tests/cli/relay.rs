@@ -57,6 +57,32 @@ fn s_server(port: u16, args: &[&std::ffi::OsStr]) -> Kill {
     Kill(child)
 }
 
+/// A proxy with two HTTP listeners: `a` to the dead port `dead`, `b` to the
+/// echo server on `echo`; stdout piped (read it, or leave it unread).
+fn dead_and_echo_proxy(a: u16, dead: u16, b: u16, echo: u16) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["proxy", "--listen"])
+        .arg(format!("127.0.0.1:{a}"))
+        .args([
+            "--upstream",
+            &format!("127.0.0.1:{dead}"),
+            "--service",
+            "http",
+        ])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{b}"))
+        .args([
+            "--upstream",
+            &format!("127.0.0.1:{echo}"),
+            "--service",
+            "http",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn proxy(args: &[&str]) -> Kill {
     let child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
         .arg("proxy")
@@ -559,27 +585,8 @@ fn an_unread_stdout_never_stalls_the_relay() {
     let echo_port = free_port();
     let _echo = socat(echo_port, "cat");
     let (a, b) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
-        .args(["proxy", "--listen"])
-        .arg(format!("127.0.0.1:{a}"))
-        .args([
-            "--upstream",
-            &format!("127.0.0.1:{dead}"),
-            "--service",
-            "http",
-        ])
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{b}"))
-        .args([
-            "--upstream",
-            &format!("127.0.0.1:{echo_port}"),
-            "--service",
-            "http",
-        ])
-        .stdout(Stdio::piped()) // never read
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // stdout piped and never read.
+    let mut child = dead_and_echo_proxy(a, dead, b, echo_port);
     wait_listening(a);
     wait_listening(b);
     // Each connection to the dead upstream prints a line: far more than a pipe holds.
@@ -612,27 +619,7 @@ fn the_terminal_names_connections_without_a_handshake() {
     let echo_port = free_port();
     let _echo = socat(echo_port, "cat");
     let (a, b) = (free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
-        .args(["proxy", "--listen"])
-        .arg(format!("127.0.0.1:{a}"))
-        .args([
-            "--upstream",
-            &format!("127.0.0.1:{dead}"),
-            "--service",
-            "http",
-        ])
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{b}"))
-        .args([
-            "--upstream",
-            &format!("127.0.0.1:{echo_port}"),
-            "--service",
-            "http",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = dead_and_echo_proxy(a, dead, b, echo_port);
     let child = Kill(child);
     wait_listening(a);
     wait_listening(b);
