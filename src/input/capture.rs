@@ -14,12 +14,19 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum CaptureError {
     /// The file could not be opened or read.
-    #[error("{path}: cannot read the file: {source}")]
+    // The OS error is in the message, not a chained source, so it is said once.
+    #[error("{path}: cannot read the file: {cause}")]
     Open {
         /// The file.
         path: String,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
+    },
+    /// The file is empty.
+    #[error("{path}: the file is empty; expected a pcap or pcapng capture")]
+    Empty {
+        /// The file.
+        path: String,
     },
     /// Not a capture format edgetap reads.
     #[error(
@@ -74,9 +81,9 @@ pub fn read_capture(
     mut frame: impl FnMut(u64, f64, u32, &[u8]),
 ) -> Result<ReadSummary, CaptureError> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| CaptureError::Open {
+    let file = File::open(path).map_err(|cause| CaptureError::Open {
         path: name.clone(),
-        source,
+        cause,
     })?;
     let mut raw = BufReader::with_capacity(
         1 << 20,
@@ -86,17 +93,17 @@ pub fn read_capture(
         },
     );
     let mut magic = [0u8; 4];
-    let n = read_up_to(&mut raw, &mut magic).map_err(|source| CaptureError::Open {
+    let n = read_up_to(&mut raw, &mut magic).map_err(|cause| CaptureError::Open {
         path: name.clone(),
-        source,
+        cause,
     })?;
     let head = std::io::Cursor::new(magic[..n].to_vec());
     let (mut reader, gz): (Box<dyn Read>, bool) = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         let mut inner = flate2::read::MultiGzDecoder::new(head.chain(raw));
         let mut m = [0u8; 4];
-        let k = read_up_to(&mut inner, &mut m).map_err(|source| CaptureError::Open {
+        let k = read_up_to(&mut inner, &mut m).map_err(|cause| CaptureError::Open {
             path: name.clone(),
-            source,
+            cause,
         })?;
         magic = m;
         (
@@ -178,6 +185,7 @@ pub fn read_capture(
                 }
             }
         }
+        _ if n == 0 => return Err(CaptureError::Empty { path: name }),
         other => {
             return Err(CaptureError::NotACapture {
                 path: name,

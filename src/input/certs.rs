@@ -14,12 +14,13 @@ use crate::core::x509::CertInfo;
 #[derive(Debug, Error)]
 pub enum InputError {
     /// The file could not be read.
-    #[error("{path}: cannot read the file: {source}")]
+    // The OS error is in the message, not a chained source, so it is said once.
+    #[error("{path}: cannot read the file: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is empty.
     #[error("{path}: the file is empty; expected a PEM certificate bundle or one DER certificate")]
@@ -73,11 +74,54 @@ pub enum InputError {
     },
 }
 
+/// What a DER file that is not a certificate most likely is, from its first
+/// elements, with what to do about it; `None` when it does not look like
+/// anything certificate teams hand out. (By hand: a few bytes of structure,
+/// not worth a PKCS#7/#12 parser that would then be unused.)
+fn der_kind(der: &[u8]) -> Option<&'static str> {
+    // SEQUENCE, its length (short or long form), then the first element.
+    if der.first() != Some(&0x30) {
+        return None;
+    }
+    let len_len = match der.get(1)? {
+        l if *l < 0x80 => 0,
+        l => usize::from(l & 0x7f),
+    };
+    let first = der.get(2 + len_len..)?;
+    match first {
+        // OBJECT IDENTIFIER 1.2.840.113549.1.7.x: a PKCS#7 ContentInfo.
+        [
+            0x06,
+            0x09,
+            0x2a,
+            0x86,
+            0x48,
+            0x86,
+            0xf7,
+            0x0d,
+            0x01,
+            0x07,
+            ..,
+        ] => Some(
+            "a PKCS#7 (.p7b) bundle; take its certificates out with `openssl pkcs7 -inform DER -print_certs -in FILE`",
+        ),
+        // INTEGER 3: the version of a PKCS#12 PFX.
+        [0x02, 0x01, 0x03, ..] => Some(
+            "a PKCS#12 (.p12/.pfx) file, which also holds a private key; take the certificates out with `openssl pkcs12 -nokeys -in FILE`",
+        ),
+        // INTEGER 0 or 1: PKCS#8 / PKCS#1 / SEC1 private keys start this way.
+        [0x02, 0x01, 0x00 | 0x01, ..] => Some(
+            "a private key (DER), not a certificate; give the server's certificate file instead",
+        ),
+        _ => None,
+    }
+}
+
 /// Read a file holding one chain (or a trust bundle): DER certificates in file order.
 pub fn load_certificates(path: &Path) -> Result<Vec<Vec<u8>>, InputError> {
-    let bytes = std::fs::read(path).map_err(|source| InputError::Read {
+    let bytes = std::fs::read(path).map_err(|cause| InputError::Read {
         path: path.to_owned(),
-        source,
+        cause,
     })?;
     parse_certificates(&bytes, path)
 }
@@ -93,7 +137,10 @@ pub fn parse_certificates(bytes: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, Inp
             Ok(_) => Ok(vec![bytes.to_vec()]),
             Err(e) => Err(InputError::NotCertificate {
                 path,
-                reason: e.to_string().replace("not a valid X.509 certificate: ", ""),
+                reason: der_kind(bytes).map_or_else(
+                    || e.to_string().replace("not a valid X.509 certificate: ", ""),
+                    str::to_owned,
+                ),
             }),
         };
     }

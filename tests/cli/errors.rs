@@ -281,3 +281,93 @@ fn logs_are_plain_when_not_on_a_terminal() {
     );
     assert!(!out.stderr.contains('\x1b'), "{:?}", out.stderr);
 }
+
+/// What certificate teams hand out instead of a certificate file gets a plain
+/// message saying what it is and what to do; an OS error is said once.
+#[test]
+fn keys_pkcs7_pkcs12_and_empty_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let openssl = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is installed (.ci/run installs it)")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    openssl(&["genrsa", "-out", &d("k.pem"), "2048"]);
+    openssl(&[
+        "rsa",
+        "-in",
+        &d("k.pem"),
+        "-outform",
+        "DER",
+        "-out",
+        &d("k.der"),
+    ]);
+    openssl(&[
+        "req",
+        "-x509",
+        "-key",
+        &d("k.pem"),
+        "-subj",
+        "/CN=a",
+        "-days",
+        "30",
+        "-out",
+        &d("c.pem"),
+    ]);
+    openssl(&[
+        "crl2pkcs7",
+        "-nocrl",
+        "-certfile",
+        &d("c.pem"),
+        "-outform",
+        "DER",
+        "-out",
+        &d("c.p7b"),
+    ]);
+    openssl(&[
+        "pkcs12",
+        "-export",
+        "-in",
+        &d("c.pem"),
+        "-inkey",
+        &d("k.pem"),
+        "-out",
+        &d("c.p12"),
+        "-passout",
+        "pass:x",
+    ]);
+    for (file, says) in [
+        ("k.der", "a private key (DER)"),
+        ("c.p7b", "PKCS#7"),
+        ("c.p12", "PKCS#12"),
+    ] {
+        let out = run(&["inspect", &d(file), "--name", "a"]);
+        assert_eq!(out.code, 2);
+        assert!(out.stderr.contains(says), "{file}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("UnexpectedTag"),
+            "{file}: {}",
+            out.stderr
+        );
+    }
+    let missing = run(&["inspect", &d("nonexist.pem"), "--name", "a"]);
+    assert_eq!(
+        missing.stderr.matches("os error 2").count(),
+        1,
+        "{}",
+        missing.stderr
+    );
+    std::fs::write(d("empty.pcap"), b"").unwrap();
+    let empty = run(&["replay", &d("empty.pcap")]);
+    assert_eq!(empty.code, 2);
+    assert!(
+        empty.stderr.contains("the file is empty"),
+        "{}",
+        empty.stderr
+    );
+}
