@@ -75,9 +75,12 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
                 })?,
             };
             let service = args.service.unwrap_or(Service::for_port(port));
+            let (addr, alternates) = addresses_to_try(&addrs, port)
+                .ok_or_else(|| anyhow::anyhow!("{host} has no address (or give --address IP)"))?;
             let target = Target {
                 host: host.clone(),
-                addr: SocketAddr::new(addrs[0], port),
+                addr,
+                alternates,
                 service,
                 xmpp_domain: (service == Service::Xmpp)
                     .then(|| args.domain.clone().unwrap_or_else(|| host.clone())),
@@ -232,6 +235,19 @@ fn progress(n: usize) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
+/// The first address to connect to and the others to fall back on, in the
+/// order a client tries them; `None` without any address.
+fn addresses_to_try(
+    addrs: &[std::net::IpAddr],
+    port: u16,
+) -> Option<(SocketAddr, Vec<SocketAddr>)> {
+    let mut order = crate::core::hostport::connection_order(addrs)
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port));
+    let first = order.next()?;
+    Some((first, order.collect()))
+}
+
 /// The endpoints a client outside would reach, from discovery: HTTPS and XMPP
 /// where [`Discovery::endpoints`] (the one SRV policy) sends them; internal
 /// records that answer are probed as http too, so their certificates are judged.
@@ -246,13 +262,14 @@ pub fn plan(d: &Discovery) -> Vec<Target> {
     let mut targets = Vec::new();
     for (service, endpoints) in planned {
         for e in endpoints {
-            let Some(ip) = e.target.addresses.first() else {
+            let Some((addr, alternates)) = addresses_to_try(&e.target.addresses, e.port) else {
                 continue;
             };
             let host = e.target.record.target.clone();
             targets.push(Target {
                 host: host.clone(),
-                addr: SocketAddr::new(*ip, e.port),
+                addr,
+                alternates,
                 service,
                 xmpp_domain: (service == Service::Xmpp).then(|| d.domain.clone()),
                 edge_domain: (e.lookup.kind == SrvKind::CollabEdge).then(|| d.domain.clone()),

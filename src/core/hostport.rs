@@ -58,6 +58,26 @@ pub fn domain_name(s: &str) -> Result<String, String> {
     Ok(name.to_ascii_lowercase())
 }
 
+/// Addresses in the order a client tries them (RFC 8305 §4): families
+/// interleaved, starting with the family of the resolver's first answer.
+pub fn connection_order(addrs: &[std::net::IpAddr]) -> Vec<std::net::IpAddr> {
+    let Some(first) = addrs.first() else {
+        return Vec::new();
+    };
+    let (mut same, mut other): (Vec<_>, Vec<_>) = addrs
+        .iter()
+        .copied()
+        .partition(|a| a.is_ipv6() == first.is_ipv6());
+    same.reverse();
+    other.reverse();
+    let mut out = Vec::with_capacity(addrs.len());
+    while !same.is_empty() || !other.is_empty() {
+        out.extend(same.pop());
+        out.extend(other.pop());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,5 +120,14 @@ mod tests {
             let e = domain_name(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn addresses_interleave_families_from_the_first_answer() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let order = connection_order(&[ip("::1"), ip("2001:db8::2"), ip("127.0.0.1")]);
+        assert_eq!(order, [ip("::1"), ip("127.0.0.1"), ip("2001:db8::2")]);
+        assert_eq!(connection_order(&[ip("192.0.2.1")]), [ip("192.0.2.1")]);
+        assert!(connection_order(&[]).is_empty());
     }
 }

@@ -53,6 +53,9 @@ pub struct Target {
     pub host: String,
     /// Where to connect.
     pub addr: SocketAddr,
+    /// The host's other addresses (same port), tried in order when `addr`
+    /// refuses or does not answer, as a client does (RFC 8305 order).
+    pub alternates: Vec<SocketAddr>,
     /// What runs over TLS.
     pub service: Service,
     /// XMPP domain (xmpp: the stream `to=` and the reference identity).
@@ -117,6 +120,36 @@ pub async fn probe_recorded(
     (obs, flow)
 }
 
+/// Why no address answered: one address as before, several each with its fault.
+fn connect_failure(tried: &[(SocketAddr, Option<std::io::Error>)], limit: Duration) -> Failure {
+    let refused = |e: &Option<std::io::Error>| {
+        e.as_ref()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+    };
+    let by = tried
+        .iter()
+        .all(|(_, e)| refused(e))
+        .then_some(Side::Server);
+    let each: Vec<String> = tried
+        .iter()
+        .map(|(addr, e)| match e {
+            None => format!(
+                "no answer from {addr} within {}s (filtered or down)",
+                limit.as_secs_f32()
+            ),
+            Some(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                format!("connection refused by {addr}")
+            }
+            Some(e) => format!("cannot connect to {addr}: {e}"),
+        })
+        .collect();
+    let reason = match each.as_slice() {
+        [one] => one.clone(),
+        many => format!("every address failed: {}", many.join("; ")),
+    };
+    Failure::new(Step::Connect, by, reason)
+}
+
 async fn handshake(
     target: &Target,
     t: Timeouts,
@@ -138,33 +171,28 @@ async fn handshake_inner(
     obs: &mut Observation,
     log: &std::sync::Arc<std::sync::Mutex<FlowLog>>,
 ) -> Result<(), Failure> {
-    let tcp = match tokio::time::timeout(t.connect, TcpStream::connect(target.addr)).await {
-        Err(_) => {
-            return Err(Failure::new(
-                Step::Connect,
-                None,
-                format!(
-                    "no answer to the TCP connection within {}s (filtered or down)",
-                    t.connect.as_secs_f32()
-                ),
-            ));
+    let mut tried = Vec::new();
+    let mut tcp = None;
+    for addr in std::iter::once(target.addr).chain(target.alternates.iter().copied()) {
+        match tokio::time::timeout(t.connect, TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(_) => tried.push((addr, None)),
+            Ok(Err(e)) => tried.push((addr, Some(e))),
         }
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            return Err(Failure::new(
-                Step::Connect,
-                Some(Side::Server),
-                format!("connection refused by {}", target.addr),
-            ));
-        }
-        Ok(Err(e)) => {
-            return Err(Failure::new(
-                Step::Connect,
-                None,
-                format!("cannot connect to {}: {e}", target.addr),
-            ));
-        }
-        Ok(Ok(s)) => s,
+    }
+    let Some(tcp) = tcp else {
+        return Err(connect_failure(&tried, t.connect));
     };
+    if let Ok(peer) = tcp.peer_addr()
+        && peer != target.addr
+    {
+        // An alternate answered: say which address the handshake is from.
+        obs.endpoint.ip = Some(peer.ip());
+        obs.origin.locator = format!("{}:{} ({})", target.host, peer.port(), peer.ip());
+    }
     let _ = tcp.set_nodelay(true);
     if let Ok(mut l) = log.lock() {
         l.client = tcp.local_addr().ok();

@@ -243,6 +243,7 @@ pub fn side_probe_for(obs: &Observation, host: &str, upstream: SocketAddr) -> Op
     Some(Target {
         host: obs.tls.sni.clone().unwrap_or_else(|| host.to_owned()),
         addr: upstream,
+        alternates: Vec::new(),
         service: obs.service,
         xmpp_domain: (obs.service == Service::Xmpp).then(|| obs.reference_identity.to_string()),
         edge_domain: None,

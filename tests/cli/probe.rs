@@ -479,3 +479,57 @@ async fn demo_runs_offline_and_finds_its_defect() {
     assert_eq!(defect[0]["endpoint"]["host"], "expe2.example.com");
     assert_eq!(defect[0]["verdicts"]["tc-endpoint"]["outcome"], "fail");
 }
+
+/// A name with several addresses: the probe tries each in the order a client
+/// does (families interleaved) until one answers, and says which one did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_tries_every_address_of_a_name() {
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let ca = Ca::root("Dual Root", now).unwrap();
+    let id = ca
+        .identity("dual.example.com", &["dual.example.com"], None, &[], now)
+        .unwrap();
+    let live = serve(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        Some(id),
+        Behaviour::Https,
+    )
+    .await
+    .unwrap();
+    // ::1 and 127.0.0.2 refuse on that port; 127.0.0.1 answers.
+    let records = vec![
+        ZoneRecord::Addr("dual.example.com".into(), "::1".parse().unwrap()),
+        ZoneRecord::Addr("dual.example.com".into(), "127.0.0.2".parse().unwrap()),
+        ZoneRecord::Addr("dual.example.com".into(), live.ip()),
+    ];
+    let dns = DnsAuthority::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        "example.com",
+        &records,
+    )
+    .await
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["probe", &format!("dual.example.com:{}", live.port())])
+        .args([
+            "--nameserver",
+            &dns.addr.to_string(),
+            "--timeout",
+            "3",
+            "--format",
+            "json",
+        ])
+        .output()
+        .await
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let h = &doc["handshakes"][0];
+    assert!(h["tls"]["failure"].is_null(), "{h}");
+    assert_eq!(
+        h["endpoint"]["ip"], "127.0.0.1",
+        "the address that answered"
+    );
+    assert_eq!(h["chain"].as_array().unwrap().len(), 1);
+}
