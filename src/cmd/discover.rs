@@ -17,7 +17,7 @@ pub struct DnsArgs {
     /// Ask this nameserver (IP or IP:PORT; repeatable) instead of the system resolver.
     #[arg(long = "nameserver", value_name = "IP[:PORT]", value_parser = parse_ns)]
     pub nameservers: Vec<SocketAddr>,
-    /// Seconds to wait for each DNS answer (two attempts).
+    /// Seconds to wait for each DNS answer; a look-up gives up after two (two attempts).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
     pub dns_timeout: f64,
     /// The resolver is inside the enterprise: internal SRV records answering is expected.

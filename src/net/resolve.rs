@@ -32,6 +32,9 @@ pub struct Dns {
     resolver: TokioResolver,
     /// "system" or the nameservers used.
     pub label: String,
+    /// The most one look-up may take, whatever the resolver does inside
+    /// (attempts, UDP then TCP, several nameservers): two timeouts.
+    deadline: Duration,
 }
 
 /// Parse `IP`, `IP:PORT` or `[IPv6]:PORT`.
@@ -48,7 +51,8 @@ pub fn parse_nameserver(s: &str) -> Result<SocketAddr, ResolverError> {
 
 impl Dns {
     /// A resolver using `nameservers`, or the system configuration when empty.
-    /// Each query waits at most `timeout` per attempt, two attempts.
+    /// Each query waits at most `timeout` per attempt, two attempts, and no
+    /// look-up takes longer than two `timeout`s in all.
     pub fn new(nameservers: &[SocketAddr], timeout: Duration) -> Result<Dns, ResolverError> {
         let provider = TokioRuntimeProvider::default();
         let (mut builder, label) = if nameservers.is_empty() {
@@ -86,7 +90,11 @@ impl Dns {
         let resolver = builder
             .build()
             .map_err(|e| ResolverError::SystemConfig(e.to_string()))?;
-        Ok(Dns { resolver, label })
+        Ok(Dns {
+            resolver,
+            label,
+            deadline: timeout * 2,
+        })
     }
 
     /// Look up every SRV kind for `domain` and resolve each target's addresses.
@@ -109,7 +117,9 @@ impl Dns {
 
     async fn srv(&self, kind: SrvKind, domain: &str) -> SrvLookup {
         let name = kind.owner(domain);
-        let answer = match self.resolver.srv_lookup(format!("{name}.")).await {
+        let lookup =
+            tokio::time::timeout(self.deadline, self.resolver.srv_lookup(format!("{name}.")));
+        let answer = match lookup.await.unwrap_or(Err(NetError::Timeout)) {
             Ok(lookup) => {
                 let records: Vec<SrvRecord> = lookup
                     .answers()
@@ -162,11 +172,12 @@ impl Dns {
         {
             return Ok(vec![ip]);
         }
-        match self
-            .resolver
-            .lookup_ip(format!("{}.", host.trim_end_matches('.')))
-            .await
-        {
+        let lookup = tokio::time::timeout(
+            self.deadline,
+            self.resolver
+                .lookup_ip(format!("{}.", host.trim_end_matches('.'))),
+        );
+        match lookup.await.unwrap_or(Err(NetError::Timeout)) {
             Ok(lookup) => {
                 let addrs: Vec<IpAddr> = lookup.iter().collect();
                 if addrs.is_empty() {

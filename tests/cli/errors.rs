@@ -371,3 +371,26 @@ fn keys_pkcs7_pkcs12_and_empty_files_are_named() {
         empty.stderr
     );
 }
+
+/// The documented bound holds: with a nameserver that never answers, the four
+/// SRV look-ups (run at once) give up after two `--dns-timeout`s, not three.
+#[test]
+fn a_dead_nameserver_costs_two_timeouts() {
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap(); // bound, never answers
+    let ns = dead.local_addr().unwrap().to_string();
+    let started = std::time::Instant::now();
+    let out = run(&[
+        "discover",
+        "example.com",
+        "--nameserver",
+        &ns,
+        "--dns-timeout",
+        "2",
+    ]);
+    let took = started.elapsed();
+    assert!(out.stdout.contains("timed out"), "{}", out.stdout);
+    assert!(
+        took < std::time::Duration::from_millis(5200),
+        "took {took:?}: the bound is 2 x 2 s"
+    );
+}
