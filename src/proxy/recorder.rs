@@ -258,8 +258,40 @@ struct Writer {
     dropped: Arc<Dropped>,
 }
 
+/// Write failures (a full disk): the first of each file said at once on the
+/// terminal, the rest counted and said at the end, never one line per record.
+#[derive(Default)]
+struct Lost {
+    by_file: Vec<(&'static str, &'static str, u64)>,
+}
+
+impl Lost {
+    fn note(&mut self, file: &'static str, what: &'static str, e: &dyn std::fmt::Display) {
+        match self.by_file.iter_mut().find(|(f, _, _)| *f == file) {
+            Some(entry) => entry.2 += 1,
+            None => {
+                eprintln!(
+                    "edgetap: error: writing the {file} failed ({e}); relaying goes on, what cannot be written is counted"
+                );
+                self.by_file.push((file, what, 1));
+            }
+        }
+    }
+
+    fn summary(&self) -> Option<String> {
+        (!self.by_file.is_empty()).then(|| {
+            self.by_file
+                .iter()
+                .map(|(file, what, n)| format!("{n} {what}(s) not written to the {file}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+}
+
 fn write_all(mut out: Outputs, rx: mpsc::Receiver<Record>, acct: Writer) -> anyhow::Result<()> {
     let mut events = out.events.take().map(std::io::BufWriter::new);
+    let mut lost = Lost::default();
     let mut reported = 0;
     let mut report_drops = |events: &mut Option<std::io::BufWriter<std::fs::File>>| {
         let total = acct.dropped.total();
@@ -279,14 +311,14 @@ fn write_all(mut out: Outputs, rx: mpsc::Receiver<Record>, acct: Writer) -> anyh
                 if let Some(w) = &mut events
                     && let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush())
                 {
-                    tracing::error!(error = %e, "writing the events file failed (disk full?)");
+                    lost.note("events file", "event", &e);
                 }
             }
             Record::Flows(flows, comment) => {
                 if let Some(p) = &mut out.pcap {
                     for flow in &flows {
                         if let Err(e) = p.write(flow, &comment) {
-                            tracing::error!(error = %e, "capture write failed; later connections will try again");
+                            lost.note("capture", "connection", &e);
                         }
                     }
                 }
@@ -295,20 +327,25 @@ fn write_all(mut out: Outputs, rx: mpsc::Receiver<Record>, acct: Writer) -> anyh
                 if let Some(f) = &mut out.keylog
                     && let Err(e) = f.write_all(lines.as_bytes())
                 {
-                    tracing::error!(error = %e, "writing the key log failed");
+                    lost.note("key log", "key entry", &e);
                 }
             }
         }
     }
     report_drops(&mut events);
+    if let Some(w) = &mut events
+        && let Err(e) = w.flush()
+    {
+        lost.note("events file", "event", &e);
+    }
+    if let Some(summary) = lost.summary() {
+        eprintln!("edgetap: warning: {summary}");
+    }
     if acct.dropped.total() > 0 {
         eprintln!(
             "edgetap: warning: the output files could not keep up: {}",
             acct.dropped.line()
         );
-    }
-    if let Some(w) = &mut events {
-        w.flush()?;
     }
     match &mut out.pcap {
         Some(p) => p.finish(),
@@ -477,6 +514,21 @@ mod tests {
         assert!(
             frames(&dir.path().join("c.pcapng")) > 0,
             "the small one is captured"
+        );
+    }
+
+    #[test]
+    fn write_failures_are_said_once_and_counted() {
+        let mut lost = Lost::default();
+        assert_eq!(lost.summary(), None);
+        let e = std::io::Error::other("No space left on device");
+        for _ in 0..3 {
+            lost.note("events file", "event", &e);
+        }
+        lost.note("capture", "connection", &e);
+        assert_eq!(
+            lost.summary().unwrap(),
+            "3 event(s) not written to the events file, 1 connection(s) not written to the capture"
         );
     }
 }

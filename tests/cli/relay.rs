@@ -645,3 +645,55 @@ fn the_terminal_names_connections_without_a_handshake() {
         "{out}"
     );
 }
+
+/// An events file on a full disk (/dev/full): relaying goes on, the failure
+/// is said once, and what was lost is counted at shutdown.
+#[test]
+fn a_full_disk_is_said_once_and_relaying_goes_on() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("\n*** SKIPPING: /dev/full is not available here ***\n");
+        return;
+    }
+    let echo_port = free_port();
+    let _echo = socat(echo_port, "cat");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["proxy", "--listen", &format!("127.0.0.1:{port}")])
+        .args([
+            "--upstream",
+            &format!("127.0.0.1:{echo_port}"),
+            "--service",
+            "http",
+        ])
+        .args(["--events", "/dev/full"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    for i in 0..5 {
+        let line = format!("round {i}\n");
+        assert_eq!(echo_round_trip(port, line.as_bytes()), line.as_bytes());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "a full disk is not an error exit: {status}"
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(
+        err.matches("writing the events file failed").count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("not written to the events file"), "{err}");
+}
