@@ -177,7 +177,11 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         Box::new(move |notice| terminal.push(notice_line(notice)))
     };
     if let Some(at) = args.time.at {
-        eprintln!("edgetap: judging every handshake as of {at} (--at), not when it passes");
+        eprintln!(
+            "edgetap: judging every handshake as of {} (--at), not when it passes",
+            at.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| at.to_string())
+        );
     }
     let proxy = Arc::new(proxy);
     eprintln!("edgetap: mode {mode}");

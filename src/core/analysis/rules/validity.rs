@@ -21,7 +21,7 @@ pub fn check(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                     format!("{} expired on {}", cert.short_name(), when(cert.not_after)),
                 )
                 .cert(r.clone())
-                .evidence("notAfter", Some(format!("after {}", now.date())), Some(cert.not_after.to_string()))
+                .evidence("notAfter", Some(format!("after {}", now.date())), Some(rfc3339(cert.not_after)))
                 .fix(format!("renew the certificate {} and install the new one (and its chain) on the server", cert.short_name())),
             );
         } else if now < cert.not_before {
@@ -31,7 +31,7 @@ pub fn check(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                     format!("{} is not valid before {}", cert.short_name(), when(cert.not_before)),
                 )
                 .cert(r.clone())
-                .evidence("notBefore", Some(format!("before {}", now.date())), Some(cert.not_before.to_string()))
+                .evidence("notBefore", Some(format!("before {}", now.date())), Some(rfc3339(cert.not_before)))
                 .fix("check the clock on the client and server (NTP); if the clocks are right, wait or reissue the certificate with a correct start date"),
             );
         } else if cert.not_after - now <= soon {
@@ -49,7 +49,7 @@ pub fn check(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                 .evidence(
                     "notAfter",
                     Some(format!("more than {} days away", soon.whole_days())),
-                    Some(cert.not_after.to_string()),
+                    Some(rfc3339(cert.not_after)),
                 )
                 .fix(format!(
                     "renew {} before {}",
@@ -65,11 +65,17 @@ pub fn check(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                     format!("{} is valid until {}, past 2050", cert.short_name(), when(cert.not_after)),
                 )
                 .cert(r)
-                .evidence("notAfter", Some("before 2050-01-01".into()), Some(cert.not_after.to_string()))
+                .evidence("notAfter", Some("before 2050-01-01".into()), Some(rfc3339(cert.not_after)))
                 .fix("reissue the certificate with an expiry date before 2050; Expressway may mishandle later dates"),
             );
         }
     }
+}
+
+/// `2027-01-01T00:00:00Z`: the one way a time is written in reports.
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 #[cfg(test)]
@@ -114,5 +120,21 @@ mod tests {
         );
         let (case, _, _) = good_edge();
         assert_quiet(&case.run(), "validity.beyond-2050");
+    }
+
+    #[test]
+    fn evidence_writes_times_as_rfc3339() {
+        let (case, _, _) = good_edge();
+        let report = case.at(datetime!(2027-03-01 00:00 UTC)).run();
+        let expired = report.handshakes[0]
+            .findings
+            .iter()
+            .find(|f| f.rule.id == "validity.expired")
+            .unwrap();
+        let presented = expired.evidence.presented.as_deref().unwrap();
+        assert!(
+            presented.ends_with('Z') && presented.contains('T'),
+            "{presented}"
+        );
     }
 }
