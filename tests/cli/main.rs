@@ -80,6 +80,30 @@ pub fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
+/// Ctrl-C a proxy, as an engineer stops it: it must exit successfully within
+/// 10 s; returns what it wrote on stderr (stderr must be piped).
+pub fn stop_proxy(mut child: std::process::Child) -> String {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    for _ in 0..200 {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "proxy exit {status}");
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return err;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("the proxy did not stop after SIGINT");
+}
+
 /// The SHA-256 fingerprints of a handshake's chain, in the order presented.
 pub fn chain_sha256s(h: &Value) -> Vec<String> {
     h["chain"]

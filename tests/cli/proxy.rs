@@ -9,35 +9,12 @@ use crate::{
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use edgetap::lab::pki::Ca;
 use edgetap::lab::{Behaviour, serve_with};
 use serde_json::Value;
 
 const DOMAIN: &str = "example.com";
-
-fn stop(mut child: std::process::Child) -> String {
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    for _ in 0..200 {
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "proxy exit {status}");
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return err;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    panic!("the proxy did not stop after SIGINT");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_through_passthrough_proxy_matches_probe() {
@@ -138,7 +115,7 @@ async fn curl_through_passthrough_proxy_matches_probe() {
     .unwrap();
     assert_eq!(again, "200");
 
-    let stderr = tokio::task::spawn_blocking(move || stop(proxy))
+    let stderr = tokio::task::spawn_blocking(move || crate::stop_proxy(proxy))
         .await
         .unwrap();
     assert!(stderr.contains("stopped after"), "{stderr}");
@@ -346,7 +323,7 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
         text.contains("Verify return code: 0 (ok)"),
         "openssl s_client through the proxy:\n{text}"
     );
-    tokio::task::spawn_blocking(move || stop(proxy))
+    tokio::task::spawn_blocking(move || crate::stop_proxy(proxy))
         .await
         .unwrap();
 
@@ -519,7 +496,7 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
             "s_client through intercept:\n{text}"
         );
     }
-    let stderr = tokio::task::spawn_blocking(move || stop(proxy))
+    let stderr = tokio::task::spawn_blocking(move || crate::stop_proxy(proxy))
         .await
         .unwrap();
     assert!(stderr.contains("mode intercept"), "{stderr}");

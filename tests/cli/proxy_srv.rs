@@ -41,14 +41,6 @@ fn start_proxy(cfg: &std::path::Path, roots: &std::path::Path) -> std::process::
         .unwrap()
 }
 
-/// Ctrl-C, as an engineer stops it; what it printed and how it exited.
-fn interrupt(proxy: std::process::Child) -> std::process::Output {
-    let _ = Command::new("kill")
-        .args(["-INT", &proxy.id().to_string()])
-        .status();
-    proxy.wait_with_output().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srv_placement_with_curl_and_openssl_starttls() {
     #[allow(clippy::disallowed_methods)]
@@ -148,14 +140,9 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
         );
     }
 
-    let stderr = tokio::task::spawn_blocking(move || interrupt(proxy))
+    tokio::task::spawn_blocking(move || crate::stop_proxy(proxy))
         .await
         .unwrap();
-    assert!(
-        stderr.status.success(),
-        "{}",
-        String::from_utf8_lossy(&stderr.stderr)
-    );
     let events = events(&ev);
     let judged: Vec<&Value> = events
         .iter()
@@ -298,10 +285,9 @@ async fn srv_listener_follows_changed_records() {
     }
     assert_eq!(after, "200", "the new SRV target is used without a restart");
 
-    let out = tokio::task::spawn_blocking(move || interrupt(proxy))
+    tokio::task::spawn_blocking(move || crate::stop_proxy(proxy))
         .await
         .unwrap();
-    assert!(out.status.success());
     let events = events(&ev);
     assert!(
         events.iter().any(|e| e["close_reason"]
