@@ -25,36 +25,38 @@ impl Drop for Kill {
     }
 }
 
-/// socat on `port` running `cmd` for each connection (stdin = what the client sent).
-fn socat(port: u16, cmd: &str) -> Kill {
-    let child = Command::new("socat")
-        .args([
-            "-t",
-            "30",
-            &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
-            &format!("SYSTEM:{cmd}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("socat is installed (.ci/run installs it)");
-    wait_listening(port);
-    Kill(child)
-}
-
-/// `openssl s_server` on loopback `port` with `args`; returns once it listens.
-fn s_server(port: u16, args: &[&std::ffi::OsStr]) -> Kill {
-    let child = Command::new("openssl")
-        .args(["s_server", "-quiet", "-accept"])
-        .arg(port.to_string())
-        .args(args)
+/// Start `cmd` quietly as a server on loopback `port`; returns once it listens.
+fn server(mut cmd: Command, port: u16, installed: &str) -> Kill {
+    let child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("openssl is installed (.ci/run installs it)");
+        .expect(installed);
     wait_listening(port);
     Kill(child)
+}
+
+/// socat on `port` running `cmd` for each connection (stdin = what the client sent).
+fn socat(port: u16, cmd: &str) -> Kill {
+    let mut socat = Command::new("socat");
+    socat.args([
+        "-t",
+        "30",
+        &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+        &format!("SYSTEM:{cmd}"),
+    ]);
+    server(socat, port, "socat is installed (.ci/run installs it)")
+}
+
+/// `openssl s_server` on loopback `port` with `args`; returns once it listens.
+fn s_server(port: u16, args: &[&std::ffi::OsStr]) -> Kill {
+    let mut openssl = Command::new("openssl");
+    openssl
+        .args(["s_server", "-quiet", "-accept"])
+        .arg(port.to_string())
+        .args(args);
+    server(openssl, port, "openssl is installed (.ci/run installs it)")
 }
 
 /// A proxy with two HTTP listeners: `a` to the dead port `dead`, `b` to the
