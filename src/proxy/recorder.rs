@@ -147,7 +147,8 @@ impl Dropped {
 /// Hands records to the writer thread.
 pub struct Recorder {
     capturing: bool,
-    tx: Mutex<Option<mpsc::SyncSender<Record>>>,
+    /// Records with the bytes each holds (counted once, on the way in).
+    tx: Mutex<Option<mpsc::SyncSender<(Record, usize)>>>,
     thread: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
     queued_bytes: Arc<AtomicUsize>,
     max_bytes: usize,
@@ -212,7 +213,7 @@ impl Recorder {
             counter.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if tx.try_send(r).is_err() {
+        if tx.try_send((r, size)).is_err() {
             self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -289,7 +290,11 @@ impl Lost {
     }
 }
 
-fn write_all(mut out: Outputs, rx: mpsc::Receiver<Record>, acct: Writer) -> anyhow::Result<()> {
+fn write_all(
+    mut out: Outputs,
+    rx: mpsc::Receiver<(Record, usize)>,
+    acct: Writer,
+) -> anyhow::Result<()> {
     let mut events = out.events.take().map(std::io::BufWriter::new);
     let mut lost = Lost::default();
     let mut reported = 0;
@@ -302,9 +307,8 @@ fn write_all(mut out: Outputs, rx: mpsc::Receiver<Record>, acct: Writer) -> anyh
             }
         }
     };
-    for record in rx {
-        acct.queued_bytes
-            .fetch_sub(record.size(), Ordering::Relaxed);
+    for (record, size) in rx {
+        acct.queued_bytes.fetch_sub(size, Ordering::Relaxed);
         report_drops(&mut events);
         match record {
             Record::Event(line) => {
