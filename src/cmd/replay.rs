@@ -12,7 +12,8 @@ use crate::core::capture::CaptureFileReport;
 use crate::core::capture::observe::observation;
 use crate::core::capture::replay::Replay;
 use crate::core::observation::{Observation, Service};
-use crate::input::capture::read_capture;
+use crate::core::tls::keylog::KeyLog;
+use crate::input::capture::{Item, read_capture};
 
 /// Arguments of `edgetap replay`.
 #[derive(Debug, Args)]
@@ -28,9 +29,35 @@ pub struct ReplayArgs {
     /// handshakes are judged as edge connections for it (edge.domain-san-missing).
     #[arg(long, value_name = "DOMAIN")]
     pub edge_domain: Option<String>,
+    /// TLS key log (SSLKEYLOGFILE format, as curl, browsers, `openssl
+    /// s_client -keylogfile` and Wireshark write it) to decrypt TLS 1.3
+    /// handshakes and read their certificates; repeatable. Keys a pcapng
+    /// carries in a Decryption Secrets Block are used as well.
+    #[arg(long, value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
     /// Trust, time and output flags.
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+/// Read the key log files given with `--keylog`; an unreadable file, or one
+/// with no key log line at all, is an input error.
+pub fn read_keylogs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for path in files {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{name}: cannot read the key log: {e}"))?;
+        let mut probe = KeyLog::new();
+        probe.add(&text, &name);
+        if probe.lines == 0 {
+            anyhow::bail!(
+                "{name}: not a TLS key log (no line like `SERVER_HANDSHAKE_TRAFFIC_SECRET <client random> <secret>`); write one with SSLKEYLOGFILE=FILE or `openssl s_client -keylogfile FILE`"
+            );
+        }
+        out.push((text, format!("--keylog {name}")));
+    }
+    Ok(out)
 }
 
 fn parse_mapping(s: &str) -> Result<(u16, Service), String> {
@@ -47,6 +74,7 @@ fn parse_mapping(s: &str) -> Result<(u16, Service), String> {
 pub fn read_all(
     files: &[PathBuf],
     services: &HashMap<u16, Service>,
+    keylogs: &[(String, String)],
 ) -> (Vec<CaptureFileReport>, Vec<Observation>) {
     use std::io::IsTerminal as _;
     let mut reports = Vec::new();
@@ -72,7 +100,21 @@ pub fn read_all(
             }
         });
         let mut replay = Replay::new();
-        let result = read_capture(path, progress, |n, t, l, d| replay.frame(n, t, l, d));
+        for (text, source) in keylogs {
+            replay.add_keys(text, source);
+        }
+        let mut embedded = 0;
+        let result = read_capture(path, progress, |item| match item {
+            Item::Frame {
+                number,
+                time,
+                linktype,
+                data,
+            } => replay.frame(number, time, linktype, data),
+            Item::TlsKeys(text) => {
+                embedded += replay.add_keys(text, "the capture's Decryption Secrets Block");
+            }
+        });
         if let Some(b) = bar {
             b.finish_and_clear();
         }
@@ -94,6 +136,15 @@ pub fn read_all(
         let (connections, stats) = replay.finish();
         report.stats = stats;
         report.tls_handshakes = connections.len();
+        report.embedded_secrets = embedded;
+        report.tls13_handshakes = connections
+            .iter()
+            .filter(|c| c.server_hello.is_some_and(|sh| sh.version == 0x0304))
+            .count();
+        report.decrypted = connections
+            .iter()
+            .filter(|c| c.decryption.as_ref().is_some_and(|d| d.decrypted))
+            .count();
         report.chains = connections
             .iter()
             .filter(|c| c.certificates.as_ref().is_some_and(|m| !m.certs.is_empty()))
@@ -120,7 +171,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let engine = args.analysis.engine()?;
     let now = args.analysis.now();
     let services: HashMap<u16, Service> = args.service_map.iter().copied().collect();
-    let (files, mut observations) = read_all(&args.files, &services);
+    let keylogs = read_keylogs(&args.keylog)?;
+    let (files, mut observations) = read_all(&args.files, &services, &keylogs);
     if let Some(domain) = &args.edge_domain {
         for obs in observations
             .iter_mut()

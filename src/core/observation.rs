@@ -219,6 +219,9 @@ pub struct TlsParams {
     /// The Certificate message was encrypted (TLS 1.3 seen passively); any
     /// presented chain came from a side probe, not from this handshake.
     pub chain_hidden: bool,
+    /// What became of the encrypted part of a recorded TLS 1.3 handshake:
+    /// decrypted with which keys, or why not.
+    pub decryption: Option<String>,
 }
 
 impl Serialize for TlsParams {
@@ -226,7 +229,7 @@ impl Serialize for TlsParams {
     // and adds its step and side beside it.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        let mut st = s.serialize_struct("TlsParams", 10)?;
+        let mut st = s.serialize_struct("TlsParams", 11)?;
         st.serialize_field("version", &self.version)?;
         st.serialize_field("cipher", &self.cipher)?;
         st.serialize_field("sni", &self.sni)?;
@@ -239,6 +242,9 @@ impl Serialize for TlsParams {
             &self.failure.as_ref().and_then(|f| f.by).map(Side::as_str),
         )?;
         st.serialize_field("chain_hidden", &self.chain_hidden)?;
+        if let Some(d) = &self.decryption {
+            st.serialize_field("decryption", d)?;
+        }
         st.end()
     }
 }

@@ -73,13 +73,32 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Read `path`, calling `frame(number, seconds, linktype, bytes)` for each frame
-/// (numbered from 1, as Wireshark does). `progress` gets compressed bytes read.
+/// One thing a capture holds, in file order.
+#[derive(Debug, Clone, Copy)]
+pub enum Item<'a> {
+    /// A frame (numbered from 1, as Wireshark does).
+    Frame {
+        /// Frame number.
+        number: u64,
+        /// Seconds since the epoch.
+        time: f64,
+        /// The interface's link type.
+        linktype: u32,
+        /// The frame's bytes.
+        data: &'a [u8],
+    },
+    /// TLS key log text from a pcapng Decryption Secrets Block.
+    TlsKeys(&'a str),
+}
+
+/// Read `path`, calling `on` for each frame and each block of TLS secrets.
+/// `progress` gets compressed bytes read.
 pub fn read_capture(
     path: &Path,
     progress: Box<dyn FnMut(u64)>,
-    mut frame: impl FnMut(u64, f64, u32, &[u8]),
+    mut on: impl FnMut(Item<'_>),
 ) -> Result<ReadSummary, CaptureError> {
+
     let name = path.display().to_string();
     let file = File::open(path).map_err(|cause| CaptureError::Open {
         path: name.clone(),
@@ -130,7 +149,12 @@ pub fn read_capture(
                 match packet {
                     Ok(p) => {
                         summary.frames += 1;
-                        frame(summary.frames, p.timestamp.as_secs_f64(), linktype, &p.data);
+                        on(Item::Frame {
+                            number: summary.frames,
+                            time: p.timestamp.as_secs_f64(),
+                            linktype,
+                            data: &p.data,
+                        });
                     }
                     Err(e) => {
                         summary.truncated = Some(format!(
@@ -150,9 +174,18 @@ pub fn read_capture(
             })?;
             // Interfaces per section, tracked here because blocks borrow the reader.
             let mut interfaces: Vec<u32> = Vec::new();
+            let mut big_endian = ng.section().endianness == pcap_file::Endianness::Big;
             while let Some(block) = ng.next_block() {
                 match block {
-                    Ok(Block::SectionHeader(_)) => interfaces.clear(),
+                    Ok(Block::SectionHeader(shb)) => {
+                        interfaces.clear();
+                        big_endian = shb.endianness == pcap_file::Endianness::Big;
+                    }
+                    Ok(Block::Unknown(u)) if u.type_ == DSB_TYPE => {
+                        if let Some(text) = tls_key_log(&u.value, big_endian) {
+                            on(Item::TlsKeys(&text));
+                        }
+                    }
                     Ok(Block::InterfaceDescription(idb)) => {
                         interfaces.push(u32::from(idb.linktype))
                     }
@@ -162,17 +195,22 @@ pub fn read_capture(
                             .copied()
                             .unwrap_or(1);
                         summary.frames += 1;
-                        frame(
-                            summary.frames,
-                            epb.timestamp.as_secs_f64(),
+                        on(Item::Frame {
+                            number: summary.frames,
+                            time: epb.timestamp.as_secs_f64(),
                             linktype,
-                            &epb.data,
-                        );
+                            data: &epb.data,
+                        });
                     }
                     Ok(Block::SimplePacket(spb)) => {
                         let linktype = interfaces.first().copied().unwrap_or(1);
                         summary.frames += 1;
-                        frame(summary.frames, 0.0, linktype, &spb.data);
+                        on(Item::Frame {
+                            number: summary.frames,
+                            time: 0.0,
+                            linktype,
+                            data: &spb.data,
+                        });
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -198,6 +236,30 @@ pub fn read_capture(
         }
     }
     Ok(summary)
+}
+
+/// pcapng Decryption Secrets Block type.
+const DSB_TYPE: u32 = 0x0000_000A;
+/// Its secrets type for a TLS key log ("TLSK").
+const SECRETS_TLS_KEY_LOG: u32 = 0x544c_534b;
+
+/// The key log text of a Decryption Secrets Block body (secrets type, length,
+/// data, in the section's byte order), if it holds TLS keys.
+fn tls_key_log(body: &[u8], big_endian: bool) -> Option<String> {
+    let word = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = body.get(at..at + 4)?.try_into().ok()?;
+        Some(if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    if word(0)? != SECRETS_TLS_KEY_LOG {
+        return None;
+    }
+    let len = usize::try_from(word(4)?).ok()?;
+    let data = body.get(8..8 + len.min(body.len().saturating_sub(8)))?;
+    Some(String::from_utf8_lossy(data).into_owned())
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

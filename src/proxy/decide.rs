@@ -398,6 +398,7 @@ mod tests {
             server_hello: Some(ServerHello {
                 version: 0x0304,
                 cipher: 0x1302,
+                retry: false,
             }),
             certificates: None,
             client_certificate: false,
@@ -405,6 +406,9 @@ mod tests {
             client_prefix: Vec::new(),
             server_prefix: Vec::new(),
             damage: Vec::new(),
+            decryption: None,
+            server_flight: Vec::new(),
+            client_flight: Vec::new(),
         }
     }
 
@@ -458,6 +462,7 @@ mod tests {
         conn.server_hello = Some(ServerHello {
             version: 0x0303,
             cipher: 0xc030,
+            retry: false,
         });
         let obs = relayed_observation(&conn, &relayed(Service::Http));
         assert!(side_probe_for(&obs, "expe.example.com", conn.server).is_none());

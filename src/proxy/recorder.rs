@@ -377,7 +377,7 @@ mod tests {
     }
 
     fn frames(path: &std::path::Path) -> u64 {
-        let summary = crate::input::capture::read_capture(path, Box::new(|_| {}), |_, _, _, _| {})
+        let summary = crate::input::capture::read_capture(path, Box::new(|_| {}), |_| {})
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(summary.truncated, None, "{} is complete", path.display());
         summary.frames

@@ -78,6 +78,19 @@ fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileR
             f.tls_handshakes,
             f.chains
         );
+        if f.tls13_handshakes > 0 {
+            let _ = writeln!(
+                out,
+                "    TLS 1.3 handshakes: {} of {} decrypted{}",
+                f.decrypted,
+                f.tls13_handshakes,
+                if f.decrypted < f.tls13_handshakes {
+                    " (the others' certificates are encrypted; give their keys with --keylog)"
+                } else {
+                    ""
+                }
+            );
+        }
         if let Some(t) = &f.truncated {
             let style = outcome_style(Outcome::Warn);
             let _ = writeln!(out, "    {style}truncated:{style:#} {}", pr(t));

@@ -356,7 +356,10 @@ pub fn chain_unseen(obs: &crate::core::observation::Observation) -> Option<Strin
         return Some("the server offered no STARTTLS, so no TLS handshake took place".into());
     }
     Some(if obs.tls.chain_hidden {
-        "TLS 1.3 encrypts the certificate; edgetap did not decrypt this handshake and had no side-probe chain".into()
+        match &obs.tls.decryption {
+            Some(why) => format!("TLS 1.3 encrypts the certificate and it could not be read: {why}"),
+            None => "TLS 1.3 encrypts the certificate; edgetap did not decrypt this handshake and had no side-probe chain".into(),
+        }
     } else {
         "no Certificate message was seen (the handshake was cut off before it)".into()
     })

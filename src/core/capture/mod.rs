@@ -3,9 +3,11 @@
 //! `decap` turns a frame into a TCP segment, `tcp` reassembles each direction,
 //! `crate::core::tls` finds and parses the handshake in each direction, and
 //! `replay` ties them together per connection and yields one record per
-//! handshake, with where in the capture it was found.
+//! handshake, with where in the capture it was found; `decrypt` reads the
+//! encrypted part of TLS 1.3 handshakes when a key log holds their secrets.
 
 pub mod decap;
+pub mod decrypt;
 pub mod observe;
 pub mod replay;
 pub mod tcp;
@@ -30,6 +32,12 @@ pub struct CaptureFileReport {
     pub tls_handshakes: usize,
     /// Server certificate chains found.
     pub chains: usize,
+    /// TLS 1.3 handshakes, whose certificates are encrypted.
+    pub tls13_handshakes: usize,
+    /// Of those, the ones decrypted with a key log.
+    pub decrypted: usize,
+    /// TLS 1.3 handshake secrets the file itself carried (pcapng Decryption Secrets Blocks).
+    pub embedded_secrets: usize,
     /// One line per connection that could not be read whole.
     pub damaged: Vec<String>,
 }

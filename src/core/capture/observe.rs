@@ -142,6 +142,7 @@ pub fn handshake_observation(
         })
         .collect();
     obs.tls.chain_hidden = tls13 && c.certificates.is_none();
+    obs.tls.decryption = c.decryption.as_ref().map(|d| d.note.clone());
     let fatal = c.alerts.iter().find(|(_, level, _)| *level == 2);
     obs.tls.failure = match (fatal, &c.server_hello, &c.certificates) {
         (Some((from_server, _, desc)), _, _) => {
@@ -210,6 +211,9 @@ mod tests {
             client_prefix: client_prefix.to_vec(),
             server_prefix: Vec::new(),
             damage: Vec::new(),
+            decryption: None,
+            server_flight: Vec::new(),
+            client_flight: Vec::new(),
         }
     }
 

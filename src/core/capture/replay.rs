@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::decap::{self, Skip};
 use super::tcp::HalfStream;
+use crate::core::tls::keylog::KeyLog;
 use crate::core::tls::{Certificates, ClientHello, DirectionParser, ServerHello, TlsEvent};
 
 /// Counters over a replay.
@@ -63,6 +64,24 @@ pub struct TlsConnection {
     pub server_prefix: Vec<u8>,
     /// What went wrong reading this connection, if anything.
     pub damage: Vec<String>,
+    /// What became of the encrypted part of a TLS 1.3 handshake: decrypted
+    /// with which keys, or why not. None when there was nothing to decrypt.
+    pub decryption: Option<Decryption>,
+    /// The server's encrypted TLS 1.3 records after ServerHello, until read.
+    #[serde(skip)]
+    pub server_flight: Vec<u8>,
+    /// The client's first encrypted TLS 1.3 record, until read.
+    #[serde(skip)]
+    pub client_flight: Vec<u8>,
+}
+
+/// What became of the encrypted part of a recorded TLS 1.3 handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decryption {
+    /// The server's flight was opened.
+    pub decrypted: bool,
+    /// With which keys, what it held, or why it was not opened.
+    pub note: String,
 }
 
 #[derive(Default)]
@@ -94,6 +113,7 @@ pub struct Replay {
     conns: Vec<Connection>,
     scratch: Vec<u8>,
     events: Vec<TlsEvent>,
+    keys: KeyLog,
     /// Counters.
     pub stats: Stats,
 }
@@ -102,6 +122,13 @@ impl Replay {
     /// A fresh replay.
     pub fn new() -> Replay {
         Replay::default()
+    }
+
+    /// TLS key log text (from `--keylog`, or a capture's Decryption Secrets
+    /// Block), `source` saying which; returns the handshake secrets taken.
+    /// Keys may arrive at any point before [`Replay::finish`].
+    pub fn add_keys(&mut self, text: &str, source: &str) -> usize {
+        self.keys.add(text, source)
     }
 
     /// Take one frame.
@@ -140,7 +167,7 @@ impl Replay {
                     stream: id,
                     a: seg.src,
                     b: seg.dst,
-                    dirs: [Direction::default(), Direction::default()],
+                    dirs: [Direction::keeping(), Direction::keeping()],
                     done: false,
                 });
                 self.index.insert((seg.src, seg.dst), id);
@@ -163,8 +190,21 @@ impl Replay {
         if !self.scratch.is_empty() {
             self.events.clear();
             dir.tls.feed(&self.scratch, &mut self.events);
+            let tls13 = self.events.iter().any(|e| {
+                matches!(e, TlsEvent::ServerHello(sh) if sh.version == 0x0304 && !sh.retry)
+            });
             dir.events
                 .extend(self.events.drain(..).map(|e| (number, time, e)));
+            if tls13 {
+                conn.dirs[1 - d].tls.peer_chose_tls13();
+            }
+        }
+        // The client's first encrypted record comes after the server's whole
+        // handshake flight: that flight is complete.
+        for s in 0..2 {
+            if conn.dirs[s].tls.keeping_server_flight() && conn.dirs[1 - s].tls.done() {
+                conn.dirs[s].tls.end_server_flight();
+            }
         }
         if conn.finished() {
             conn.done = true;
@@ -190,7 +230,8 @@ impl Replay {
                     dir.tls.finish();
                 }
             }
-            if let Some(tls) = summarise(conn) {
+            if let Some(mut tls) = summarise(conn) {
+                super::decrypt::open_tls13(&mut tls, &self.keys);
                 out.push(tls);
             }
         }
@@ -198,7 +239,16 @@ impl Replay {
     }
 }
 
-fn summarise(conn: Connection) -> Option<TlsConnection> {
+impl Direction {
+    fn keeping() -> Direction {
+        Direction {
+            tls: DirectionParser::keeping_tls13_flights(),
+            ..Direction::default()
+        }
+    }
+}
+
+fn summarise(mut conn: Connection) -> Option<TlsConnection> {
     let has = |d: usize, f: fn(&TlsEvent) -> bool| conn.dirs[d].events.iter().any(|(_, _, e)| f(e));
     let is_ch = |e: &TlsEvent| matches!(e, TlsEvent::ClientHello(_));
     let is_sh = |e: &TlsEvent| matches!(e, TlsEvent::ServerHello(_));
@@ -234,6 +284,8 @@ fn summarise(conn: Connection) -> Option<TlsConnection> {
     };
     let client = 1 - server;
     let mut t = empty(&conn, server);
+    t.server_flight = conn.dirs[server].tls.take_flight();
+    t.client_flight = conn.dirs[client].tls.take_flight();
     t.client_prefix = conn.dirs[client].tls.prefix().to_vec();
     t.server_prefix = conn.dirs[server].tls.prefix().to_vec();
     for (frame, time, e) in &conn.dirs[client].events {
@@ -283,6 +335,9 @@ impl TlsConnection {
             client_prefix: Vec::new(),
             server_prefix: Vec::new(),
             damage: Vec::new(),
+            decryption: None,
+            server_flight: Vec::new(),
+            client_flight: Vec::new(),
         }
     }
 

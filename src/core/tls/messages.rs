@@ -20,6 +20,9 @@ pub struct ClientHello {
     pub alpn: Vec<String>,
     /// An SSLv2-format hello (old clients), which carries no extensions.
     pub sslv2_format: bool,
+    /// The client random: what key logs index their secrets by.
+    #[serde(skip)]
+    pub random: Option<[u8; 32]>,
 }
 
 /// What a ServerHello chose.
@@ -29,7 +32,17 @@ pub struct ServerHello {
     pub version: u16,
     /// Chosen cipher suite.
     pub cipher: u16,
+    /// A HelloRetryRequest (RFC 8446 §4.1.4): the handshake starts again with a
+    /// second ClientHello, still in plaintext.
+    #[serde(skip)]
+    pub retry: bool,
 }
+
+/// The ServerHello random that marks a HelloRetryRequest (RFC 8446 §4.1.3).
+const HELLO_RETRY_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
 
 /// A Certificate message: the certificates that are whole, and what was wrong.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -51,6 +64,7 @@ pub fn client_hello(message: &[u8]) -> Result<ClientHello, String> {
     let mut out = ClientHello {
         legacy_version: ch.version.0,
         ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+        random: <[u8; 32]>::try_from(ch.random).ok(),
         ..ClientHello::default()
     };
     if let Some(ext) = ch.ext
@@ -83,15 +97,18 @@ pub fn client_hello(message: &[u8]) -> Result<ClientHello, String> {
 pub fn server_hello(message: &[u8]) -> Result<ServerHello, String> {
     let (_, parsed) = tls_parser::parse_tls_message_handshake(message)
         .map_err(|e| format!("ServerHello: {e}"))?;
-    let (version, cipher, ext) = match parsed {
-        TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)) => {
-            (sh.version.0, sh.cipher.0, sh.ext)
-        }
+    let (version, cipher, ext, retry) = match parsed {
+        TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)) => (
+            sh.version.0,
+            sh.cipher.0,
+            sh.ext,
+            sh.random == HELLO_RETRY_RANDOM,
+        ),
         TlsMessage::Handshake(TlsMessageHandshake::ServerHelloV13Draft18(sh)) => {
-            (sh.version.0, sh.cipher.0, sh.ext)
+            (sh.version.0, sh.cipher.0, sh.ext, false)
         }
         TlsMessage::Handshake(TlsMessageHandshake::HelloRetryRequest(hrr)) => {
-            (hrr.version.0, hrr.cipher.0, hrr.ext)
+            (hrr.version.0, hrr.cipher.0, hrr.ext, true)
         }
         _ => return Err("not a ServerHello".into()),
     };
@@ -110,6 +127,7 @@ pub fn server_hello(message: &[u8]) -> Result<ServerHello, String> {
     Ok(ServerHello {
         version: negotiated,
         cipher,
+        retry,
     })
 }
 
@@ -155,6 +173,57 @@ pub fn certificates(body: &[u8]) -> Certificates {
     out
 }
 
+/// Split a TLS 1.3 Certificate message body (RFC 8446 §4.4.2): a request
+/// context, then entries of a certificate and its extensions.
+pub fn certificates_tls13(body: &[u8]) -> Certificates {
+    let mut out = Certificates::default();
+    let Some(&context) = body.first() else {
+        out.problem = Some("TLS 1.3 Certificate message is empty".into());
+        return out;
+    };
+    let start = 1 + usize::from(context);
+    if body.len() < start + 3 {
+        out.problem = Some(format!(
+            "TLS 1.3 Certificate message of {} bytes has no list length",
+            body.len()
+        ));
+        return out;
+    }
+    let declared = be24(body, start);
+    let available = body.len() - start - 3;
+    if declared != available {
+        out.problem = Some(format!(
+            "certificate list declares {declared} bytes, the message carries {available}"
+        ));
+    }
+    let mut list = &body[start + 3..start + 3 + declared.min(available)];
+    let mut index = 0;
+    while !list.is_empty() {
+        let len = if list.len() >= 3 { be24(list, 0) } else { usize::MAX };
+        if len == usize::MAX || len > list.len() - 3 || list.len() - 3 - len < 2 {
+            out.problem = Some(format!(
+                "certificate entry {index} is cut short ({} bytes left)",
+                list.len()
+            ));
+            break;
+        }
+        let cert = &list[3..3 + len];
+        let ext_len = usize::from(u16::from_be_bytes([list[3 + len], list[4 + len]]));
+        if ext_len > list.len() - 5 - len {
+            out.problem = Some(format!(
+                "certificate entry {index} declares {ext_len} bytes of extensions, only {} present",
+                list.len() - 5 - len
+            ));
+            out.certs.push(cert.to_vec());
+            break;
+        }
+        out.certs.push(cert.to_vec());
+        list = &list[5 + len + ext_len..];
+        index += 1;
+    }
+    out
+}
+
 /// Big-endian 24-bit length at `at` (caller checked bounds).
 pub fn be24(b: &[u8], at: usize) -> usize {
     (usize::from(b[at]) << 16) | (usize::from(b[at + 1]) << 8) | usize::from(b[at + 2])
@@ -194,5 +263,23 @@ mod tests {
     }
 
     #[test]
-    fn names() {}
+    fn tls13_certificate_entries_with_extensions() {
+        let mut entries = Vec::new();
+        for (cert, ext) in [(&b"leaf-der"[..], &b"\x00\x05\x00\x00"[..]), (b"ca-der", b"")] {
+            entries.extend_from_slice(&(cert.len() as u32).to_be_bytes()[1..]);
+            entries.extend_from_slice(cert);
+            entries.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+            entries.extend_from_slice(ext);
+        }
+        let mut body = vec![0u8];
+        body.extend_from_slice(&(entries.len() as u32).to_be_bytes()[1..]);
+        body.extend(entries);
+        let c = certificates_tls13(&body);
+        assert_eq!(c.certs, vec![b"leaf-der".to_vec(), b"ca-der".to_vec()]);
+        assert_eq!(c.problem, None);
+        for n in 0..body.len() {
+            let cut = certificates_tls13(&body[..n]);
+            assert!(cut.problem.is_some(), "cut at {n}");
+        }
+    }
 }

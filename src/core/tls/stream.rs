@@ -15,6 +15,9 @@ const MAX_RECORD: usize = 16384 + 2048;
 const MAX_MESSAGE: usize = 4 * 1024 * 1024;
 /// Plaintext scanned for the start of TLS before giving up.
 pub const MAX_PREFIX: usize = 64 * 1024;
+/// Encrypted TLS 1.3 handshake bytes kept per server flight for a key log
+/// (real flights are a few KiB; this bounds what a connection can hold).
+pub const MAX_FLIGHT: usize = 256 * 1024;
 
 /// Something the handshake showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +30,22 @@ pub enum TlsEvent {
     Certificate(Certificates),
     /// An alert (level, description), while still in plaintext.
     Alert(u8, u8),
+}
+
+/// Keeping the encrypted records of a TLS 1.3 handshake, to be opened later
+/// with a key log ([`super::tls13`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Not asked to (the proxy's watch has no keys).
+    Off,
+    /// Asked to, role not known yet.
+    Ready,
+    /// This side sent a TLS 1.3 ServerHello: keep its records until told the
+    /// client finished (or [`MAX_FLIGHT`]).
+    Server,
+    /// The other side did: keep this side's first encrypted record (its
+    /// Finished, certificate or alert), then stop.
+    Client,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +68,8 @@ pub struct DirectionParser {
     pub encrypted: bool,
     /// TLS records seen.
     pub records: usize,
+    keep: Keep,
+    flight: Vec<u8>,
 }
 
 impl Default for DirectionParser {
@@ -61,6 +82,8 @@ impl Default for DirectionParser {
             error: None,
             encrypted: false,
             records: 0,
+            keep: Keep::Off,
+            flight: Vec::new(),
         }
     }
 }
@@ -79,6 +102,42 @@ impl DirectionParser {
     /// The plaintext that preceded TLS (a STARTTLS or upgrade prelude).
     pub fn prefix(&self) -> &[u8] {
         &self.prefix
+    }
+
+    /// A parser that keeps the encrypted records of a TLS 1.3 handshake
+    /// (this side's, once it is known which side is which), for a key log.
+    pub fn keeping_tls13_flights() -> DirectionParser {
+        DirectionParser {
+            keep: Keep::Ready,
+            ..DirectionParser::default()
+        }
+    }
+
+    /// The other side sent a TLS 1.3 ServerHello: this side is the client.
+    pub fn peer_chose_tls13(&mut self) {
+        if self.keep == Keep::Ready {
+            self.keep = Keep::Client;
+        }
+    }
+
+    /// Still keeping a TLS 1.3 server flight (the client has not finished).
+    pub fn keeping_server_flight(&self) -> bool {
+        self.keep == Keep::Server && self.state != State::Stopped
+    }
+
+    /// The client finished its handshake: the server's flight is complete.
+    pub fn end_server_flight(&mut self) {
+        if self.keeping_server_flight() {
+            self.encrypted = true;
+            self.state = State::Stopped;
+            self.buf = Vec::new();
+            self.handshake = Vec::new();
+        }
+    }
+
+    /// The encrypted TLS 1.3 records kept (headers included), handed over once.
+    pub fn take_flight(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.flight)
     }
 
     /// Feed the next contiguous bytes; push what they completed to `events`.
@@ -190,6 +249,7 @@ impl DirectionParser {
                 return;
             }
             self.records += 1;
+            let header = [self.buf[0], self.buf[1], self.buf[2], self.buf[3], self.buf[4]];
             let body: Vec<u8> = self.buf[5..5 + len].to_vec();
             self.buf.drain(..5 + len);
             match content {
@@ -200,6 +260,26 @@ impl DirectionParser {
                     }
                 }
                 21 if body.len() == 2 => events.push(TlsEvent::Alert(body[0], body[1])),
+                // TLS 1.3's middlebox-compatibility ChangeCipherSpec changes nothing.
+                20 if matches!(self.keep, Keep::Server | Keep::Client) => {}
+                23 if self.keep == Keep::Server => {
+                    if self.flight.len() + 5 + len > MAX_FLIGHT {
+                        self.end_server_flight();
+                        return;
+                    }
+                    self.flight.extend_from_slice(&header);
+                    self.flight.extend_from_slice(&body);
+                }
+                23 if self.keep == Keep::Client => {
+                    self.flight.extend_from_slice(&header);
+                    self.flight.extend_from_slice(&body);
+                    self.keep = Keep::Off;
+                    self.encrypted = true;
+                    self.state = State::Stopped;
+                    self.buf = Vec::new();
+                    self.handshake = Vec::new();
+                    return;
+                }
                 20 | 23 => {
                     self.encrypted = true;
                     self.state = State::Stopped;
@@ -237,7 +317,12 @@ impl DirectionParser {
                     }
                 },
                 2 => match messages::server_hello(&message) {
-                    Ok(sh) => events.push(TlsEvent::ServerHello(sh)),
+                    Ok(sh) => {
+                        if sh.version == 0x0304 && !sh.retry && self.keep == Keep::Ready {
+                            self.keep = Keep::Server;
+                        }
+                        events.push(TlsEvent::ServerHello(sh))
+                    }
                     Err(e) => {
                         self.stop(format!("malformed {e}"));
                         return false;
@@ -357,7 +442,8 @@ mod tests {
             events,
             vec![TlsEvent::ServerHello(ServerHello {
                 version: 0x0303,
-                cipher: 0xc030
+                cipher: 0xc030,
+                retry: false,
             })]
         );
     }
