@@ -98,7 +98,6 @@ pub fn read_capture(
     progress: Box<dyn FnMut(u64)>,
     mut on: impl FnMut(Item<'_>),
 ) -> Result<ReadSummary, CaptureError> {
-
     let name = path.display().to_string();
     let file = File::open(path).map_err(|cause| CaptureError::Open {
         path: name.clone(),

@@ -289,3 +289,172 @@ mod watch_tests {
         assert!(watch.take_connection(1, c, s).certificates.is_none());
     }
 }
+
+#[cfg(test)]
+mod tls13_replay_tests {
+    //! Real TLS 1.3 handshakes between rustls endpoints in memory, written as
+    //! frames and replayed with the key log rustls wrote: the chain is read from
+    //! the encrypted flight, and a client that rejects the server is heard.
+    use std::sync::{Arc, Mutex};
+
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+    use crate::core::capture::replay::{Replay, TlsConnection};
+    use crate::core::export::flow::FlowSynth;
+    use crate::net::tls::{RecordingVerifier, observing_client_config, provider};
+
+    #[derive(Debug, Default)]
+    struct Keys(Mutex<String>);
+
+    impl rustls::KeyLog for Keys {
+        fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+            use crate::core::x509::cert::hex;
+            let line = format!("{label} {} {}\n", hex(client_random), hex(secret));
+            self.0.lock().unwrap().push_str(&line);
+        }
+    }
+
+    /// One TLS 1.3 handshake with `suite`; `strict` makes the client check the
+    /// chain against an empty root store (it rejects it). Returns the frames,
+    /// the key log and the served chain.
+    fn handshake(
+        suite: rustls::SupportedCipherSuite,
+        strict: bool,
+    ) -> (Vec<Vec<u8>>, String, Vec<Vec<u8>>) {
+        let now = crate::clock::now();
+        let ca = crate::lab::pki::Ca::root("Replay Root", now).unwrap();
+        let id = ca
+            .identity(
+                "expe.example.com",
+                &["expe.example.com"],
+                None,
+                &[ca.der()],
+                now,
+            )
+            .unwrap();
+        let mut p = rustls::crypto::ring::default_provider();
+        p.cipher_suites = vec![suite];
+        let server_config = rustls::ServerConfig::builder_with_provider(Arc::new(p))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                id.chain.iter().cloned().map(CertificateDer::from).collect(),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone())),
+            )
+            .unwrap();
+        let keys = Arc::new(Keys::default());
+        let mut client_config = if strict {
+            rustls::ClientConfig::builder_with_provider(provider())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .unwrap()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        } else {
+            observing_client_config(RecordingVerifier::new(provider()), &[]).unwrap()
+        };
+        client_config.key_log = keys.clone();
+        let name = ServerName::try_from("expe.example.com").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::new(client_config), name).unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::new(server_config)).unwrap();
+        let (mut flow, frames) = FlowSynth::open(
+            "10.0.0.1:50000".parse().unwrap(),
+            "10.0.0.2:8443".parse().unwrap(),
+            9,
+        );
+        let mut frames: Vec<Vec<u8>> = frames.into_iter().map(|f| f.bytes).collect();
+        for _ in 0..4 {
+            let mut up = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut up).unwrap();
+            }
+            frames.extend(flow.data(true, &up).into_iter().map(|f| f.bytes));
+            if server.read_tls(&mut &up[..]).is_ok() && server.process_new_packets().is_err() {
+                break;
+            }
+            let mut down = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut down).unwrap();
+            }
+            frames.extend(flow.data(false, &down).into_iter().map(|f| f.bytes));
+            client.read_tls(&mut &down[..]).unwrap();
+            let _ = client.process_new_packets();
+        }
+        frames.extend(flow.close(true, false).into_iter().map(|f| f.bytes));
+        let log = keys.0.lock().unwrap().clone();
+        (frames, log, id.chain)
+    }
+
+    fn replay(frames: &[Vec<u8>], keys: Option<&str>) -> TlsConnection {
+        let mut r = Replay::new();
+        if let Some(k) = keys {
+            r.add_keys(k, "--keylog test.log");
+        }
+        for (i, f) in frames.iter().enumerate() {
+            r.frame(i as u64 + 1, 0.0, 1, f);
+        }
+        let (mut conns, _) = r.finish();
+        assert_eq!(conns.len(), 1);
+        conns.remove(0)
+    }
+
+    #[test]
+    fn every_suite_decrypts_to_the_served_chain() {
+        use rustls::crypto::ring::cipher_suite as cs;
+        for suite in [
+            cs::TLS13_AES_128_GCM_SHA256,
+            cs::TLS13_AES_256_GCM_SHA384,
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+        ] {
+            let (frames, keys, chain) = handshake(suite, false);
+            let c = replay(&frames, Some(&keys));
+            let d = c.decryption.as_ref().unwrap();
+            assert!(d.decrypted, "{suite:?}: {}", d.note);
+            assert_eq!(d.note, "decrypted with the key from --keylog test.log");
+            assert_eq!(c.certificates.as_ref().unwrap().certs, chain, "{suite:?}");
+            assert!(c.alerts.is_empty());
+        }
+    }
+
+    #[test]
+    fn no_keys_other_keys_and_wrong_keys_are_said_per_handshake() {
+        use rustls::crypto::ring::cipher_suite as cs;
+        let (frames, keys, _) = handshake(cs::TLS13_AES_256_GCM_SHA384, false);
+        let none = replay(&frames, None);
+        assert!(none.certificates.is_none());
+        assert!(
+            none.decryption
+                .unwrap()
+                .note
+                .contains("no TLS keys were given")
+        );
+        // Keys of another connection only.
+        let (_, other, _) = handshake(cs::TLS13_AES_256_GCM_SHA384, false);
+        let c = replay(&frames, Some(&other));
+        assert!(c.certificates.is_none());
+        assert!(c.decryption.unwrap().note.contains("is for this handshake"));
+        // The right client random with a wrong secret.
+        let wrong: String = keys
+            .lines()
+            .map(|l| {
+                let mut p: Vec<String> = l.split(' ').map(str::to_owned).collect();
+                p[2] = p[2].replace('0', "1").replace('a', "b");
+                p.join(" ") + "\n"
+            })
+            .collect();
+        let c = replay(&frames, Some(&wrong));
+        assert!(c.certificates.is_none());
+        let note = c.decryption.unwrap().note;
+        assert!(note.contains("authentication failed"), "{note}");
+    }
+
+    #[test]
+    fn a_client_rejecting_the_chain_is_heard_through_its_encrypted_alert() {
+        use rustls::crypto::ring::cipher_suite as cs;
+        let (frames, keys, chain) = handshake(cs::TLS13_AES_128_GCM_SHA256, true);
+        let c = replay(&frames, Some(&keys));
+        assert_eq!(c.certificates.as_ref().unwrap().certs, chain);
+        // rustls says unknown_ca (48) for an issuer it does not know.
+        assert_eq!(c.alerts, vec![(false, 2, 48)], "{:?}", c.decryption);
+    }
+}

@@ -36,8 +36,9 @@ pub fn open_tls13(c: &mut TlsConnection, keys: &KeyLog) {
     let Some(random) = c.client_hello.as_ref().and_then(|h| h.random) else {
         c.decryption = Some(Decryption {
             decrypted: false,
-            note: "the ClientHello is not in the capture, so no key can be matched to this handshake"
-                .into(),
+            note:
+                "the ClientHello is not in the capture, so no key can be matched to this handshake"
+                    .into(),
         });
         return;
     };
@@ -57,8 +58,12 @@ pub fn open_tls13(c: &mut TlsConnection, keys: &KeyLog) {
                         c.certificates = Some(certificates_tls13(body));
                     }
                 }
-                c.alerts
-                    .extend(flight.alerts.iter().map(|(level, desc)| (true, *level, *desc)));
+                c.alerts.extend(
+                    flight
+                        .alerts
+                        .iter()
+                        .map(|(level, desc)| (true, *level, *desc)),
+                );
                 let sent_chain = flight.messages.iter().any(|(k, _)| *k == CERTIFICATE);
                 match flight.incomplete {
                     None if !sent_chain => format!(
@@ -76,8 +81,12 @@ pub fn open_tls13(c: &mut TlsConnection, keys: &KeyLog) {
         && !client.is_empty()
         && let Ok(flight) = open_flight(cipher, secret.bytes, &client)
     {
-        c.alerts
-            .extend(flight.alerts.iter().map(|(level, desc)| (false, *level, *desc)));
+        c.alerts.extend(
+            flight
+                .alerts
+                .iter()
+                .map(|(level, desc)| (false, *level, *desc)),
+        );
         c.client_certificate |= flight
             .messages
             .iter()

@@ -190,9 +190,9 @@ impl Replay {
         if !self.scratch.is_empty() {
             self.events.clear();
             dir.tls.feed(&self.scratch, &mut self.events);
-            let tls13 = self.events.iter().any(|e| {
-                matches!(e, TlsEvent::ServerHello(sh) if sh.version == 0x0304 && !sh.retry)
-            });
+            let tls13 = self.events.iter().any(
+                |e| matches!(e, TlsEvent::ServerHello(sh) if sh.version == 0x0304 && !sh.retry),
+            );
             dir.events
                 .extend(self.events.drain(..).map(|e| (number, time, e)));
             if tls13 {

@@ -199,7 +199,11 @@ pub fn certificates_tls13(body: &[u8]) -> Certificates {
     let mut list = &body[start + 3..start + 3 + declared.min(available)];
     let mut index = 0;
     while !list.is_empty() {
-        let len = if list.len() >= 3 { be24(list, 0) } else { usize::MAX };
+        let len = if list.len() >= 3 {
+            be24(list, 0)
+        } else {
+            usize::MAX
+        };
         if len == usize::MAX || len > list.len() - 3 || list.len() - 3 - len < 2 {
             out.problem = Some(format!(
                 "certificate entry {index} is cut short ({} bytes left)",
@@ -265,7 +269,10 @@ mod tests {
     #[test]
     fn tls13_certificate_entries_with_extensions() {
         let mut entries = Vec::new();
-        for (cert, ext) in [(&b"leaf-der"[..], &b"\x00\x05\x00\x00"[..]), (b"ca-der", b"")] {
+        for (cert, ext) in [
+            (&b"leaf-der"[..], &b"\x00\x05\x00\x00"[..]),
+            (b"ca-der", b""),
+        ] {
             entries.extend_from_slice(&(cert.len() as u32).to_be_bytes()[1..]);
             entries.extend_from_slice(cert);
             entries.extend_from_slice(&(ext.len() as u16).to_be_bytes());

@@ -249,7 +249,13 @@ impl DirectionParser {
                 return;
             }
             self.records += 1;
-            let header = [self.buf[0], self.buf[1], self.buf[2], self.buf[3], self.buf[4]];
+            let header = [
+                self.buf[0],
+                self.buf[1],
+                self.buf[2],
+                self.buf[3],
+                self.buf[4],
+            ];
             let body: Vec<u8> = self.buf[5..5 + len].to_vec();
             self.buf.drain(..5 + len);
             match content {

@@ -227,9 +227,7 @@ mod tests {
     /// secret, its derived key and IV, and its first encrypted record.
     #[test]
     fn rfc8448_server_handshake_key_schedule() {
-        let secret = unhex(
-            "b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38",
-        );
+        let secret = unhex("b67b7d690cc16c4e75e54213cb2d37b4e9c912bcded9105d42befd59d391ad38");
         let prk = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, &secret);
         let mut key = [0u8; 16];
         expand_label(&prk, "key", &mut key);

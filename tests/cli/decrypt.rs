@@ -1,0 +1,350 @@
+//! TLS 1.3 off the wire: real servers (`openssl s_server` with a full edge
+//! chain and with a leaf alone, prosody doing XMPP STARTTLS on a port that is
+//! not 5222), real clients (`openssl s_client -keylogfile`), captured by
+//! tshark on loopback. The capture is replayed with `--keylog`, again after
+//! `editcap --inject-secrets` put the keys in a Decryption Secrets Block, and
+//! with no keys; tshark reading the same file is the independent oracle for
+//! the decrypted certificates, and `edgetap probe` of the same servers the
+//! oracle for chains and verdicts.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+use crate::{ProsodyAt, free_port, key_pem, lab_pki, pem, run, start_prosody_at, wait_listening};
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn installed(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// tshark capturing `filter` on loopback into `file`; returns once it captures.
+fn capture(file: &Path, filter: &str) -> Kill {
+    let mut child = Command::new("tshark")
+        .args(["-i", "lo", "-q", "-f", filter, "-w"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tshark is installed (.ci/run installs it)");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap_or(0) > 0 {
+        if line.contains("Capturing on") {
+            break;
+        }
+        line.clear();
+    }
+    // Keep draining stderr so tshark never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    Kill(child)
+}
+
+/// Stop a capture the way Ctrl-C does, so tshark writes everything out.
+fn stop(mut tshark: Kill) {
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let _ = Command::new("kill")
+        .args(["-INT", &tshark.0.id().to_string()])
+        .status();
+    let _ = tshark.0.wait();
+}
+
+/// One `openssl s_client` handshake (TLS 1.3), its keys appended to `keylog`.
+fn s_client(port: u16, extra: &[&str], keylog: &Path) {
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-tls1_3",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(extra)
+        .arg("-keylogfile")
+        .arg(keylog)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("TLSv1.3"),
+        "s_client to {port}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Per server port: the chain's SHA-256s and each profile's outcome.
+fn judged(doc: &Value) -> BTreeMap<u64, (Vec<String>, Vec<String>)> {
+    doc["handshakes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let chain = h["chain"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["sha256"].as_str().unwrap().to_owned())
+                .collect();
+            let verdicts = ["jabber", "ip-phone", "tc-endpoint", "expressway-c"]
+                .iter()
+                .map(|p| {
+                    let v = &h["verdicts"][p];
+                    format!("{p}={}", v["outcome"].as_str().unwrap())
+                })
+                .collect();
+            (h["endpoint"]["port"].as_u64().unwrap(), (chain, verdicts))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture() {
+    if !(installed("tshark") && installed("editcap")) {
+        eprintln!("\n*** SKIPPING: tshark/editcap not installed (.ci/run installs them) ***\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f);
+    // Certificates valid around the real clock: s_client, probe and replay all
+    // judge at it.
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let pki = lab_pki("Decrypt", "example.com", now);
+    std::fs::write(d("root.pem"), pem(&pki.root.der())).unwrap();
+    std::fs::write(d("edge.pem"), pem(&pki.edge.chain[0])).unwrap();
+    std::fs::write(d("edge.key"), key_pem(&pki.edge.key)).unwrap();
+    std::fs::write(d("issuing.pem"), pem(&pki.issuing.der())).unwrap();
+    let (full, leaf_only, xmpp) = (free_port(), free_port(), free_port());
+    let mut servers = Vec::new();
+    for (port, chain) in [(full, true), (leaf_only, false)] {
+        let mut cmd = Command::new("openssl");
+        cmd.args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(d("edge.pem"))
+            .arg("-key")
+            .arg(d("edge.key"));
+        if chain {
+            cmd.arg("-cert_chain").arg(d("issuing.pem"));
+        }
+        servers.push(Kill(
+            cmd.stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("openssl is installed"),
+        ));
+        wait_listening(port);
+    }
+    let cup_chain: String = pki.cup.chain.iter().map(|c| pem(c)).collect();
+    let prosody = start_prosody_at(
+        dir.path(),
+        "example.com",
+        &cup_chain,
+        &key_pem(&pki.cup.key),
+        &ProsodyAt {
+            netns: None,
+            interface: "127.0.0.1".into(),
+            port: xmpp,
+        },
+    )
+    .await;
+
+    let cap = d("tls13.pcapng");
+    let keylog = d("keys.log");
+    let tshark = capture(
+        &cap,
+        &format!("tcp port {full} or tcp port {leaf_only} or tcp port {xmpp}"),
+    );
+    s_client(full, &["-servername", "expe.example.com"], &keylog);
+    s_client(leaf_only, &["-servername", "expe.example.com"], &keylog);
+    if prosody.is_some() {
+        s_client(
+            xmpp,
+            &["-starttls", "xmpp", "-xmpphost", "example.com"],
+            &keylog,
+        );
+    }
+    stop(tshark);
+    let handshakes = if prosody.is_some() { 3 } else { 2 };
+
+    // What probe says about the same servers.
+    let roots = d("root.pem");
+    let roots = roots.to_str().unwrap();
+    let mut probed = BTreeMap::new();
+    for port in [full, leaf_only] {
+        let p = run(&[
+            "probe",
+            &format!("expe.example.com:{port}"),
+            "--address",
+            "127.0.0.1",
+            "--public-roots",
+            roots,
+            "--format",
+            "json",
+        ]);
+        probed.extend(judged(&p.json()));
+    }
+    if prosody.is_some() {
+        let p = run(&[
+            "probe",
+            &format!("127.0.0.1:{xmpp}"),
+            "--service",
+            "xmpp",
+            "--domain",
+            "example.com",
+            "--public-roots",
+            roots,
+            "--format",
+            "json",
+        ]);
+        probed.extend(judged(&p.json()));
+    }
+    assert_eq!(probed.len(), handshakes);
+    // The leaf alone fails for phones: the comparison is not between ok's only.
+    assert!(
+        probed[&u64::from(leaf_only)]
+            .1
+            .contains(&"ip-phone=fail".to_owned())
+    );
+
+    // Replayed with the key log: the same chains and verdicts as probe.
+    let cap_s = cap.to_str().unwrap();
+    let with_file = run(&[
+        "replay",
+        cap_s,
+        "--keylog",
+        keylog.to_str().unwrap(),
+        "--public-roots",
+        roots,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(with_file.code, 0, "{}", with_file.stderr);
+    let doc = with_file.json();
+    assert_eq!(judged(&doc), probed);
+    for h in doc["handshakes"].as_array().unwrap() {
+        assert_eq!(h["tls"]["version"], "TLSv1.3");
+        assert!(
+            h["tls"]["decryption"]
+                .as_str()
+                .unwrap()
+                .starts_with("decrypted with the key from --keylog"),
+            "{}",
+            h["tls"]
+        );
+    }
+    assert_eq!(doc["capture"][0]["decrypted"], handshakes);
+    if prosody.is_some() {
+        // XMPP on a port that is not 5222, judged as XMPP for the stream's domain.
+        let x = doc["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["endpoint"]["port"] == xmpp)
+            .unwrap();
+        assert_eq!(x["service"], "xmpp");
+        assert_eq!(x["reference_identity"], "example.com");
+    }
+
+    // The keys inside the capture (a Decryption Secrets Block), no --keylog.
+    let dsb = d("tls13-dsb.pcapng");
+    let status = Command::new("editcap")
+        .args(["--inject-secrets"])
+        .arg(format!("tls,{}", keylog.display()))
+        .arg(&cap)
+        .arg(&dsb)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let embedded = run(&[
+        "replay",
+        dsb.to_str().unwrap(),
+        "--public-roots",
+        roots,
+        "--format",
+        "json",
+    ]);
+    let doc = embedded.json();
+    assert_eq!(judged(&doc), probed);
+    assert!(
+        doc["handshakes"][0]["tls"]["decryption"]
+            .as_str()
+            .unwrap()
+            .contains("Decryption Secrets Block")
+    );
+
+    // tshark, reading the same file, decrypts the same certificates.
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(&dsb)
+        .args([
+            "-Y",
+            "tls.handshake.type == 11",
+            "-T",
+            "fields",
+            "-e",
+            "tls.handshake.certificate",
+        ])
+        .output()
+        .unwrap();
+    let mut tshark_certs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split([',', '\n'])
+        .filter(|s| !s.is_empty())
+        .map(|hex| {
+            let der: Vec<u8> = (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect();
+            edgetap::core::x509::cert::hex(
+                ring::digest::digest(&ring::digest::SHA256, &der).as_ref(),
+            )
+        })
+        .collect();
+    let mut ours: Vec<String> = judged(&doc).into_values().flat_map(|(c, _)| c).collect();
+    tshark_certs.sort();
+    ours.sort();
+    assert_eq!(tshark_certs, ours, "tshark's decryption of the same file");
+
+    // No keys: the chain is not known, so no profile is ok, and --fail-on warn is reached.
+    let blind = run(&["replay", cap_s, "--public-roots", roots, "--format", "json"]);
+    let doc = blind.json();
+    for h in doc["handshakes"].as_array().unwrap() {
+        assert!(h["chain"].as_array().unwrap().is_empty());
+        for p in ["jabber", "expressway-c"] {
+            assert_eq!(h["verdicts"][p]["outcome"], "unknown", "{p}: {h}");
+        }
+        assert!(
+            h["tls"]["decryption"]
+                .as_str()
+                .unwrap()
+                .contains("no TLS keys were given")
+        );
+    }
+    assert_eq!(run(&["replay", cap_s, "--fail-on", "warn"]).code, 1);
+    assert_eq!(run(&["replay", cap_s, "--fail-on", "prompt"]).code, 0);
+    let text = run(&["replay", cap_s]).stdout;
+    assert!(text.contains("not judged"), "{text}");
+    assert!(text.contains(&format!("TLS 1.3 handshakes: 0 of {handshakes} decrypted")));
+
+    // A key log that is not one is refused before any work.
+    std::fs::write(d("junk.log"), "hello\n").unwrap();
+    let junk = run(&["replay", cap_s, "--keylog", d("junk.log").to_str().unwrap()]);
+    assert_eq!(junk.code, 2);
+    assert!(junk.stderr.contains("not a TLS key log"), "{}", junk.stderr);
+    drop(servers);
+}
