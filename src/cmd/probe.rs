@@ -311,6 +311,7 @@ mod tests {
                         },
                         addresses: vec![ip.parse().unwrap()],
                         error: None,
+                        not_seen: false,
                     })
                     .collect(),
             },

@@ -10,7 +10,10 @@ use clap::Args;
 use super::common::AnalysisArgs;
 use crate::core::capture::CaptureFileReport;
 use crate::core::capture::observe::observation;
+use crate::core::capture::dns::give_context;
 use crate::core::capture::replay::Replay;
+use crate::core::analysis::engine::DnsReport;
+use crate::core::discovery::SrvKind;
 use crate::core::observation::{Observation, Service};
 use crate::core::tls::keylog::KeyLog;
 use crate::input::capture::{Item, read_capture};
@@ -133,7 +136,15 @@ pub fn read_all(
                 report.truncated = summary.truncated;
             }
         }
+        let dns = replay.take_dns();
         let (connections, stats) = replay.finish();
+        report.dns_responses = dns.responses;
+        report.discoveries = dns.discoveries(&name);
+        report.dns_domains = report
+            .discoveries
+            .iter()
+            .map(|c| c.discovery.domain.clone())
+            .collect();
         report.stats = stats;
         report.tls_handshakes = connections.len();
         report.embedded_secrets = embedded;
@@ -159,7 +170,9 @@ pub fn read_all(
                     c.damage.join("; ")
                 ));
             }
-            observations.push(observation(c, &name, services));
+            let mut obs = observation(c, &name, services);
+            give_context(&mut obs, &report.discoveries);
+            observations.push(obs);
         }
         reports.push(report);
     }
@@ -188,6 +201,14 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     let unreadable: Vec<String> = files.iter().filter_map(|f| f.error.clone()).collect();
     let mut report = engine.evaluate(&observations, now);
+    // The DNS a client in the capture saw, judged as discover judges it (only
+    // what the answers decide: whether the client stood outside is unknown).
+    report.dns = files
+        .iter()
+        .flat_map(|f| &f.discoveries)
+        .find(|c| c.discovery.lookup(SrvKind::CollabEdge).is_some())
+        .or_else(|| files.iter().flat_map(|f| &f.discoveries).next())
+        .map(|c| DnsReport::judge(c.discovery.clone(), false));
     report.capture = Some(files);
     let code = args.analysis.emit(&report, now);
     // The files that could be read are reported; one that could not is still

@@ -77,6 +77,10 @@ pub struct ResolvedTarget {
     pub addresses: Vec<IpAddr>,
     /// Why the address lookup failed, if it did.
     pub error: Option<String>,
+    /// The address look-up was not seen (a capture without it): whether the
+    /// target resolves is unknown, not false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub not_seen: bool,
 }
 
 /// The answer to one SRV query, as a client would experience it.
@@ -238,6 +242,7 @@ pub(crate) mod tests {
             },
             addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             error: None,
+            not_seen: false,
         }
     }
 

@@ -153,6 +153,7 @@ impl Dns {
                             record,
                             addresses,
                             error,
+                            not_seen: false,
                         });
                     }
                     SrvAnswer::Found { targets }

@@ -78,6 +78,14 @@ fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileR
             f.tls_handshakes,
             f.chains
         );
+        if !f.dns_domains.is_empty() {
+            let _ = writeln!(
+                out,
+                "    DNS: {} responses; SRV answers for {} give the handshakes to their targets their context",
+                f.dns_responses,
+                pr(&f.dns_domains.join(", "))
+            );
+        }
         if f.tls13_handshakes > 0 {
             let _ = writeln!(
                 out,

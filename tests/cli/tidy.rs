@@ -93,10 +93,10 @@ const CORE_LAYERS: &[(&str, u8)] = &[
     ("observation", 1),
     ("xmpp", 2),
     ("x509", 2),
-    ("capture", 3),
     ("discovery", 3),
-    ("analysis", 4),
-    ("export", 5),
+    ("capture", 4),
+    ("analysis", 5),
+    ("export", 6),
 ];
 
 /// The shells: the core, its tests included, never reaches for them.

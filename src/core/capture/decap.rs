@@ -1,4 +1,4 @@
-//! From a captured frame to a TCP segment: peel the link layer (Ethernet, VLAN and
+//! From a captured frame to a TCP segment (or a UDP datagram, for DNS): peel the link layer (Ethernet, VLAN and
 //! QinQ tags, PPPoE, Linux cooked SLL/SLL2, BSD loopback, raw IP) and tunnels
 //! (Geneve, VXLAN), then slice IP and TCP with etherparse.
 //!
@@ -51,6 +51,26 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
 }
 
+/// One UDP datagram (DNS answers, for context).
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// Sender.
+    pub src: SocketAddr,
+    /// Receiver.
+    pub dst: SocketAddr,
+    /// The payload bytes captured.
+    pub payload: &'a [u8],
+}
+
+/// What a frame carries that replay reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport<'a> {
+    /// A TCP segment.
+    Tcp(Segment<'a>),
+    /// A UDP datagram (other than the tunnels peeled here).
+    Udp(Datagram<'a>),
+}
+
 /// Why a frame yields no TCP segment. Most are simply not TCP and are skipped
 /// silently; `Undecodable` is counted and reported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,10 +89,18 @@ const MAX_DEPTH: usize = 4;
 
 /// Decode a frame of `linktype` into a TCP segment.
 pub fn segment(linktype: u32, frame: &[u8]) -> Result<Segment<'_>, Skip> {
+    match transport(linktype, frame)? {
+        Transport::Tcp(s) => Ok(s),
+        Transport::Udp(_) => Err(Skip::NotTcp),
+    }
+}
+
+/// Decode a frame of `linktype` into a TCP segment or a UDP datagram.
+pub fn transport(linktype: u32, frame: &[u8]) -> Result<Transport<'_>, Skip> {
     segment_at(linktype, frame, 0)
 }
 
-fn segment_at(linktype: u32, frame: &[u8], depth: usize) -> Result<Segment<'_>, Skip> {
+fn segment_at(linktype: u32, frame: &[u8], depth: usize) -> Result<Transport<'_>, Skip> {
     if depth > MAX_DEPTH {
         return Err(Skip::Undecodable("too many nested tunnels".into()));
     }
@@ -141,7 +169,7 @@ fn ppp(b: &[u8]) -> Result<&[u8], Skip> {
     }
 }
 
-fn ip_segment(ip: &[u8], depth: usize) -> Result<Segment<'_>, Skip> {
+fn ip_segment(ip: &[u8], depth: usize) -> Result<Transport<'_>, Skip> {
     let packet = LaxSlicedPacket::from_ip(ip).map_err(|e| Skip::Undecodable(e.to_string()))?;
     let (src_ip, dst_ip): (IpAddr, IpAddr) = match &packet.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
@@ -158,7 +186,7 @@ fn ip_segment(ip: &[u8], depth: usize) -> Result<Segment<'_>, Skip> {
         _ => return Err(Skip::NotTcp),
     };
     match packet.transport {
-        Some(TransportSlice::Tcp(tcp)) => Ok(Segment {
+        Some(TransportSlice::Tcp(tcp)) => Ok(Transport::Tcp(Segment {
             src: SocketAddr::new(src_ip, tcp.source_port()),
             dst: SocketAddr::new(dst_ip, tcp.destination_port()),
             seq: tcp.sequence_number(),
@@ -166,7 +194,7 @@ fn ip_segment(ip: &[u8], depth: usize) -> Result<Segment<'_>, Skip> {
             fin: tcp.fin(),
             rst: tcp.rst(),
             payload: tcp.payload(),
-        }),
+        })),
         Some(TransportSlice::Udp(udp)) => match udp.destination_port() {
             // Geneve: 8-byte header plus options, then (for protocol 0x6558) Ethernet.
             6081 => {
@@ -186,7 +214,11 @@ fn ip_segment(ip: &[u8], depth: usize) -> Result<Segment<'_>, Skip> {
                 udp.payload().get(8..).ok_or_else(short)?,
                 depth + 1,
             ),
-            _ => Err(Skip::NotTcp),
+            _ => Ok(Transport::Udp(Datagram {
+                src: SocketAddr::new(src_ip, udp.source_port()),
+                dst: SocketAddr::new(dst_ip, udp.destination_port()),
+                payload: udp.payload(),
+            })),
         },
         _ => Err(Skip::NotTcp),
     }

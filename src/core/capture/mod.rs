@@ -8,6 +8,7 @@
 
 pub mod decap;
 pub mod decrypt;
+pub mod dns;
 pub mod observe;
 pub mod replay;
 pub mod tcp;
@@ -38,6 +39,13 @@ pub struct CaptureFileReport {
     pub decrypted: usize,
     /// TLS 1.3 handshake secrets the file itself carried (pcapng Decryption Secrets Blocks).
     pub embedded_secrets: usize,
+    /// DNS responses read (UDP and TCP port 53).
+    pub dns_responses: u64,
+    /// Domains whose SRV answers (`_collab-edge._tls`, `_xmpp-client._tcp`, ...) the capture shows.
+    pub dns_domains: Vec<String>,
+    /// Those answers, as discovery would report them.
+    #[serde(skip)]
+    pub discoveries: Vec<dns::CapturedDiscovery>,
     /// One line per connection that could not be read whole.
     pub damaged: Vec<String>,
 }

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 
-use super::decap::{self, Skip};
+use super::decap::{self, Skip, Transport};
+use super::dns::CapturedDns;
 use super::tcp::HalfStream;
 use crate::core::tls::keylog::KeyLog;
 use crate::core::tls::{Certificates, ClientHello, DirectionParser, ServerHello, TlsEvent};
@@ -114,6 +115,9 @@ pub struct Replay {
     scratch: Vec<u8>,
     events: Vec<TlsEvent>,
     keys: KeyLog,
+    dns: CapturedDns,
+    /// DNS over TCP, the server's direction of each connection.
+    dns_tcp: HashMap<(SocketAddr, SocketAddr), HalfStream>,
     /// Counters.
     pub stats: Stats,
 }
@@ -131,11 +135,38 @@ impl Replay {
         self.keys.add(text, source)
     }
 
+    /// The DNS answers seen so far (taken once, before [`Replay::finish`]).
+    pub fn take_dns(&mut self) -> CapturedDns {
+        std::mem::take(&mut self.dns)
+    }
+
     /// Take one frame.
     pub fn frame(&mut self, number: u64, time: f64, linktype: u32, data: &[u8]) {
         self.stats.frames += 1;
-        let seg = match decap::segment(linktype, data) {
-            Ok(s) => s,
+        let seg = match decap::transport(linktype, data) {
+            Ok(Transport::Tcp(s)) if s.src.port() == 53 || s.dst.port() == 53 => {
+                self.stats.tcp_segments += 1;
+                if s.src.port() == 53 {
+                    let half = self.dns_tcp.entry((s.src, s.dst)).or_default();
+                    self.scratch.clear();
+                    half.push(s.seq, s.syn, s.payload, &mut self.scratch);
+                    if !self.scratch.is_empty() {
+                        self.dns.tcp_bytes(number, (s.src, s.dst), &self.scratch);
+                    }
+                    if s.fin || s.rst {
+                        self.dns_tcp.remove(&(s.src, s.dst));
+                    }
+                }
+                return;
+            }
+            Ok(Transport::Tcp(s)) => s,
+            Ok(Transport::Udp(u)) => {
+                if u.src.port() == 53 {
+                    self.dns.datagram(number, u.payload);
+                }
+                self.stats.not_tcp += 1;
+                return;
+            }
             Err(Skip::NotTcp) => {
                 self.stats.not_tcp += 1;
                 return;

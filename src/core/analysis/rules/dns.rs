@@ -34,13 +34,16 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
 pub fn discovery_findings(d: &Discovery, outside: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let edge_name = SrvKind::CollabEdge.owner(&d.domain);
-    match d.lookup(SrvKind::CollabEdge).map(|l| &l.answer) {
-        Some(SrvAnswer::Found { .. }) => {}
-        answer => {
-            let why = d
-                .lookup(SrvKind::CollabEdge)
-                .map_or_else(|| "not looked up".to_owned(), SrvLookup::describe);
-            let _ = answer;
+    // A kind that was not looked up (a capture that does not show it) is not
+    // missing: it is unknown.
+    match d.lookup(SrvKind::CollabEdge) {
+        None
+        | Some(SrvLookup {
+            answer: SrvAnswer::Found { .. },
+            ..
+        }) => {}
+        Some(lookup) => {
+            let why = lookup.describe();
             out.push(
                 Finding::new(&c::DNS_COLLAB_EDGE_MISSING, format!("no {edge_name} SRV record: {why}"))
                     .evidence("SRV", Some(format!("{edge_name} -> Expressway-E on 8443")), Some(why))
@@ -63,7 +66,7 @@ pub fn discovery_findings(d: &Discovery, outside: bool) -> Vec<Finding> {
         }
     }
     for l in &d.lookups {
-        for t in l.targets() {
+        for t in l.targets().iter().filter(|t| !t.not_seen) {
             if t.addresses.is_empty() {
                 let why = t
                     .error
@@ -178,6 +181,22 @@ mod tests {
             let f = findings(&discovery(edge, SrvAnswer::NxDomain), true);
             assert!(ids(&f).contains(&"dns.target-unresolvable"));
             assert!(ids(&f).contains(&"dns.unexpected-port"));
+        }
+
+        /// A capture decides only what it shows: a target whose address
+        /// look-up was not captured is not unresolvable, and an SRV kind never
+        /// asked is not missing.
+        #[test]
+        fn what_a_capture_did_not_show_is_not_a_finding() {
+            let mut unseen = target("expe2.example.com", 8443, &[]);
+            unseen.not_seen = true;
+            let edge = SrvAnswer::Found {
+                targets: vec![target("expe.example.com", 8443, &["192.0.2.1"]), unseen],
+            };
+            let mut d = discovery(edge, SrvAnswer::NxDomain);
+            assert!(findings(&d, false).is_empty());
+            d.lookups.retain(|l| l.kind != SrvKind::CollabEdge);
+            assert!(findings(&d, false).is_empty());
         }
     }
 }
