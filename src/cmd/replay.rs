@@ -8,11 +8,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::common::AnalysisArgs;
-use crate::core::capture::CaptureFileReport;
-use crate::core::capture::observe::observation;
-use crate::core::capture::dns::give_context;
-use crate::core::capture::replay::Replay;
 use crate::core::analysis::engine::DnsReport;
+use crate::core::capture::CaptureFileReport;
+use crate::core::capture::dns::give_context;
+use crate::core::capture::observe::observation;
+use crate::core::capture::replay::Replay;
 use crate::core::discovery::SrvKind;
 use crate::core::observation::{Observation, Service};
 use crate::core::tls::keylog::KeyLog;

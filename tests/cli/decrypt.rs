@@ -5,7 +5,9 @@
 //! `editcap --inject-secrets` put the keys in a Decryption Secrets Block, and
 //! with no keys; tshark reading the same file is the independent oracle for
 //! the decrypted certificates, and `edgetap probe` of the same servers the
-//! oracle for chains and verdicts.
+//! oracle for chains and verdicts. A real DNS authority (hickory, in-process,
+//! on port 53 of 127.0.0.153) answers the client's SRV look-ups in the same
+//! capture, and replay learns the edge domain from them as probe does.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -13,6 +15,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
+
+use edgetap::lab::ZoneRecord;
 
 use crate::{ProsodyAt, free_port, key_pem, lab_pki, pem, run, start_prosody_at, wait_listening};
 
@@ -52,6 +56,8 @@ fn capture(file: &Path, filter: &str) -> Kill {
     }
     // Keep draining stderr so tshark never blocks on it.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    // "Capturing on" comes a moment before dumpcap's filter is in place.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     Kill(child)
 }
 
@@ -164,12 +170,44 @@ async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture()
     )
     .await;
 
+    // DNS on port 53, where replay looks for it: needs root (CI runs as root).
+    let dns_at: std::net::SocketAddr = "127.0.0.153:53".parse().unwrap();
+    let dns = edgetap::lab::DnsAuthority::start(
+        dns_at,
+        "example.com",
+        &[
+            ZoneRecord::Srv(
+                "_collab-edge._tls.example.com".into(),
+                10,
+                10,
+                full,
+                "expe.example.com".into(),
+            ),
+            ZoneRecord::Addr("expe.example.com".into(), [127, 0, 0, 1].into()),
+        ],
+    )
+    .await
+    .map_err(|e| eprintln!("\n*** SKIPPING the DNS part: cannot serve DNS on {dns_at}: {e} ***\n"))
+    .ok();
+
     let cap = d("tls13.pcapng");
     let keylog = d("keys.log");
     let tshark = capture(
         &cap,
-        &format!("tcp port {full} or tcp port {leaf_only} or tcp port {xmpp}"),
+        &format!(
+            "tcp port {full} or tcp port {leaf_only} or tcp port {xmpp} or (host 127.0.0.153 and port 53)"
+        ),
     );
+    // The client's start-up: SRV look-ups first (edgetap discover as the DNS
+    // client; the answers come from the authority).
+    if dns.is_some() {
+        let found = run(&["discover", "example.com", "--nameserver", "127.0.0.153:53"]);
+        assert!(
+            found.stdout.contains("expe.example.com"),
+            "{}",
+            found.stdout
+        );
+    }
     s_client(full, &["-servername", "expe.example.com"], &keylog);
     s_client(leaf_only, &["-servername", "expe.example.com"], &keylog);
     if prosody.is_some() {
@@ -215,6 +253,24 @@ async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture()
         probed.extend(judged(&p.json()));
     }
     assert_eq!(probed.len(), handshakes);
+    // Found through DNS, the edge is judged for its domain: probe the domain.
+    let by_domain = dns.as_ref().map(|_| {
+        let p = run(&[
+            "probe",
+            "example.com",
+            "--nameserver",
+            "127.0.0.153:53",
+            "--public-roots",
+            roots,
+            "--format",
+            "json",
+        ]);
+        let doc = p.json();
+        assert_eq!(doc["handshakes"][0]["edge_domain"], "example.com");
+        // Its HTTPS handshake (it also tries XMPP on the edge host's 5222).
+        probed.insert(u64::from(full), judged(&doc)[&u64::from(full)].clone());
+        doc
+    });
     // The leaf alone fails for phones: the comparison is not between ok's only.
     assert!(
         probed[&u64::from(leaf_only)]
@@ -249,6 +305,42 @@ async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture()
         );
     }
     assert_eq!(doc["capture"][0]["decrypted"], handshakes);
+    if let Some(probe) = &by_domain {
+        // The context a live client had, learned from the captured answers.
+        let edge = doc["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["endpoint"]["port"] == full)
+            .unwrap();
+        assert_eq!(
+            edge["edge_domain"], "example.com",
+            "{}\n{}",
+            doc["capture"], doc["dns"]
+        );
+        assert_eq!(edge["srv"]["name"], "_collab-edge._tls.example.com");
+        assert_eq!(edge["endpoint"]["host"], "expe.example.com");
+        assert!(
+            edge["origin"]["locator"]
+                .as_str()
+                .unwrap()
+                .contains("from the capture's DNS answer"),
+            "{}",
+            edge["origin"]
+        );
+        // dns.* rules decided from the answers fire as in discover (the SRV
+        // port is not 8443 here, so dns.unexpected-port does).
+        let rules = |d: &Value| -> Vec<String> {
+            d["dns"]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["rule"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(rules(&doc), rules(probe));
+        assert!(rules(&doc).contains(&"dns.unexpected-port".to_owned()));
+    }
     if prosody.is_some() {
         // XMPP on a port that is not 5222, judged as XMPP for the stream's domain.
         let x = doc["handshakes"]

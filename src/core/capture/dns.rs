@@ -104,7 +104,11 @@ impl CapturedDns {
         for q in &msg.queries {
             let name = key(q.name());
             match q.query_type() {
-                RecordType::SRV if SrvKind::ALL.iter().any(|k| kind_and_domain(*k, &name).is_some()) => {
+                RecordType::SRV
+                    if SrvKind::ALL
+                        .iter()
+                        .any(|k| kind_and_domain(*k, &name).is_some()) =>
+                {
                     let records = msg
                         .answers
                         .iter()
@@ -214,9 +218,7 @@ impl CapturedDns {
     fn answer(&self, s: &SrvSeen) -> SrvAnswer {
         match s.rcode {
             ResponseCode::NoError if s.records.is_empty() => SrvAnswer::NoData,
-            ResponseCode::NoError
-                if s.records.len() == 1 && s.records[0].target.is_empty() =>
-            {
+            ResponseCode::NoError if s.records.len() == 1 && s.records[0].target.is_empty() => {
                 SrvAnswer::NotOffered
             }
             ResponseCode::NoError => SrvAnswer::Found {
@@ -327,8 +329,8 @@ pub fn give_context(obs: &mut Observation, found: &[CapturedDiscovery]) -> bool 
 #[cfg(test)]
 mod tests {
     use hickory_proto::op::{OpCode, Query};
-    use hickory_proto::rr::rdata::{A, CNAME, SRV};
     use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::{A, CNAME, SRV};
 
     use super::*;
     use crate::core::observation::{Origin, SourceKind};
@@ -348,11 +350,19 @@ mod tests {
     }
 
     fn srv(owner: &str, prio: u16, port: u16, target: &str) -> Record {
-        Record::from_rdata(name(owner), 60, RData::SRV(SRV::new(prio, 10, port, name(target))))
+        Record::from_rdata(
+            name(owner),
+            60,
+            RData::SRV(SRV::new(prio, 10, port, name(target))),
+        )
     }
 
     fn a(host: &str, ip: [u8; 4]) -> Record {
-        Record::from_rdata(name(host), 60, RData::A(A::from(std::net::Ipv4Addr::from(ip))))
+        Record::from_rdata(
+            name(host),
+            60,
+            RData::A(A::from(std::net::Ipv4Addr::from(ip))),
+        )
     }
 
     /// A client's start-up: the edge SRV set over UDP, one target's address
@@ -367,8 +377,18 @@ mod tests {
                 RecordType::SRV,
                 ResponseCode::NoError,
                 vec![
-                    srv("_collab-edge._tls.example.com", 10, 8443, "expe1.example.com"),
-                    srv("_collab-edge._tls.example.com", 20, 8443, "expe2.example.com"),
+                    srv(
+                        "_collab-edge._tls.example.com",
+                        10,
+                        8443,
+                        "expe1.example.com",
+                    ),
+                    srv(
+                        "_collab-edge._tls.example.com",
+                        20,
+                        8443,
+                        "expe2.example.com",
+                    ),
                 ],
             ),
         );
@@ -395,8 +415,10 @@ mod tests {
             ],
         );
         let framed = [&(tcp.len() as u16).to_be_bytes()[..], &tcp].concat();
-        let flow: (SocketAddr, SocketAddr) =
-            ("192.0.2.53:53".parse().unwrap(), "192.0.2.7:40000".parse().unwrap());
+        let flow: (SocketAddr, SocketAddr) = (
+            "192.0.2.53:53".parse().unwrap(),
+            "192.0.2.7:40000".parse().unwrap(),
+        );
         for chunk in framed.chunks(5) {
             dns.tcp_bytes(6, flow, chunk);
         }
@@ -416,12 +438,24 @@ mod tests {
         let edge = d.lookup(SrvKind::CollabEdge).unwrap();
         let t = edge.targets();
         assert_eq!(t[0].record.target, "expe1.example.com");
-        assert_eq!(t[0].addresses, vec!["192.0.2.10".parse::<IpAddr>().unwrap()]);
+        assert_eq!(
+            t[0].addresses,
+            vec!["192.0.2.10".parse::<IpAddr>().unwrap()]
+        );
         assert!(!t[0].not_seen);
         assert!(t[1].not_seen && t[1].addresses.is_empty());
-        assert_eq!(d.lookup(SrvKind::CiscoUds).unwrap().answer, SrvAnswer::NxDomain);
-        assert!(d.lookup(SrvKind::XmppClient).is_none(), "never asked: left out");
-        assert_eq!(found[0].frames[0], ("_collab-edge._tls.example.com".into(), 3));
+        assert_eq!(
+            d.lookup(SrvKind::CiscoUds).unwrap().answer,
+            SrvAnswer::NxDomain
+        );
+        assert!(
+            d.lookup(SrvKind::XmppClient).is_none(),
+            "never asked: left out"
+        );
+        assert_eq!(
+            found[0].frames[0],
+            ("_collab-edge._tls.example.com".into(), 3)
+        );
     }
 
     fn handshake(ip: [u8; 4], port: u16, sni: Option<&str>) -> Observation {
