@@ -153,8 +153,33 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let engine = Engine::new(public, TrustStore::default(), DetectorConfig::default());
     let mut report = engine.evaluate(&observations, now);
     report.dns = Some(DnsReport::judge(discovery, true));
-    let written = super::probe::write_flows(sink, args.keylog.as_deref(), &report, &flows);
+    let written = super::probe::write_flows(
+        sink,
+        args.keylog.as_deref(),
+        &report,
+        &flows,
+        dns.nameserver,
+    )
+    .and_then(|()| match &args.pcap {
+        // The demo root beside the capture: replay trusts it the way
+        // the demo did, and gives the same verdicts.
+        Some(p) => {
+            let roots = p.with_extension("root.pem");
+            std::fs::write(&roots, crate::lab::pki::pem(&root.der())).map_err(|e| {
+                anyhow::anyhow!("{}: cannot write the demo root: {e}", roots.display())
+            })?;
+            Ok(Some((p.clone(), roots)))
+        }
+        None => Ok(None),
+    });
     // The report is printed even when the capture could not be finished.
     let code = super::common::emit(&report, now, args.format, args.fail_on);
-    written.map(|()| code)
+    if let (Ok(Some((pcap, roots))), Format::Text) = (&written, args.format) {
+        crate::outln!(
+            "\nreplay the capture with the same trust: edgetap replay {} --public-roots {}",
+            pcap.display(),
+            roots.display()
+        );
+    }
+    written.map(|_| code)
 }

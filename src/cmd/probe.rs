@@ -122,7 +122,13 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         probed.into_iter().unzip();
     let mut report = engine.evaluate(&observations, now);
     report.dns = discovery.map(|d| DnsReport::judge(d, !args.dns.inside));
-    write_flows(sink, args.keylog.as_deref(), &report, &flows)?;
+    write_flows(
+        sink,
+        args.keylog.as_deref(),
+        &report,
+        &flows,
+        dns.nameserver,
+    )?;
     Ok(args.analysis.emit(&report, now))
 }
 
@@ -132,9 +138,26 @@ pub fn write_flows(
     keylog: Option<&std::path::Path>,
     report: &crate::core::analysis::Report,
     flows: &[Option<FlowLog>],
+    nameserver: Option<std::net::IpAddr>,
 ) -> anyhow::Result<()> {
     match sink {
         Some(mut sink) => {
+            // The DNS answers first, as a client sees them before connecting.
+            let first = flows.iter().flatten().find(|f| f.opened.is_some());
+            if let (Some(dns), Some(ns), Some(flow)) = (&report.dns, nameserver, first) {
+                let client = flow
+                    .client
+                    .map(|c| c.ip())
+                    .filter(|ip| ip.is_ipv4() == ns.is_ipv4())
+                    .unwrap_or(if ns.is_ipv4() {
+                        std::net::IpAddr::from([127, 0, 0, 1])
+                    } else {
+                        std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+                    });
+                let at = flow.opened.unwrap_or(std::time::UNIX_EPOCH)
+                    - std::time::Duration::from_millis(1);
+                sink.write_dns(&dns.discovery, ns, client, at)?;
+            }
             for (h, flow) in report.handshakes.iter().zip(flows) {
                 if let Some(flow) = flow {
                     sink.write_flow(flow, &crate::core::export::comment::verdict_comment(h))?;

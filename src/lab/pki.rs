@@ -140,3 +140,8 @@ pub fn self_signed(cn: &str, dns: &[&str], now: OffsetDateTime) -> PkiResult<Ide
         key: key.serialize_der(),
     })
 }
+
+/// A DER certificate as PEM.
+pub fn pem(der: &[u8]) -> String {
+    ::pem::encode(&::pem::Pem::new("CERTIFICATE", der))
+}

@@ -30,6 +30,8 @@ pub enum ResolverError {
 /// A resolver and a label saying which one it is.
 pub struct Dns {
     resolver: TokioResolver,
+    /// The first nameserver asked (for the DNS answers written to a capture).
+    pub nameserver: Option<IpAddr>,
     /// "system" or the nameservers used.
     pub label: String,
     /// The most one look-up may take, whatever the resolver does inside
@@ -55,6 +57,12 @@ impl Dns {
     /// look-up takes longer than two `timeout`s in all.
     pub fn new(nameservers: &[SocketAddr], timeout: Duration) -> Result<Dns, ResolverError> {
         let provider = TokioRuntimeProvider::default();
+        let nameserver = match nameservers.first() {
+            Some(ns) => Some(ns.ip()),
+            None => hickory_resolver::system_conf::read_system_conf()
+                .ok()
+                .and_then(|(config, _)| config.name_servers().first().map(|ns| ns.ip)),
+        };
         let (mut builder, label) = if nameservers.is_empty() {
             let builder = TokioResolver::builder(provider)
                 .map_err(|e| ResolverError::SystemConfig(e.to_string()))?;
@@ -92,6 +100,7 @@ impl Dns {
             .map_err(|e| ResolverError::SystemConfig(e.to_string()))?;
         Ok(Dns {
             resolver,
+            nameserver,
             label,
             deadline: timeout * 2,
         })

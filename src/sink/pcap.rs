@@ -90,6 +90,35 @@ impl PcapSink {
         self.writer.flush().with_context(ctx)
     }
 
+    /// Write what discovery learned as the DNS answers `nameserver` gave, one
+    /// UDP frame per look-up, so that replay of this file judges with the same
+    /// context (`client` is edgetap's address toward it).
+    pub fn write_dns(
+        &mut self,
+        discovery: &crate::core::discovery::Discovery,
+        nameserver: std::net::IpAddr,
+        client: std::net::IpAddr,
+        at: SystemTime,
+    ) -> anyhow::Result<()> {
+        use crate::core::export::dns::{answer_messages, udp_frame};
+        let ctx = || format!("{}: writing failed (disk full?)", self.path);
+        let (from, to) = (
+            std::net::SocketAddr::new(nameserver, 53),
+            std::net::SocketAddr::new(client, 53_053),
+        );
+        let comment = format!(
+            "edgetap: the answer the resolver ({}) gave, written from what it returned",
+            discovery.resolver
+        );
+        for m in answer_messages(discovery) {
+            let frame = udp_frame(from, to, &m);
+            self.writer
+                .frame(since_epoch(at), &frame, Some(&comment))
+                .with_context(ctx)?;
+        }
+        self.writer.flush().with_context(ctx)
+    }
+
     /// Approximate bytes written so far (for rotation).
     pub fn bytes_written(&self) -> u64 {
         self.bytes

@@ -242,7 +242,8 @@ struct Flags {
     rst: bool,
 }
 
-fn v6(ip: IpAddr) -> [u8; 16] {
+/// An address as the 16 bytes IPv6 headers carry (IPv4 mapped).
+pub(crate) fn v6(ip: IpAddr) -> [u8; 16] {
     match ip {
         IpAddr::V6(v6) => v6.octets(),
         IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),

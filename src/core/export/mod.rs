@@ -1,6 +1,7 @@
 //! Export: what edgetap relayed or probed, as captures Wireshark reads.
 
 pub mod comment;
+pub mod dns;
 pub mod flow;
 pub mod writer;
 
