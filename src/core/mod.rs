@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod export;
 pub mod hostport;
 pub mod observation;
+pub mod regress;
 pub mod tls;
 pub mod x509;
 pub mod xmpp;

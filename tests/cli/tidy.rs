@@ -97,6 +97,7 @@ const CORE_LAYERS: &[(&str, u8)] = &[
     ("capture", 4),
     ("analysis", 5),
     ("export", 6),
+    ("regress", 7),
 ];
 
 /// The shells: the core, its tests included, never reaches for them.
