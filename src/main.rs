@@ -38,6 +38,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// List the rules with their effect on each client profile.
     Rules(cmd::rules::RulesArgs),
+    /// Run suites of expected verdicts (CI, after renewals and upgrades); JUnit, baselines.
+    Regress(cmd::regress::RegressArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => runtime().and_then(|rt| rt.block_on(cmd::probe::run(args))),
         Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(cmd::proxy::run(args))),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(cmd::demo::run(args))),
+        Command::Regress(args) => runtime().and_then(|rt| rt.block_on(cmd::regress::run(args))),
     };
     match result {
         Ok(code) => code,

@@ -89,7 +89,8 @@ const SAMPLES: &[Sample] = &[
 const SAMPLE_ROOT: &[u8] = include_bytes!("../../captures/samples/example-root-ca.pem");
 const SAMPLE_AT: time::OffsetDateTime = time::macros::datetime!(2026-06-01 00:00 UTC);
 
-fn observation(
+/// The observation of one chain from a file, as presented for `name`.
+pub(crate) fn observation(
     presented: Vec<Vec<u8>>,
     name: &str,
     service: Service,

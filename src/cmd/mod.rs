@@ -7,5 +7,6 @@ pub mod discover;
 pub mod inspect;
 pub mod probe;
 pub mod proxy;
+pub mod regress;
 pub mod replay;
 pub mod rules;

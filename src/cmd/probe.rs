@@ -66,41 +66,14 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     };
     let dns = args.dns.resolver()?;
 
-    let (discovery, targets) = match crate::core::hostport::split_host_port(&args.target) {
-        Some((host, port)) => {
-            let addrs = match args.address {
-                Some(ip) => vec![ip],
-                None => dns.addresses(&host).await.map_err(|e| {
-                    anyhow::anyhow!("cannot resolve {host}: {e} (or give --address IP)")
-                })?,
-            };
-            let service = args.service.unwrap_or(Service::for_port(port));
-            let (addr, alternates) = addresses_to_try(&addrs, port)
-                .ok_or_else(|| anyhow::anyhow!("{host} has no address (or give --address IP)"))?;
-            let target = Target {
-                host: host.clone(),
-                addr,
-                alternates,
-                service,
-                xmpp_domain: (service == Service::Xmpp)
-                    .then(|| args.domain.clone().unwrap_or_else(|| host.clone())),
-                edge_domain: if service == Service::Http {
-                    args.domain.clone()
-                } else {
-                    None
-                },
-                srv: None,
-            };
-            (None, vec![target])
-        }
-        None => {
-            let domain = crate::core::hostport::domain_name(&args.target)
-                .map_err(|e| anyhow::anyhow!("probe {e}"))?;
-            let discovery = dns.discover(&domain).await;
-            let targets = plan(&discovery);
-            (Some(discovery), targets)
-        }
-    };
+    let (discovery, targets) = targets(
+        &dns,
+        &args.target,
+        args.service,
+        args.domain.as_deref(),
+        args.address,
+    )
+    .await?;
 
     let record = args.pcap.is_some() || args.keylog.is_some();
     // Create the capture before probing, so a bad path fails before any traffic.
@@ -130,6 +103,53 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         dns.nameserver,
     )?;
     Ok(args.analysis.emit(&report, now))
+}
+
+/// What to probe for `target` (a DOMAIN, discovered through `dns`, or one
+/// HOST:PORT with its optional service, domain and address), and the
+/// discovery when there was one: the same plan for `probe` and `regress`.
+pub async fn targets(
+    dns: &crate::net::resolve::Dns,
+    target: &str,
+    service: Option<Service>,
+    domain: Option<&str>,
+    address: Option<std::net::IpAddr>,
+) -> anyhow::Result<(Option<Discovery>, Vec<Target>)> {
+    Ok(match crate::core::hostport::split_host_port(target) {
+        Some((host, port)) => {
+            let addrs = match address {
+                Some(ip) => vec![ip],
+                None => dns.addresses(&host).await.map_err(|e| {
+                    anyhow::anyhow!("cannot resolve {host}: {e} (or give --address IP)")
+                })?,
+            };
+            let service = service.unwrap_or(Service::for_port(port));
+            let (addr, alternates) = addresses_to_try(&addrs, port)
+                .ok_or_else(|| anyhow::anyhow!("{host} has no address (or give --address IP)"))?;
+            let target = Target {
+                host: host.clone(),
+                addr,
+                alternates,
+                service,
+                xmpp_domain: (service == Service::Xmpp)
+                    .then(|| domain.map_or_else(|| host.clone(), str::to_owned)),
+                edge_domain: if service == Service::Http {
+                    domain.map(str::to_owned)
+                } else {
+                    None
+                },
+                srv: None,
+            };
+            (None, vec![target])
+        }
+        None => {
+            let domain = crate::core::hostport::domain_name(target)
+                .map_err(|e| anyhow::anyhow!("probe {e}"))?;
+            let discovery = dns.discover(&domain).await;
+            let targets = plan(&discovery);
+            (Some(discovery), targets)
+        }
+    })
 }
 
 /// Write probed connections to the capture (verdicts as comments) and/or key log.

@@ -179,27 +179,31 @@ pub fn read_all(
     (reports, observations)
 }
 
-/// Run `replay`.
-pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    let engine = args.analysis.engine()?;
-    let now = args.analysis.now();
-    let services: HashMap<u16, Service> = args.service_map.iter().copied().collect();
-    let keylogs = read_keylogs(&args.keylog)?;
-    let (files, mut observations) = read_all(&args.files, &services, &keylogs);
-    if let Some(domain) = &args.edge_domain {
+/// Read and judge captures as `replay` does: the handshakes with the DNS
+/// context the files show (or `edge_domain`), the captured DNS judged, and the
+/// errors of files that could not be read (an error when none could).
+pub fn analyse(
+    engine: &crate::core::analysis::Engine,
+    now: time::OffsetDateTime,
+    files: &[PathBuf],
+    services: &HashMap<u16, Service>,
+    keylogs: &[(String, String)],
+    edge_domain: Option<&str>,
+) -> anyhow::Result<(crate::core::analysis::Report, Vec<String>)> {
+    let (files, mut observations) = read_all(files, services, keylogs);
+    if let Some(domain) = edge_domain {
         for obs in observations
             .iter_mut()
             .filter(|o| o.service == Service::Http && o.edge_domain.is_none())
         {
-            obs.edge_domain = Some(domain.clone());
+            obs.edge_domain = Some(domain.to_owned());
             obs.origin.locator += "; edge domain from --edge-domain";
         }
     }
-    if files.iter().all(|f| f.error.is_some()) {
-        let errors: Vec<String> = files.iter().filter_map(|f| f.error.clone()).collect();
-        anyhow::bail!("{}", errors.join("\n"));
-    }
     let unreadable: Vec<String> = files.iter().filter_map(|f| f.error.clone()).collect();
+    if unreadable.len() == files.len() {
+        anyhow::bail!("{}", unreadable.join("\n"));
+    }
     let mut report = engine.evaluate(&observations, now);
     // The DNS a client in the capture saw, judged as discover judges it (only
     // what the answers decide: whether the client stood outside is unknown).
@@ -210,6 +214,23 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| files.iter().flat_map(|f| &f.discoveries).next())
         .map(|c| DnsReport::judge(c.discovery.clone(), false));
     report.capture = Some(files);
+    Ok((report, unreadable))
+}
+
+/// Run `replay`.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let engine = args.analysis.engine()?;
+    let now = args.analysis.now();
+    let services: HashMap<u16, Service> = args.service_map.iter().copied().collect();
+    let keylogs = read_keylogs(&args.keylog)?;
+    let (report, unreadable) = analyse(
+        &engine,
+        now,
+        &args.files,
+        &services,
+        &keylogs,
+        args.edge_domain.as_deref(),
+    )?;
     let code = args.analysis.emit(&report, now);
     // The files that could be read are reported; one that could not is still
     // an input error (exit 2), said on stderr.

@@ -1,6 +1,7 @@
 //! Where reports go: the terminal, JSON, captures and the files beside them.
 
 pub mod json;
+pub mod junit;
 pub mod out;
 pub mod pcap;
 pub mod text;

@@ -14,6 +14,7 @@ mod openssl_chains;
 mod probe;
 mod proxy;
 mod proxy_srv;
+mod regress;
 mod relay;
 mod replay;
 mod sample;

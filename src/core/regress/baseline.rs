@@ -128,7 +128,10 @@ impl Baseline {
                     old,
                     Some(old.endpoint.clone()),
                     None,
-                    format!("{} ({}) was in the baseline, not in this run", old.endpoint, old.service),
+                    format!(
+                        "{} ({}) was in the baseline, not in this run",
+                        old.endpoint, old.service
+                    ),
                 ));
                 continue;
             };
@@ -189,7 +192,10 @@ impl Baseline {
                 new,
                 None,
                 Some(new.endpoint.clone()),
-                format!("{} ({}) is new since the baseline", new.endpoint, new.service),
+                format!(
+                    "{} ({}) is new since the baseline",
+                    new.endpoint, new.service
+                ),
             ));
         }
         out
@@ -243,7 +249,11 @@ mod tests {
             seen("a:8443", "leaf2", &["identity.mismatch"], "fail"),
             seen("c:8443", "leafc", &[], "ok"),
         ];
-        let kinds: Vec<Kind> = base.drift("s.toml", "edge", &now).iter().map(|m| m.kind).collect();
+        let kinds: Vec<Kind> = base
+            .drift("s.toml", "edge", &now)
+            .iter()
+            .map(|m| m.kind)
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -262,7 +272,15 @@ mod tests {
     fn another_suite_or_version_is_refused() {
         let base = Baseline::new(vec!["s.toml".into()], "1.0");
         assert!(base.refuse(&["s.toml".into()], "1.0").is_none());
-        assert!(base.refuse(&["s.toml".into()], "1.1").unwrap().contains("recorded by edgetap 1.0"));
-        assert!(base.refuse(&["t.toml".into()], "1.0").unwrap().contains("covers the suites s.toml"));
+        assert!(
+            base.refuse(&["s.toml".into()], "1.1")
+                .unwrap()
+                .contains("recorded by edgetap 1.0")
+        );
+        assert!(
+            base.refuse(&["t.toml".into()], "1.0")
+                .unwrap()
+                .contains("covers the suites s.toml")
+        );
     }
 }

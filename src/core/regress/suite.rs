@@ -163,9 +163,9 @@ impl Input {
     /// Every file the input reads.
     pub fn files(&self) -> Vec<&Path> {
         match self {
-            Input::Capture { file, keylog, .. } => {
-                std::iter::once(file.as_path()).chain(keylog.as_deref()).collect()
-            }
+            Input::Capture { file, keylog, .. } => std::iter::once(file.as_path())
+                .chain(keylog.as_deref())
+                .collect(),
             Input::Chains { files, .. } => files.iter().map(PathBuf::as_path).collect(),
             _ => Vec::new(),
         }
@@ -200,7 +200,10 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     fn err<T>(&self, offset: usize, message: impl Into<String>) -> Result<T, SuiteError> {
@@ -248,7 +251,10 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
         let line = cx.line(start);
         let c = c.into_inner();
         if cases.iter().any(|o| o.name == c.name) {
-            return cx.err(start, format!("a second case named {:?}: names must be unique", c.name));
+            return cx.err(
+                start,
+                format!("a second case named {:?}: names must be unique", c.name),
+            );
         }
         let service = match &c.service {
             None => None,
@@ -259,7 +265,10 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
             let address = match &c.address {
                 None => None,
                 Some(a) => Some(a.get_ref().parse::<IpAddr>().or_else(|_| {
-                    cx.err(a.span().start, format!("address {:?} is not an IP address", a.get_ref()))
+                    cx.err(
+                        a.span().start,
+                        format!("address {:?} is not an IP address", a.get_ref()),
+                    )
                 })?),
             };
             inputs.push(Input::Probe {
@@ -270,7 +279,10 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
             });
         } else {
             if let Some(a) = &c.address {
-                return cx.err(a.span().start, "address is for probe cases (probe = \"HOST:PORT\")");
+                return cx.err(
+                    a.span().start,
+                    "address is for probe cases (probe = \"HOST:PORT\")",
+                );
             }
             if let Some(d) = &c.domain {
                 inputs.push(Input::Domain(d.get_ref().clone()));
@@ -280,9 +292,13 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
             let mut service_map = Vec::new();
             for (port, s) in c.service_map.iter().flatten() {
                 let port: u16 = port.parse().or_else(|_| {
-                    cx.err(s.span().start, format!("service_map key {port:?} is not a port number"))
+                    cx.err(
+                        s.span().start,
+                        format!("service_map key {port:?} is not a port number"),
+                    )
                 })?;
-                let service = parse_service(s.get_ref()).or_else(|why| cx.err(s.span().start, why))?;
+                let service =
+                    parse_service(s.get_ref()).or_else(|why| cx.err(s.span().start, why))?;
                 service_map.push((port, service));
             }
             inputs.push(Input::Capture {
@@ -294,7 +310,13 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
         }
         if let Some(files) = &c.chains {
             let Some(host) = &c.host else {
-                return cx.err(start, format!("case {:?}: chains need host = \"NAME\", the name the client uses", c.name));
+                return cx.err(
+                    start,
+                    format!(
+                        "case {:?}: chains need host = \"NAME\", the name the client uses",
+                        c.name
+                    ),
+                );
             };
             if files.is_empty() {
                 return cx.err(start, format!("case {:?}: chains is empty", c.name));
@@ -333,20 +355,34 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
                 }
             }
             let rule = |r: &Spanned<String>| -> Result<&'static str, SuiteError> {
-                catalog::by_id(r.get_ref()).map(|r| r.id).ok_or(()).or_else(|()| {
-                    cx.err(r.span().start, format!("{:?} is not a rule ID (edgetap rules lists them)", r.get_ref()))
-                })
+                catalog::by_id(r.get_ref())
+                    .map(|r| r.id)
+                    .ok_or(())
+                    .or_else(|()| {
+                        cx.err(
+                            r.span().start,
+                            format!(
+                                "{:?} is not a rule ID (edgetap rules lists them)",
+                                r.get_ref()
+                            ),
+                        )
+                    })
             };
             let service = match &e.service {
                 None => None,
-                Some(s) => Some(parse_service(s.get_ref()).or_else(|why| cx.err(s.span().start, why))?),
+                Some(s) => {
+                    Some(parse_service(s.get_ref()).or_else(|why| cx.err(s.span().start, why))?)
+                }
             };
             let leaf_sha256 = match &e.leaf_sha256 {
                 None => None,
                 Some(s) => {
                     let v = s.get_ref().to_ascii_lowercase().replace(':', "");
                     if v.len() != 64 || !v.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return cx.err(s.span().start, "leaf_sha256 must be 64 hex digits (the certificate's SHA-256)");
+                        return cx.err(
+                            s.span().start,
+                            "leaf_sha256 must be 64 hex digits (the certificate's SHA-256)",
+                        );
                     }
                     Some(v)
                 }
@@ -390,7 +426,9 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
         let date = time::macros::format_description!("[year]-[month]-[day]");
         time::Date::parse(s, &date)
             .map(|d| d.midnight().assume_utc())
-            .map_err(|_| format!("at = {s:?} is not a time: use RFC 3339 (2026-06-01T00:00:00Z) or a date"))
+            .map_err(|_| {
+                format!("at = {s:?} is not a time: use RFC 3339 (2026-06-01T00:00:00Z) or a date")
+            })
     })
 }
 
@@ -409,7 +447,9 @@ mod tests {
     }
 
     fn error(text: &str) -> String {
-        parse("s.toml", text, Path::new("/suites")).unwrap_err().to_string()
+        parse("s.toml", text, Path::new("/suites"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -465,11 +505,19 @@ service = "xmpp"
             ]
         );
         assert_eq!(e.rules, ["chain.missing-intermediate"]);
-        assert!(matches!(&s.cases[1].input, Input::Probe { address: Some(_), domain: Some(d), .. } if d == "example.com"));
+        assert!(
+            matches!(&s.cases[1].input, Input::Probe { address: Some(_), domain: Some(d), .. } if d == "example.com")
+        );
         assert!(
             matches!(&s.cases[2].input, Input::Capture { keylog: Some(k), service_map, .. } if k == Path::new("/suites/keys.log") && service_map == &[(15222, Service::Xmpp)])
         );
-        assert!(matches!(&s.cases[3].input, Input::Chains { service: Service::Xmpp, .. }));
+        assert!(matches!(
+            &s.cases[3].input,
+            Input::Chains {
+                service: Service::Xmpp,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -480,16 +528,33 @@ service = "xmpp"
             error(&format!("{case}colour = \"red\"\n")),
             "s.toml:5: unknown field `colour`, expected one of `name`, `domain`, `probe`, `address`, `capture`, `keylog`, `edge_domain`, `service_map`, `chains`, `host`, `service`, `expect`"
         );
-        let bad_rule = error(&format!("{case}[[case.expect]]\nrules = [\"chain.nope\"]\n"));
-        assert_eq!(bad_rule, "s.toml:6: \"chain.nope\" is not a rule ID (edgetap rules lists them)");
+        let bad_rule = error(&format!(
+            "{case}[[case.expect]]\nrules = [\"chain.nope\"]\n"
+        ));
+        assert_eq!(
+            bad_rule,
+            "s.toml:6: \"chain.nope\" is not a rule ID (edgetap rules lists them)"
+        );
         let bad_outcome = error(&format!("{case}[[case.expect]]\njabber = \"fine\"\n"));
-        assert!(bad_outcome.starts_with("s.toml:6: \"fine\" is not an outcome"), "{bad_outcome}");
+        assert!(
+            bad_outcome.starts_with("s.toml:6: \"fine\" is not an outcome"),
+            "{bad_outcome}"
+        );
         let bad_profile = error(&format!("{case}[[case.expect]]\nandroid = \"ok\"\n"));
-        assert!(bad_profile.starts_with("s.toml:6: unknown field `android`"), "{bad_profile}");
+        assert!(
+            bad_profile.starts_with("s.toml:6: unknown field `android`"),
+            "{bad_profile}"
+        );
         let two = error("[[case]]\nname = \"x\"\ndomain = \"a\"\ncapture = \"b\"\n");
-        assert!(two.starts_with("s.toml:1: case \"x\" has more than one input"), "{two}");
+        assert!(
+            two.starts_with("s.toml:1: case \"x\" has more than one input"),
+            "{two}"
+        );
         let none = error("\n[[case]]\nname = \"x\"\n");
-        assert!(none.starts_with("s.toml:2: case \"x\" has no input"), "{none}");
+        assert!(
+            none.starts_with("s.toml:2: case \"x\" has no input"),
+            "{none}"
+        );
         assert!(error("online = true\n").contains("not in this edgetap yet"));
         assert!(error(&format!("{case}\n{case}")).contains("a second case named \"c\""));
     }
