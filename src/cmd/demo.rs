@@ -35,6 +35,14 @@ pub struct DemoArgs {
     /// Append the TLS session keys in SSLKEYLOGFILE format.
     #[arg(long, value_name = "FILE")]
     pub keylog: Option<std::path::PathBuf>,
+    /// After the report, keep the deployment up until Ctrl-C (or SIGTERM), for
+    /// other clients and for live `regress` cases.
+    #[arg(long)]
+    pub serve: bool,
+    /// Serve the demo's DNS on this loopback port (UDP and TCP) instead of
+    /// one the system picks, so that clients can be pointed at it.
+    #[arg(long, value_name = "PORT")]
+    pub dns_port: Option<u16>,
 }
 
 const DOMAIN: &str = "example.com";
@@ -126,7 +134,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         ZoneRecord::Addr("cup.example.com".into(), a3.ip()),
     ];
     let authority = DnsAuthority::start(
-        SocketAddr::from((IpAddr::V4(Ipv4Addr::LOCALHOST), 0)),
+        SocketAddr::from((IpAddr::V4(Ipv4Addr::LOCALHOST), args.dns_port.unwrap_or(0))),
         DOMAIN,
         &records,
     )
@@ -181,5 +189,28 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             roots.display()
         );
     }
+    if args.serve {
+        eprintln!(
+            "edgetap demo: serving {DOMAIN} (DNS on {}) until Ctrl-C",
+            authority.addr
+        );
+        wait_for_stop().await;
+    }
     written.map(|_| code)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
 }
