@@ -1,6 +1,6 @@
 //! `edgetap demo`: a small deployment started in process on loopback (a DNS
 //! authority with `_collab-edge` and `_xmpp-client` records, two Expressway-E
-//! peers of which one lacks the edge-domain SAN, an IM and Presence XMPP server
+//! peers of which one lacks the edge-domain SAN and is still on TLS 1.2, an IM and Presence XMPP server
 //! with STARTTLS), then discover + probe against it, exactly as `probe` does.
 //! No network beyond loopback is touched.
 
@@ -16,7 +16,7 @@ use crate::core::analysis::engine::DnsReport;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::x509::{StoreKind, TrustStore};
 use crate::lab::pki::Ca;
-use crate::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve};
+use crate::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve_with};
 use crate::net::probe::Timeouts;
 use crate::net::resolve::Dns;
 
@@ -47,16 +47,31 @@ pub struct DemoArgs {
 
 const DOMAIN: &str = "example.com";
 
-/// Serve on `ip:port`, or on an ephemeral loopback port when that is taken.
+/// Serve on `ip:port`, or on an ephemeral loopback port when that is taken;
+/// `tls12_only` for a server not yet on TLS 1.3.
 async fn serve_somewhere(
     ip: Ipv4Addr,
     port: u16,
     id: Identity,
     b: Behaviour,
+    tls12_only: bool,
 ) -> anyhow::Result<SocketAddr> {
-    match serve(SocketAddr::from((ip, port)), Some(id.clone()), b.clone()).await {
+    match serve_with(
+        SocketAddr::from((ip, port)),
+        Some(id.clone()),
+        b.clone(),
+        tls12_only,
+    )
+    .await
+    {
         Ok(addr) => Ok(addr),
-        Err(_) => Ok(serve(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), Some(id), b).await?),
+        Err(_) => Ok(serve_with(
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            Some(id),
+            b,
+            tls12_only,
+        )
+        .await?),
     }
 }
 
@@ -98,14 +113,29 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         now,
     )?;
 
-    let a1 = serve_somewhere(Ipv4Addr::new(127, 0, 0, 2), 8443, expe1, Behaviour::Https).await?;
-    let a2 = serve_somewhere(Ipv4Addr::new(127, 0, 0, 3), 8443, expe2, Behaviour::Https).await?;
+    let a1 = serve_somewhere(
+        Ipv4Addr::new(127, 0, 0, 2),
+        8443,
+        expe1,
+        Behaviour::Https,
+        false,
+    )
+    .await?;
+    // expe2 is an older peer still on TLS 1.2: its chain is in the clear.
+    let a2 = serve_somewhere(
+        Ipv4Addr::new(127, 0, 0, 3),
+        8443,
+        expe2,
+        Behaviour::Https,
+        true,
+    )
+    .await?;
     let xmpp = Behaviour::Xmpp {
         domain: DOMAIN.into(),
         offer: true,
         required: true,
     };
-    let a3 = serve_somewhere(Ipv4Addr::new(127, 0, 0, 4), 5222, cup, xmpp).await?;
+    let a3 = serve_somewhere(Ipv4Addr::new(127, 0, 0, 4), 5222, cup, xmpp, false).await?;
 
     let records = vec![
         ZoneRecord::Srv(
@@ -142,7 +172,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 
     if args.format == Format::Text {
         crate::outln!(
-            "edgetap demo: a deployment on loopback. DNS authority {} serves {DOMAIN}; Expressway-E peers expe1 ({a1}) and expe2 ({a2}), IM and Presence cup ({a3}). The demo root CA is trusted as a public root.\n",
+            "edgetap demo: a deployment on loopback. DNS authority {} serves {DOMAIN}; Expressway-E peers expe1 ({a1}) and expe2 ({a2}, TLS 1.2 only), IM and Presence cup ({a3}). The demo root CA is trusted as a public root.\n",
             authority.addr
         );
     }
