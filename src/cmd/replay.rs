@@ -11,7 +11,7 @@ use super::common::AnalysisArgs;
 use crate::core::analysis::engine::DnsReport;
 use crate::core::capture::CaptureFileReport;
 use crate::core::capture::dns::give_context;
-use crate::core::capture::observe::observation;
+use crate::core::capture::observe::{forged_by_edgetap, observation};
 use crate::core::capture::replay::Replay;
 use crate::core::discovery::SrvKind;
 use crate::core::observation::{Observation, Service};
@@ -161,6 +161,10 @@ pub fn read_all(
             .filter(|c| c.certificates.as_ref().is_some_and(|m| !m.certs.is_empty()))
             .count();
         for c in &connections {
+            if forged_by_edgetap(c) {
+                report.intercept_legs += 1;
+                continue;
+            }
             if !c.damage.is_empty() {
                 report.damaged.push(format!(
                     "stream {} {} -> {}: {}",

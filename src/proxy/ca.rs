@@ -51,7 +51,7 @@ pub fn init(dir: &Path, now: OffsetDateTime) -> anyhow::Result<PathBuf> {
     let mut p = CertificateParams::default();
     p.distinguished_name.push(
         DnType::CommonName,
-        "edgetap diagnostic CA (test devices only)",
+        crate::core::x509::trust::DIAGNOSTIC_CA_CN,
     );
     p.distinguished_name
         .push(DnType::OrganizationName, "edgetap");

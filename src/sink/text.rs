@@ -78,6 +78,13 @@ fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileR
             f.tls_handshakes,
             f.chains
         );
+        if f.intercept_legs > 0 {
+            let _ = writeln!(
+                out,
+                "    {} handshake(s) left out: the client leg of edgetap's intercept mode, whose chain edgetap forged (the server's own chain is on the upstream leg)",
+                f.intercept_legs
+            );
+        }
         if !f.dns_domains.is_empty() {
             let _ = writeln!(
                 out,

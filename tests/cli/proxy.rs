@@ -553,6 +553,27 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
         2,
         "the decrypted GET on the client leg and on the upstream leg: {streams:?}"
     );
+    // Replayed, the capture gives the upstream legs' chains (TLS 1.3 read
+    // with the embedded keys) and leaves out the client legs, whose chain is
+    // edgetap's forgery.
+    let replayed = crate::run(&["replay", cap.to_str().unwrap(), "--format", "json"]).json();
+    let leaves = |hs: Vec<&Value>| -> std::collections::BTreeSet<String> {
+        hs.iter()
+            .map(|h| {
+                h["chain"][0]["sha256"]
+                    .as_str()
+                    .unwrap_or("none")
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        leaves(replayed["handshakes"].as_array().unwrap().iter().collect()),
+        leaves(handshakes.clone()),
+        "{}",
+        replayed["capture"]
+    );
+    assert_eq!(replayed["capture"][0]["intercept_legs"], handshakes.len());
     if let Some((_child, port)) = prosody {
         let xmpp = handshakes
             .iter()

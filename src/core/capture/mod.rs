@@ -39,6 +39,9 @@ pub struct CaptureFileReport {
     pub decrypted: usize,
     /// TLS 1.3 handshake secrets the file itself carried (pcapng Decryption Secrets Blocks).
     pub embedded_secrets: usize,
+    /// Handshakes left out: the client legs of edgetap's intercept mode,
+    /// whose chain is edgetap's forged leaf (the real one is on the upstream leg).
+    pub intercept_legs: usize,
     /// DNS responses read (UDP and TCP port 53).
     pub dns_responses: u64,
     /// Domains whose SRV answers (`_collab-edge._tls`, `_xmpp-client._tcp`, ...) the capture shows.

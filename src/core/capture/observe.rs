@@ -55,6 +55,20 @@ pub fn protocol_service(c: &TlsConnection) -> Option<Service> {
     None
 }
 
+/// True when the server's leaf was issued by edgetap's diagnostic CA: the
+/// client leg of intercept mode, where the chain is edgetap's forgery (the
+/// server's own chain is on the upstream leg).
+pub fn forged_by_edgetap(c: &TlsConnection) -> bool {
+    let Some(leaf) = c.certificates.as_ref().and_then(|m| m.certs.first()) else {
+        return false;
+    };
+    x509_parser::parse_x509_certificate(leaf).is_ok_and(|(_, cert)| {
+        cert.issuer()
+            .iter_common_name()
+            .any(|cn| cn.as_str() == Ok(crate::core::x509::trust::DIAGNOSTIC_CA_CN))
+    })
+}
+
 /// The observation for one captured handshake.
 pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Service>) -> Observation {
     let at = OffsetDateTime::from_unix_timestamp_nanos((c.time * 1e9) as i128).ok();
