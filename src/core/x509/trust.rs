@@ -144,6 +144,10 @@ impl NameText for x509_parser::x509::X509Name<'_> {
     }
 }
 
+/// The subject CN of the diagnostic CA `edgetap ca init` creates: a chain it
+/// issued is one edgetap forged in intercept mode, never a server's own.
+pub const DIAGNOSTIC_CA_CN: &str = "edgetap diagnostic CA (test devices only)";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,7 +172,3 @@ mod tests {
         assert_eq!(&wrap_sequence(&long)[..4], &[0x30, 0x82, 0x01, 0x2c]);
     }
 }
-
-/// The subject CN of the diagnostic CA `edgetap ca init` creates: a chain it
-/// issued is one edgetap forged in intercept mode, never a server's own.
-pub const DIAGNOSTIC_CA_CN: &str = "edgetap diagnostic CA (test devices only)";
