@@ -1,0 +1,126 @@
+//! Memory per connection served: a proxy in this process relays thousands of
+//! short connections, and the heap it holds afterwards must not grow with
+//! their number. A counting allocator (stats_alloc) measures the heap exactly
+//! (RSS would hide small leaks in allocator noise). This is the regression test for
+//! connection tasks that were kept after they finished: the heap is flat to
+//! the byte after warm-up, so even a finished task's JoinHandle kept per
+//! connection (about 140 bytes) fails it.
+//! Its own test binary, because the allocator is global.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::alloc::System;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use edgetap::core::analysis::Engine;
+use edgetap::core::analysis::rules::DetectorConfig;
+use edgetap::core::observation::Service;
+use edgetap::core::x509::TrustStore;
+use edgetap::net::probe::Timeouts;
+use edgetap::proxy::{Listener, Outputs, Proxy, Recorder, Upstream};
+
+#[global_allocator]
+static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Bytes on the heap now (stats_alloc already counts a realloc's growth or
+/// shrink in its allocated and deallocated totals).
+fn live() -> isize {
+    let s = ALLOC.stats();
+    s.bytes_allocated as isize - s.bytes_deallocated as isize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_connections_leave_nothing_behind() {
+    // An upstream that answers each connection with what it read, then closes.
+    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = s.read(&mut buf).await {
+                    let _ = s.write_all(&buf[..n]).await;
+                }
+            });
+        }
+    });
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let engine = Engine::new(
+        TrustStore::default(),
+        TrustStore::default(),
+        DetectorConfig::default(),
+    );
+    let dns =
+        edgetap::net::resolve::Dns::new(&["127.0.0.1:9".parse().unwrap()], Duration::from_secs(1))
+            .unwrap();
+    let step = Duration::from_secs(2);
+    let proxy = Arc::new(Proxy::new(
+        engine,
+        None,
+        dns,
+        Timeouts {
+            connect: step,
+            starttls: step,
+            handshake: step,
+        },
+        Duration::from_secs(5),
+        Recorder::start(Outputs::default()).unwrap(),
+        stop.clone(),
+    ));
+    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let listener = Listener {
+        socket,
+        service: Service::Http,
+        service_fixed: true,
+        upstreams: std::sync::RwLock::new(vec![Upstream {
+            host: "127.0.0.1".into(),
+            port: echo_port,
+        }]),
+        transparent: false,
+        srv: None,
+    };
+    tokio::spawn(proxy.clone().serve(listener, stop));
+
+    let round = |n: usize| async move {
+        for _ in 0..n {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            c.write_all(b"ping").await.unwrap();
+            let mut back = Vec::new();
+            let _ = c.read_to_end(&mut back).await;
+            assert_eq!(back, b"ping");
+        }
+    };
+    let settle = || async {
+        for _ in 0..300 {
+            if proxy.active() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Warm up: the runtime, the recorder and the allocator reach their sizes.
+    round(200).await;
+    settle().await;
+    let before = live();
+    let n: usize = 2_000;
+    round(n).await;
+    settle().await;
+    let after = live();
+    assert_eq!(proxy.active(), 0);
+    let per_connection = (after - before) as f64 / n as f64;
+    eprintln!(
+        "heap: {before} bytes after 200 connections, {after} after {}; {per_connection:.1} bytes per connection",
+        200 + n
+    );
+    assert!(
+        per_connection < 16.0,
+        "the heap grew by {per_connection:.0} bytes per connection served ({before} -> {after}): finished connections are retained"
+    );
+}
