@@ -16,6 +16,7 @@ pub mod cmd;
 pub mod core;
 pub mod input;
 pub mod lab;
+pub mod logs;
 pub mod net;
 pub mod proxy;
 pub mod sink;

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use edgetap::cmd;
-use tracing_subscriber::EnvFilter;
 
 /// See, handshake by handshake, which certificate chain each Cisco collaboration
 /// server presents, and why Jabber, an MRA IP phone, a TelePresence endpoint or
@@ -49,14 +48,7 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only for a person: a log file or pipe gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    edgetap::logs::init(level);
 
     let result = match &cli.command {
         Command::Inspect(args) => cmd::inspect::run(args),
