@@ -7,7 +7,8 @@
 //! all handshakes, and finally turns findings into per-profile verdicts with the
 //! catalogue's effect table. No I/O and no clock: `now` is an argument.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -24,6 +25,55 @@ pub struct Engine {
     public: TrustStore,
     enterprise: TrustStore,
     config: DetectorConfig,
+    cache: Arc<Mutex<JudgementCache>>,
+}
+
+/// Distinct judgements kept at most; the cache starts over beyond this.
+pub const CACHE_ENTRIES: usize = 4096;
+
+/// What judging one handshake on its own gives: its decoded chain, the
+/// handshake and path findings, the paths. The same (chain, observation
+/// context, minute) gives the same judgement, so a chain seen 2,000 times in
+/// a capture, or on every connection through the proxy, is judged once.
+#[derive(Debug, Clone)]
+struct Judgement {
+    chain: Vec<CertInfo>,
+    positions: Vec<usize>,
+    malformed: Vec<(usize, String)>,
+    findings: Vec<Finding>,
+    paths: Vec<PathView>,
+}
+
+/// Judgements by key, bounded, with counters.
+#[derive(Debug, Default)]
+pub struct JudgementCache {
+    entries: HashMap<String, Arc<Judgement>>,
+    /// Handshakes judged from the cache.
+    pub hits: u64,
+    /// Handshakes judged afresh.
+    pub misses: u64,
+}
+
+/// What a handshake's judgement depends on: everything observed but where and
+/// when it was seen (origin locator and time, capture position), the chain's
+/// bytes, and the analysis time to the minute (a hit may reuse a judgement
+/// made up to a minute earlier; expiry is judged in days).
+fn judgement_key(obs: &Observation, now: OffsetDateTime) -> Option<String> {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut value = serde_json::to_value(obs).ok()?;
+    let map = value.as_object_mut()?;
+    map.remove("capture");
+    let kind = map.remove("origin").and_then(|o| o.get("kind").cloned());
+    let mut der = std::collections::hash_map::DefaultHasher::new();
+    obs.presented.hash(&mut der);
+    Some(format!(
+        "{}|{}|{:x}|{}|{}",
+        value,
+        kind.unwrap_or_default(),
+        der.finish(),
+        obs.presented.iter().map(Vec::len).sum::<usize>(),
+        now.unix_timestamp().div_euclid(60)
+    ))
 }
 
 /// One profile's verdict on one handshake.
@@ -172,54 +222,102 @@ impl Engine {
             public,
             enterprise,
             config,
+            cache: Arc::default(),
         }
+    }
+
+    /// (hits, misses) of the judgement cache so far.
+    pub fn cache_counts(&self) -> (u64, u64) {
+        self.cache.lock().map_or((0, 0), |c| (c.hits, c.misses))
+    }
+
+    /// One handshake judged on its own (handshake and path detectors), from
+    /// the cache when the same judgement was made before.
+    fn judge(
+        &self,
+        obs: &Observation,
+        now: OffsetDateTime,
+        scopes: &[(ProfileSet, TrustStore)],
+        known: &TrustStore,
+    ) -> Arc<Judgement> {
+        let key = judgement_key(obs, now);
+        if let Some(key) = &key
+            && let Ok(mut cache) = self.cache.lock()
+            && let Some(hit) = cache.entries.get(key).cloned()
+        {
+            cache.hits += 1;
+            return hit;
+        }
+        let hs = Handshake::new(obs, now, &self.config);
+        let mut out = Vec::new();
+        for detector in DETECTORS {
+            if let Check::Handshake(check) = detector.check {
+                check(&hs, &mut out);
+            }
+        }
+        let mut views = Vec::new();
+        if !hs.chain.is_empty() && hs.leaf().is_some() {
+            let mut per_scope: Vec<Finding> = Vec::new();
+            for (profiles, store) in scopes {
+                let chain_path = path::build(&hs.chain, store, now);
+                let scope = Scope {
+                    hs: &hs,
+                    store,
+                    known,
+                    path: &chain_path,
+                };
+                let mut scoped = Vec::new();
+                for detector in DETECTORS {
+                    if let Check::Path(check) = detector.check {
+                        check(&scope, &mut scoped);
+                    }
+                }
+                for mut f in scoped {
+                    f.profiles = *profiles;
+                    merge(&mut per_scope, f);
+                }
+                views.push(path_view(&scope, *profiles));
+            }
+            out.extend(per_scope);
+        }
+        let judged = Arc::new(Judgement {
+            chain: hs.chain,
+            positions: hs.positions,
+            malformed: hs.malformed,
+            findings: out,
+            paths: views,
+        });
+        if let Some(key) = key
+            && let Ok(mut cache) = self.cache.lock()
+        {
+            cache.misses += 1;
+            if cache.entries.len() >= CACHE_ENTRIES {
+                cache.entries.clear();
+            }
+            cache.entries.insert(key, judged.clone());
+        }
+        judged
     }
 
     /// Analyse observations together (cross-handshake rules see all of them) at `now`.
     pub fn evaluate(&self, observations: &[Observation], now: OffsetDateTime) -> Report {
-        let handshakes: Vec<Handshake<'_>> = observations
-            .iter()
-            .map(|o| Handshake::new(o, now, &self.config))
-            .collect();
         let scopes = self.scopes();
         let known = self.public.union(&self.enterprise);
-
-        let mut findings: Vec<Vec<Finding>> = Vec::with_capacity(handshakes.len());
-        let mut paths: Vec<Vec<PathView>> = Vec::with_capacity(handshakes.len());
-        for hs in &handshakes {
-            let mut out = Vec::new();
-            for detector in DETECTORS {
-                if let Check::Handshake(check) = detector.check {
-                    check(hs, &mut out);
-                }
-            }
-            let mut views = Vec::new();
-            if !hs.chain.is_empty() && hs.leaf().is_some() {
-                let mut per_scope: Vec<Finding> = Vec::new();
-                for (profiles, store) in &scopes {
-                    let chain_path = path::build(&hs.chain, store, now);
-                    let scope = Scope {
-                        hs,
-                        store,
-                        known: &known,
-                        path: &chain_path,
-                    };
-                    let mut scoped = Vec::new();
-                    for detector in DETECTORS {
-                        if let Check::Path(check) = detector.check {
-                            check(&scope, &mut scoped);
-                        }
-                    }
-                    for mut f in scoped {
-                        f.profiles = *profiles;
-                        merge(&mut per_scope, f);
-                    }
-                    views.push(path_view(&scope, *profiles));
-                }
-                out.extend(per_scope);
-            }
-            findings.push(out);
-            paths.push(views);
+        let mut handshakes: Vec<Handshake<'_>> = Vec::with_capacity(observations.len());
+        let mut findings: Vec<Vec<Finding>> = Vec::with_capacity(observations.len());
+        let mut paths: Vec<Vec<PathView>> = Vec::with_capacity(observations.len());
+        for obs in observations {
+            let j = self.judge(obs, now, &scopes, &known);
+            handshakes.push(Handshake {
+                obs,
+                chain: j.chain.clone(),
+                positions: j.positions.clone(),
+                malformed: j.malformed.clone(),
+                now,
+                config: &self.config,
+            });
+            findings.push(j.findings.clone());
+            paths.push(j.paths.clone());
         }
         for detector in DETECTORS {
             if let Check::Peers(check) = detector.check {
@@ -383,5 +481,36 @@ fn path_view(scope: &Scope<'_, '_>, profiles: ProfileSet) -> PathView {
                 }
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::rules::testkit::good_edge;
+    use crate::core::observation::ReferenceIdentity;
+
+    /// The same handshake seen again (another connection, another frame) is
+    /// judged from the cache, with the same result; another name is judged afresh.
+    #[test]
+    fn the_same_judgement_is_made_once() {
+        let (case, _, _) = good_edge();
+        let engine = case.engine();
+        let first = case.observation();
+        let mut again = case.observation();
+        again.origin.locator = "capture.pcapng frame 900 (stream 40)".into();
+        let mut other = case.observation();
+        other.reference_identity = ReferenceIdentity::parse("other.example.com");
+        let report = engine.evaluate(&[first.clone(), again, other], case.now);
+        assert_eq!(engine.cache_counts(), (1, 2));
+        let json = |i: usize| serde_json::to_value(&report.handshakes[i].findings).unwrap();
+        assert_eq!(json(0), json(1));
+        assert_ne!(json(0), json(2), "a mismatched name has its own findings");
+        // A later report at the same minute reuses it too.
+        let later = engine.evaluate(&[first], case.now + time::Duration::seconds(1));
+        assert_eq!(engine.cache_counts(), (2, 2));
+        assert_eq!(
+            serde_json::to_value(&later.handshakes[0].findings).unwrap(),
+            json(0)
+        );
     }
 }
