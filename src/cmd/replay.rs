@@ -73,114 +73,151 @@ fn parse_mapping(s: &str) -> Result<(u16, Service), String> {
     Ok((port, service.parse()?))
 }
 
-/// Read every file; one report entry per file, one observation per handshake.
+/// Read every file; one report entry per file, one observation per handshake,
+/// in the order given. Files are read in parallel, one per core.
 pub fn read_all(
     files: &[PathBuf],
     services: &HashMap<u16, Service>,
     keylogs: &[(String, String)],
 ) -> (Vec<CaptureFileReport>, Vec<Observation>) {
-    use std::io::IsTerminal as _;
+    let bars = indicatif::MultiProgress::new();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: std::sync::Mutex<Vec<Option<FileRead>>> =
+        std::sync::Mutex::new(files.iter().map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    let one = read_one(path, services, keylogs, &bars);
+                    if let Ok(mut done) = done.lock() {
+                        done[i] = Some(one);
+                    }
+                }
+            });
+        }
+    });
     let mut reports = Vec::new();
     let mut observations = Vec::new();
-    for path in files {
-        let name = path.display().to_string();
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let bar = (std::io::stderr().is_terminal() && size > 32 * 1024 * 1024).then(|| {
-            let bar = indicatif::ProgressBar::new(size);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar.set_message(name.clone());
-            bar
-        });
-        let tick = bar.clone();
-        let progress: Box<dyn FnMut(u64)> = Box::new(move |n| {
-            if let Some(b) = &tick {
-                b.inc(n);
-            }
-        });
-        let mut replay = Replay::new();
-        for (text, source) in keylogs {
-            replay.add_keys(text, source);
-        }
-        let mut embedded = 0;
-        let result = read_capture(path, progress, |item| match item {
-            Item::Frame {
-                number,
-                time,
-                linktype,
-                data,
-            } => replay.frame(number, time, linktype, data),
-            Item::TlsKeys(text) => {
-                embedded += replay.add_keys(text, "the capture's Decryption Secrets Block");
-            }
-        });
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        let mut report = CaptureFileReport {
-            file: name.clone(),
-            ..CaptureFileReport::default()
-        };
-        match result {
-            Err(e) => {
-                report.error = Some(e.to_string());
-                reports.push(report);
-                continue;
-            }
-            Ok(summary) => {
-                report.format = summary.format;
-                report.truncated = summary.truncated;
-            }
-        }
-        let dns = replay.take_dns();
-        let (connections, stats) = replay.finish();
-        report.dns_responses = dns.responses;
-        report.discoveries = dns.discoveries(&name);
-        report.dns_domains = report
-            .discoveries
-            .iter()
-            .map(|c| c.discovery.domain.clone())
-            .collect();
-        report.stats = stats;
-        report.tls_handshakes = connections.len();
-        report.embedded_secrets = embedded;
-        report.tls13_handshakes = connections
-            .iter()
-            .filter(|c| c.server_hello.is_some_and(|sh| sh.version == 0x0304))
-            .count();
-        report.decrypted = connections
-            .iter()
-            .filter(|c| c.decryption.as_ref().is_some_and(|d| d.decrypted))
-            .count();
-        report.chains = connections
-            .iter()
-            .filter(|c| c.certificates.as_ref().is_some_and(|m| !m.certs.is_empty()))
-            .count();
-        for c in &connections {
-            if forged_by_edgetap(c) {
-                report.intercept_legs += 1;
-                continue;
-            }
-            if !c.damage.is_empty() {
-                report.damaged.push(format!(
-                    "stream {} {} -> {}: {}",
-                    c.stream,
-                    c.client,
-                    c.server,
-                    c.damage.join("; ")
-                ));
-            }
-            let mut obs = observation(c, &name, services);
-            give_context(&mut obs, &report.discoveries);
-            observations.push(obs);
-        }
+    for (report, obs) in done.into_inner().unwrap_or_default().into_iter().flatten() {
         reports.push(report);
+        observations.extend(obs);
     }
     (reports, observations)
+}
+
+/// One file's report entry and handshakes.
+type FileRead = (CaptureFileReport, Vec<Observation>);
+
+/// One file: its report entry and its handshakes.
+fn read_one(
+    path: &std::path::Path,
+    services: &HashMap<u16, Service>,
+    keylogs: &[(String, String)],
+    bars: &indicatif::MultiProgress,
+) -> FileRead {
+    use std::io::IsTerminal as _;
+    let mut observations = Vec::new();
+    let name = path.display().to_string();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let bar = (std::io::stderr().is_terminal() && size > 32 * 1024 * 1024).then(|| {
+        let bar = bars.add(indicatif::ProgressBar::new(size));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(name.clone());
+        bar
+    });
+    let tick = bar.clone();
+    let progress: Box<dyn FnMut(u64)> = Box::new(move |n| {
+        if let Some(b) = &tick {
+            b.inc(n);
+        }
+    });
+    let mut replay = Replay::new();
+    for (text, source) in keylogs {
+        replay.add_keys(text, source);
+    }
+    let mut embedded = 0;
+    let result = read_capture(path, progress, |item| match item {
+        Item::Frame {
+            number,
+            time,
+            linktype,
+            data,
+        } => replay.frame(number, time, linktype, data),
+        Item::TlsKeys(text) => {
+            embedded += replay.add_keys(text, "the capture's Decryption Secrets Block");
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut report = CaptureFileReport {
+        file: name.clone(),
+        ..CaptureFileReport::default()
+    };
+    match result {
+        Err(e) => {
+            report.error = Some(e.to_string());
+            return (report, observations);
+        }
+        Ok(summary) => {
+            report.format = summary.format;
+            report.truncated = summary.truncated;
+        }
+    }
+    let dns = replay.take_dns();
+    let (connections, stats) = replay.finish();
+    report.dns_responses = dns.responses;
+    report.discoveries = dns.discoveries(&name);
+    report.dns_domains = report
+        .discoveries
+        .iter()
+        .map(|c| c.discovery.domain.clone())
+        .collect();
+    report.stats = stats;
+    report.tls_handshakes = connections.len();
+    report.embedded_secrets = embedded;
+    report.tls13_handshakes = connections
+        .iter()
+        .filter(|c| c.server_hello.is_some_and(|sh| sh.version == 0x0304))
+        .count();
+    report.decrypted = connections
+        .iter()
+        .filter(|c| c.decryption.as_ref().is_some_and(|d| d.decrypted))
+        .count();
+    report.chains = connections
+        .iter()
+        .filter(|c| c.certificates.as_ref().is_some_and(|m| !m.certs.is_empty()))
+        .count();
+    for c in &connections {
+        if forged_by_edgetap(c) {
+            report.intercept_legs += 1;
+            continue;
+        }
+        if !c.damage.is_empty() {
+            report.damaged.push(format!(
+                "stream {} {} -> {}: {}",
+                c.stream,
+                c.client,
+                c.server,
+                c.damage.join("; ")
+            ));
+        }
+        let mut obs = observation(c, &name, services);
+        give_context(&mut obs, &report.discoveries);
+        observations.push(obs);
+    }
+    (report, observations)
 }
 
 /// Read and judge captures as `replay` does: the handshakes with the DNS
