@@ -291,4 +291,70 @@ mod tests {
         assert_eq!(conns[0].certificates.as_ref().unwrap().certs, vec![cert]);
         assert_eq!(conns[0].server.port(), 8443);
     }
+
+    /// Property: any prefix of a valid capture yields exactly the handshakes
+    /// whose Certificate message was complete before the cut, each with its
+    /// whole chain, and nothing for the others.
+    #[test]
+    fn any_prefix_yields_exactly_the_handshakes_finished_before_the_cut() {
+        let chains: Vec<Vec<Vec<u8>>> = (0..3u8)
+            .map(|i| {
+                vec![
+                    vec![0x30 + i; 3000 + 700 * usize::from(i)],
+                    vec![0x40 + i; 1200],
+                ]
+            })
+            .collect();
+        let mut per_flow: Vec<Vec<Frame>> = Vec::new();
+        for (i, chain) in chains.iter().enumerate() {
+            let (mut flow, mut frames) = FlowSynth::open(
+                format!("10.0.0.1:{}", 50000 + i).parse().unwrap(),
+                format!("10.0.0.2:{}", 8443 + i).parse().unwrap(),
+                100 + i as u32,
+            );
+            frames.extend(flow.data(true, b"\x16\x03\x01\x00\x01\x01"));
+            let server = [record(22, &certificate(chain)), record(20, &[1])].concat();
+            frames.extend(flow.data(false, &server));
+            frames.extend(flow.close(true, false));
+            per_flow.push(frames);
+        }
+        // Interleave the flows frame by frame, remembering where each chain completes.
+        let mut frames: Vec<Frame> = Vec::new();
+        let mut complete_at = [usize::MAX; 3];
+        let longest = per_flow.iter().map(Vec::len).max().unwrap();
+        for k in 0..longest {
+            for (i, f) in per_flow.iter().enumerate() {
+                if let Some(frame) = f.get(k) {
+                    if frame.certificate {
+                        complete_at[i] = frames.len();
+                    }
+                    frames.push(frame.clone());
+                }
+            }
+        }
+        assert!(complete_at.iter().all(|&c| c != usize::MAX));
+        for cut in 0..=frames.len() {
+            let mut replay = Replay::new();
+            for (n, f) in frames[..cut].iter().enumerate() {
+                replay.frame(n as u64 + 1, 0.0, 1, &f.bytes);
+            }
+            let (conns, _) = replay.finish();
+            for (i, chain) in chains.iter().enumerate() {
+                let port = 8443 + i as u16;
+                let seen = conns
+                    .iter()
+                    .find(|c| c.server.port() == port)
+                    .and_then(|c| c.certificates.as_ref())
+                    .filter(|m| !m.certs.is_empty());
+                if cut > complete_at[i] {
+                    assert_eq!(seen.map(|m| &m.certs), Some(chain), "cut {cut}, flow {i}");
+                } else {
+                    assert!(
+                        seen.is_none(),
+                        "cut {cut}, flow {i}: a chain from a cut message"
+                    );
+                }
+            }
+        }
+    }
 }
