@@ -339,7 +339,7 @@ impl Proxy {
     }
 
     fn judge(&self, id: usize, obs: Observation) -> Option<HandshakeReport> {
-        let h = self
+        let mut h = self
             .engine
             .evaluate(&[obs], self.judge_time.now())
             .handshakes
@@ -348,6 +348,8 @@ impl Proxy {
         self.handshakes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (self.notify)(super::Notice::Judged { id, report: &h });
+        // As in passthrough: the chain's bytes live on in the shared chain entries.
+        h.observation.presented = Vec::new();
         Some(h)
     }
 }

@@ -244,7 +244,7 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
     if h.chain.is_empty() {
         let _ = writeln!(out, "    (no certificate could be read)");
     }
-    for entry in &h.chain {
+    for entry in h.chain.iter() {
         let c = &entry.cert;
         let _ = writeln!(
             out,
@@ -281,7 +281,7 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
             path(out, p, false);
         }
     } else {
-        for p in &h.paths {
+        for p in h.paths.iter() {
             path(out, p, true);
         }
     }

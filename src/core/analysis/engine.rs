@@ -41,7 +41,8 @@ struct Judgement {
     positions: Vec<usize>,
     malformed: Vec<(usize, String)>,
     findings: Vec<Finding>,
-    paths: Vec<PathView>,
+    paths: Arc<Vec<PathView>>,
+    entries: Arc<Vec<ChainEntry>>,
 }
 
 /// Judgements by key, bounded, with counters.
@@ -142,10 +143,11 @@ pub struct HandshakeReport {
     /// The handshake as observed.
     #[serde(flatten)]
     pub observation: Observation,
-    /// Presented certificates that decoded, in the order sent.
-    pub chain: Vec<ChainEntry>,
-    /// The paths built, one per distinct trust store.
-    pub paths: Vec<PathView>,
+    /// Presented certificates that decoded, in the order sent (shared by every
+    /// report of the same judgement).
+    pub chain: Arc<Vec<ChainEntry>>,
+    /// The paths built, one per distinct trust store (shared as the chain is).
+    pub paths: Arc<Vec<PathView>>,
     /// Every rule that fired.
     pub findings: Vec<Finding>,
     /// Per-profile verdicts.
@@ -280,12 +282,23 @@ impl Engine {
             }
             out.extend(per_scope);
         }
+        let entries = Arc::new(
+            hs.chain
+                .iter()
+                .zip(&hs.positions)
+                .map(|(cert, position)| ChainEntry {
+                    position: *position,
+                    cert: cert.clone(),
+                })
+                .collect(),
+        );
         let judged = Arc::new(Judgement {
             chain: hs.chain,
             positions: hs.positions,
             malformed: hs.malformed,
             findings: out,
-            paths: views,
+            paths: Arc::new(views),
+            entries,
         });
         if let Some(key) = key
             && let Ok(mut cache) = self.cache.lock()
@@ -305,9 +318,11 @@ impl Engine {
         let known = self.public.union(&self.enterprise);
         let mut handshakes: Vec<Handshake<'_>> = Vec::with_capacity(observations.len());
         let mut findings: Vec<Vec<Finding>> = Vec::with_capacity(observations.len());
-        let mut paths: Vec<Vec<PathView>> = Vec::with_capacity(observations.len());
+        let mut paths: Vec<Arc<Vec<PathView>>> = Vec::with_capacity(observations.len());
+        let mut entries: Vec<Arc<Vec<ChainEntry>>> = Vec::with_capacity(observations.len());
         for obs in observations {
             let j = self.judge(obs, now, &scopes, &known);
+            entries.push(j.entries.clone());
             handshakes.push(Handshake {
                 obs,
                 chain: j.chain.clone(),
@@ -329,7 +344,8 @@ impl Engine {
             .into_iter()
             .zip(findings)
             .zip(paths)
-            .map(|((hs, mut findings), paths)| {
+            .zip(entries)
+            .map(|(((hs, mut findings), paths), chain)| {
                 // A finding says nothing to a client that does not speak the service.
                 let users = ProfileSet::of(
                     &Profile::ALL
@@ -348,12 +364,7 @@ impl Engine {
                     .collect();
                 HandshakeReport {
                     observation: hs.obs.clone(),
-                    chain: hs
-                        .chain
-                        .into_iter()
-                        .zip(hs.positions)
-                        .map(|(cert, position)| ChainEntry { position, cert })
-                        .collect(),
+                    chain,
                     paths,
                     findings,
                     verdicts,
