@@ -15,7 +15,7 @@ use super::discover::DnsArgs;
 use crate::core::analysis::engine::DnsReport;
 use crate::core::discovery::{Discovery, SrvKind};
 use crate::core::export::FlowLog;
-use crate::core::observation::{Observation, Service, SrvContext};
+use crate::core::observation::{Observation, Service};
 use crate::net::probe::{Target, Timeouts, probe_recorded};
 
 /// Arguments of `edgetap probe`.
@@ -316,17 +316,7 @@ pub fn plan(d: &Discovery) -> Vec<Target> {
                 service,
                 xmpp_domain: (service == Service::Xmpp).then(|| d.domain.clone()),
                 edge_domain: (e.lookup.kind == SrvKind::CollabEdge).then(|| d.domain.clone()),
-                srv: Some(SrvContext {
-                    name: e.lookup.name.clone(),
-                    target: host,
-                    port: e.port,
-                    peers: e
-                        .lookup
-                        .targets()
-                        .iter()
-                        .map(|t| t.record.target.clone())
-                        .collect(),
-                }),
+                srv: Some(e.context()),
             });
         }
     }

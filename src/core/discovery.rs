@@ -203,6 +203,21 @@ impl Discovery {
     }
 }
 
+/// An SRV record as DNS carries it (hickory's type, from a resolver or a
+/// captured message), with the target as a lowercase name without the final dot.
+pub fn srv_record(srv: &hickory_proto::rr::rdata::SRV) -> SrvRecord {
+    SrvRecord {
+        priority: srv.priority,
+        weight: srv.weight,
+        port: srv.port,
+        target: srv
+            .target
+            .to_ascii()
+            .trim_end_matches('.')
+            .to_ascii_lowercase(),
+    }
+}
+
 /// One place a client connects to, from an SRV answer.
 #[derive(Debug, Clone, Copy)]
 pub struct SrvEndpoint<'a> {
@@ -212,6 +227,24 @@ pub struct SrvEndpoint<'a> {
     pub target: &'a ResolvedTarget,
     /// The port to connect to.
     pub port: u16,
+}
+
+impl SrvEndpoint<'_> {
+    /// The SRV context a handshake to this endpoint carries: the record set,
+    /// this target and port, and every target of the set (the cluster peers).
+    pub fn context(&self) -> crate::core::observation::SrvContext {
+        crate::core::observation::SrvContext {
+            name: self.lookup.name.clone(),
+            target: self.target.record.target.clone(),
+            port: self.port,
+            peers: self
+                .lookup
+                .targets()
+                .iter()
+                .map(|t| t.record.target.clone())
+                .collect(),
+        }
+    }
 }
 
 /// Order SRV records as clients try them: ascending priority; within a priority,

@@ -134,16 +134,7 @@ impl Dns {
                     .answers()
                     .iter()
                     .filter_map(|r| match &r.data {
-                        RData::SRV(s) => Some(SrvRecord {
-                            priority: s.priority,
-                            weight: s.weight,
-                            port: s.port,
-                            target: s
-                                .target
-                                .to_ascii()
-                                .trim_end_matches('.')
-                                .to_ascii_lowercase(),
-                        }),
+                        RData::SRV(s) => Some(crate::core::discovery::srv_record(s)),
                         _ => None,
                     })
                     .collect();

@@ -211,6 +211,22 @@ pub fn is_old_protocol(e: &std::io::Error) -> bool {
         })
 }
 
+/// For the tests below: `expe.example.com` signed by a fresh root named
+/// `root`, valid around the real clock, sent with that root.
+#[cfg(test)]
+fn expe_identity(root: &str) -> crate::lab::Identity {
+    let now = crate::clock::now();
+    let ca = crate::lab::pki::Ca::root(root, now).unwrap_or_else(|e| panic!("{e}"));
+    ca.identity(
+        "expe.example.com",
+        &["expe.example.com"],
+        None,
+        &[ca.der()],
+        now,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[cfg(test)]
 mod watch_tests {
     //! The passthrough watch (`core::capture::watch`) fed a real rustls handshake:
@@ -228,17 +244,7 @@ mod watch_tests {
     /// flight fed to the watch as the proxy would relay it.
     #[test]
     fn watch_sees_a_real_handshake_and_forgets_it_once_taken() {
-        let now = crate::clock::now(); // certificates valid around the real clock
-        let ca = crate::lab::pki::Ca::root("Watch Root", now).unwrap();
-        let id = ca
-            .identity(
-                "expe.example.com",
-                &["expe.example.com"],
-                None,
-                &[ca.der()],
-                now,
-            )
-            .unwrap();
+        let id = super::expe_identity("Watch Root");
         let server_config = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS12])
             .unwrap()
@@ -321,17 +327,7 @@ mod tls13_replay_tests {
         suite: rustls::SupportedCipherSuite,
         strict: bool,
     ) -> (Vec<Vec<u8>>, String, Vec<Vec<u8>>) {
-        let now = crate::clock::now();
-        let ca = crate::lab::pki::Ca::root("Replay Root", now).unwrap();
-        let id = ca
-            .identity(
-                "expe.example.com",
-                &["expe.example.com"],
-                None,
-                &[ca.der()],
-                now,
-            )
-            .unwrap();
+        let id = super::expe_identity("Replay Root");
         let mut p = rustls::crypto::ring::default_provider();
         p.cipher_suites = vec![suite];
         let server_config = rustls::ServerConfig::builder_with_provider(Arc::new(p))

@@ -14,9 +14,9 @@ use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::core::discovery::{
-    Discovery, ResolvedTarget, SrvAnswer, SrvKind, SrvLookup, SrvRecord, order_srv,
+    Discovery, ResolvedTarget, SrvAnswer, SrvKind, SrvLookup, SrvRecord, order_srv, srv_record,
 };
-use crate::core::observation::{Observation, ReferenceIdentity, Service, SrvContext};
+use crate::core::observation::{Observation, ReferenceIdentity, Service};
 
 /// Largest DNS-over-TCP backlog kept per direction before giving up on it.
 const MAX_TCP_BACKLOG: usize = 128 * 1024;
@@ -113,12 +113,7 @@ impl CapturedDns {
                         .answers
                         .iter()
                         .filter_map(|r| match &r.data {
-                            RData::SRV(s) => Some(SrvRecord {
-                                priority: s.priority,
-                                weight: s.weight,
-                                port: s.port,
-                                target: key(&s.target),
-                            }),
+                            RData::SRV(s) => Some(srv_record(s)),
                             _ => None,
                         })
                         .collect();
@@ -291,17 +286,7 @@ pub fn give_context(obs: &mut Observation, found: &[CapturedDiscovery]) -> bool 
             .iter()
             .find(|(owner, _)| *owner == e.lookup.name)
             .map_or(0, |(_, f)| *f);
-        obs.srv = Some(SrvContext {
-            name: e.lookup.name.clone(),
-            target: target.clone(),
-            port: e.port,
-            peers: e
-                .lookup
-                .targets()
-                .iter()
-                .map(|t| t.record.target.clone())
-                .collect(),
-        });
+        obs.srv = Some(e.context());
         let mut said = format!(
             "; SRV {} -> {target}:{} from the capture's DNS answer (frame {frame})",
             e.lookup.name, e.port
