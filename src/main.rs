@@ -39,6 +39,14 @@ enum Command {
     Rules(cmd::rules::RulesArgs),
     /// Run suites of expected verdicts (CI, after renewals and upgrades); JUnit, baselines.
     Regress(cmd::regress::RegressArgs),
+    /// Print a shell completion script (e.g. `edgetap completions bash > /etc/bash_completion.d/edgetap`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `edgetap man | man -l -`.
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -60,6 +68,20 @@ fn main() -> ExitCode {
         Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(cmd::proxy::run(args))),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(cmd::demo::run(args))),
         Command::Regress(args) => runtime().and_then(|rt| rt.block_on(cmd::regress::run(args))),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "edgetap", &mut out);
+            print_bytes(&out)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| print_bytes(&out))
+        }
     };
     match result {
         Ok(code) => code,
@@ -67,6 +89,17 @@ fn main() -> ExitCode {
             eprintln!("edgetap: error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Write generated text to stdout (a closed pipe is not an error worth a trace).
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -12,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::clock::JudgeTime;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::analysis::{Engine, Outcome, Report};
+use crate::core::observation::Service;
 use crate::core::x509::{StoreKind, TrustStore};
 use crate::input::certs as input;
 
@@ -177,6 +178,14 @@ fn load_store(path: &std::path::Path, kind: StoreKind) -> anyhow::Result<TrustSt
     let certs = input::load_certificates(path)?;
     TrustStore::from_der_certs(certs, kind)
         .with_context(|| format!("{}: cannot use as a trust store", path.display()))
+}
+
+/// `--service`: http, xmpp or sip, listed as such in `--help` and completions.
+pub fn service_parser() -> impl clap::builder::TypedValueParser<Value = Service> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["http", "xmpp", "sip"])
+        // The value was one of the three: it parses.
+        .map(|s| s.parse::<Service>().unwrap_or(Service::Http))
 }
 
 #[cfg(test)]

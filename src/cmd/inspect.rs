@@ -25,7 +25,7 @@ pub struct InspectArgs {
     #[arg(long, value_name = "NAME", required_unless_present = "sample")]
     pub name: Option<String>,
     /// What runs over TLS; decides which certificate fields carry the identity.
-    #[arg(long, default_value = "http", value_parser = parse_service)]
+    #[arg(long, default_value = "http", value_parser = super::common::service_parser())]
     pub service: Service,
     /// The domain of the `_collab-edge` lookup, when these chains come from the MRA edge.
     #[arg(long, value_name = "DOMAIN")]
@@ -33,10 +33,6 @@ pub struct InspectArgs {
     /// Trust, time and output flags.
     #[command(flatten)]
     pub analysis: AnalysisArgs,
-}
-
-fn parse_service(s: &str) -> Result<Service, String> {
-    s.parse()
 }
 
 /// One embedded sample handshake: (file name, PEM, name, service, edge domain).

@@ -24,7 +24,7 @@ pub struct ProbeArgs {
     /// A DOMAIN (discover it, then probe every SRV target) or one HOST:PORT.
     pub target: String,
     /// Service for HOST:PORT (default from the port: 5222/5223/5269 xmpp, 5061 sip, else http).
-    #[arg(long, value_parser = |s: &str| s.parse::<Service>())]
+    #[arg(long, value_parser = super::common::service_parser())]
     pub service: Option<Service>,
     /// For HOST:PORT: the XMPP domain (xmpp) or the `_collab-edge` domain (http).
     #[arg(long, value_name = "DOMAIN")]

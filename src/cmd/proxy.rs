@@ -33,7 +33,7 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub upstream: Vec<String>,
     /// http, xmpp or sip (default from the listen port).
-    #[arg(long)]
+    #[arg(long, value_parser = ["http", "xmpp", "sip"])]
     pub service: Vec<String>,
     /// The XMPP / `_collab-edge` domain.
     #[arg(long, value_name = "DOMAIN")]

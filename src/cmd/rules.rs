@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::core::analysis::Profile;
-use crate::core::analysis::catalog::ALL;
+use crate::core::analysis::catalog::{ALL, Rule, by_id};
 
 /// Listing format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -21,15 +21,84 @@ pub enum RulesFormat {
 /// Arguments of `edgetap rules`.
 #[derive(Debug, Args)]
 pub struct RulesArgs {
+    /// One rule to explain (e.g. chain.missing-intermediate); all when absent.
+    #[arg(value_name = "RULE_ID")]
+    pub id: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = RulesFormat::Text)]
     pub format: RulesFormat,
 }
 
+/// A rule as JSON: the catalogue entry, plus its effects keyed by profile.
+fn rule_json(r: &Rule) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(map) = v.as_object_mut() {
+        map.insert(
+            "effect_by_profile".into(),
+            Profile::ALL
+                .iter()
+                .map(|p| {
+                    let effect = serde_json::to_value(r.effect(*p)).unwrap_or_default();
+                    (p.as_str().to_owned(), effect)
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
+    }
+    v
+}
+
+/// Explain one rule: what makes it fire, its effect on each profile, what
+/// decides it; an unknown ID is a usage error naming the closest ones.
+fn explain(id: &str, format: RulesFormat) -> anyhow::Result<ExitCode> {
+    let Some(r) = by_id(id) else {
+        let family = id.split_once('.').map_or(id, |(f, _)| f);
+        let near: Vec<&str> = ALL
+            .iter()
+            .filter(|r| r.family() == family || r.id.contains(id))
+            .map(|r| r.id)
+            .collect();
+        anyhow::bail!(
+            "{id:?} is not a rule ID{}; `edgetap rules` lists them all",
+            if near.is_empty() {
+                String::new()
+            } else {
+                format!(" (in that family: {})", near.join(", "))
+            }
+        );
+    };
+    match format {
+        RulesFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(&rule_json(r))?),
+        RulesFormat::Markdown | RulesFormat::Text => {
+            crate::outln!("{}", r.id);
+            crate::outln!("  fires when: {}", r.fires_when);
+            crate::outln!(
+                "  decided by: {}",
+                serde_json::to_value(r.decided_by)?.as_str().unwrap_or("-")
+            );
+            crate::outln!("  effect per client profile:");
+            for p in Profile::ALL {
+                crate::outln!("    {:<13} {}", p.as_str(), r.effect(p).as_str());
+            }
+            if let Some(note) = r.note {
+                crate::outln!("  note: {note}");
+            }
+            crate::outln!("  every rule: docs/rules.md, or edgetap rules");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Run `rules`.
 pub fn run(args: &RulesArgs) -> anyhow::Result<ExitCode> {
+    if let Some(id) = &args.id {
+        return explain(id, args.format);
+    }
     match args.format {
-        RulesFormat::Json => crate::outln!("{}", serde_json::to_string_pretty(ALL)?),
+        RulesFormat::Json => crate::outln!(
+            "{}",
+            serde_json::to_string_pretty(&ALL.iter().map(|r| rule_json(r)).collect::<Vec<_>>())?
+        ),
         RulesFormat::Markdown => {
             crate::outln!("| rule | fires when | jabber | ip-phone | tc-endpoint | expressway-c |");
             crate::outln!("|---|---|---|---|---|---|");

@@ -112,7 +112,7 @@ fn usage_errors() {
     );
     fails_with(
         &["inspect", &chain, "--name", "a", "--service", "ftp"],
-        &["use http, xmpp or sip"],
+        &["invalid value 'ftp'", "[possible values: http, xmpp, sip]"],
     );
 }
 

@@ -5,6 +5,7 @@
 // and its items are not public API.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod conventions;
 mod decrypt;
 mod errors;
 mod export;
