@@ -2,12 +2,13 @@
 //! passthrough fetches it with a side connection to the same upstream, with
 //! the same name and service. A Jabber client opens many connections to the
 //! same server; the chain a side probe found is reused for a minute per
-//! upstream, name and service, so edgetap does not double the client's load
-//! on the customer's server.
+//! upstream, name and service, and connections that arrive together share one
+//! side probe, so edgetap does not double the client's load on the customer's
+//! server.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::core::observation::Service;
@@ -26,6 +27,8 @@ type Found = (Instant, Vec<Vec<u8>>);
 #[derive(Default)]
 pub(super) struct SideProbes {
     seen: Mutex<HashMap<Key, Found>>,
+    /// One side probe per key at a time: the others wait for its result.
+    gates: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl SideProbes {
@@ -53,6 +56,17 @@ impl SideProbes {
         seen.insert(key, (now, chain));
     }
 
+    /// The gate of `key`; gates nobody waits on are dropped beyond [`MAX_ENTRIES`].
+    fn gate(&self, key: &Key) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut gates) = self.gates.lock() else {
+            return Arc::default();
+        };
+        if gates.len() >= MAX_ENTRIES {
+            gates.retain(|_, g| Arc::strong_count(g) > 1);
+        }
+        gates.entry(key.clone()).or_default().clone()
+    }
+
     /// The chain `target` presents, from a recent side probe or a new one; with
     /// the age of the reused result. An empty chain (the probe failed) is not kept.
     pub(super) async fn chain(
@@ -62,6 +76,12 @@ impl SideProbes {
         at: time::OffsetDateTime,
     ) -> (Vec<Vec<u8>>, Option<Duration>) {
         let key = (target.addr, target.host.clone(), target.service);
+        if let Some((chain, age)) = self.cached(&key, Instant::now()) {
+            return (chain, Some(age));
+        }
+        // Connections that arrive together wait for the first one's probe.
+        let gate = self.gate(&key);
+        let _turn = gate.lock().await;
         if let Some((chain, age)) = self.cached(&key, Instant::now()) {
             return (chain, Some(age));
         }
@@ -124,6 +144,80 @@ mod tests {
         assert!(
             side.cached(&key(MAX_ENTRIES as u16 + 4, "h"), later)
                 .is_some()
+        );
+    }
+
+    /// Eight connections to the same server and name at once: one side
+    /// probe reaches the server, and every connection gets its chain.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_connections_share_one_side_probe() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use crate::lab::{Behaviour, serve};
+        let now = crate::clock::now();
+        let ca = crate::lab::pki::Ca::root("Side Root", now).unwrap();
+        let id = ca
+            .identity(
+                "expe.example.com",
+                &["expe.example.com"],
+                None,
+                &[ca.der()],
+                now,
+            )
+            .unwrap();
+        let chain = id.chain.clone();
+        let server = serve("127.0.0.1:0".parse().unwrap(), Some(id), Behaviour::Https)
+            .await
+            .unwrap();
+        // A counting relay in front of the server.
+        let front = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = front.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = front.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut s) = tokio::net::TcpStream::connect(server).await {
+                        let _ = tokio::io::copy_bidirectional(&mut c, &mut s).await;
+                    }
+                });
+            }
+        });
+        let side = Arc::new(SideProbes::default());
+        let target = Target {
+            host: "expe.example.com".into(),
+            addr,
+            alternates: Vec::new(),
+            service: Service::Http,
+            xmpp_domain: None,
+            edge_domain: None,
+            srv: None,
+        };
+        let step = Duration::from_secs(5);
+        let timeouts = Timeouts {
+            connect: step,
+            starttls: step,
+            handshake: step,
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (side, target) = (side.clone(), target.clone());
+            tasks.push(tokio::spawn(async move {
+                side.chain(&target, timeouts, crate::clock::now()).await
+            }));
+        }
+        let mut fresh = 0;
+        for t in tasks {
+            let (got, age) = t.await.unwrap();
+            assert_eq!(got, chain);
+            fresh += usize::from(age.is_none());
+        }
+        assert_eq!(fresh, 1, "one probe, seven reuses");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "one connection to the server"
         );
     }
 }
