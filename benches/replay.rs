@@ -85,7 +85,7 @@ fn generate(path: &Path, megabytes: u64, chain: &[Vec<u8>]) -> u64 {
 fn edgetap_replay(path: &Path) -> (Duration, usize) {
     let t = Instant::now();
     let (_, observations) =
-        edgetap::cmd::replay::read_all(&[path.to_path_buf()], &HashMap::new(), &[]);
+        edgetap::cmd::replay::read_all(&[path.to_path_buf()], &HashMap::new(), &Default::default());
     let chains = observations
         .iter()
         .filter(|o| !o.presented.is_empty())

@@ -150,14 +150,14 @@ async fn run_case(suite: &Suite, engine: &Engine, case: &Case) -> anyhow::Result
             edge_domain,
             service_map,
         } => {
-            let keylogs = super::replay::read_keylogs(keylog.as_slice())?;
+            let keys = super::replay::read_keylogs(keylog.as_slice())?;
             let services: HashMap<_, _> = service_map.iter().copied().collect();
             let (report, unreadable) = super::replay::analyse(
                 engine,
                 now,
                 std::slice::from_ref(file),
                 &services,
-                &keylogs,
+                &keys,
                 edge_domain.as_deref(),
             )?;
             if let Some(e) = unreadable.first() {
@@ -200,16 +200,7 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| load(p))
         .collect::<anyhow::Result<_>>()?;
-    let mut names: Vec<String> = args
-        .suites
-        .iter()
-        .map(|p| {
-            p.file_name().map_or_else(
-                || p.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
+    let mut names: Vec<String> = args.suites.iter().map(|p| file_name_of(p)).collect();
     names.sort();
     let version = env!("CARGO_PKG_VERSION");
     let base = match &args.baseline {
@@ -280,7 +271,7 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
     for (si, ci, report, seconds) in done {
         let suite = &suites[si];
         let case = &suite.cases[ci];
-        let suite_name = &names_of(&args.suites[si]);
+        let suite_name = &file_name_of(&args.suites[si]);
         let (error, mut failures, seen, handshakes) = match report {
             Err(e) => (Some(e), Vec::new(), Vec::new(), 0),
             Ok(report) => {
@@ -320,7 +311,7 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.record {
         let mut b = Baseline::new(names.clone(), version);
         for (s, path_s) in run.suites.iter().zip(&args.suites) {
-            let cases = b.cases.entry(names_of(path_s)).or_default();
+            let cases = b.cases.entry(file_name_of(path_s)).or_default();
             for c in s.cases.iter().filter(|c| c.error.is_none()) {
                 cases.insert(c.name.clone(), c.seen.clone());
             }
@@ -371,7 +362,9 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn names_of(p: &Path) -> String {
+/// A path's file name (the whole path when it has none). Baselines name
+/// suites by it, so that a baseline holds wherever the suite is run from.
+fn file_name_of(p: &Path) -> String {
     p.file_name().map_or_else(
         || p.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -432,23 +425,16 @@ fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile_in(dir, path)?;
-    tmp.1
-        .write_all(text.as_bytes())
-        .and_then(|()| tmp.1.sync_all())
-        .with_context(|| format!("{}: writing failed (disk full?)", tmp.0.display()))?;
-    std::fs::rename(&tmp.0, path).with_context(|| format!("{}: cannot replace it", path.display()))
-}
-
-fn tempfile_in(dir: &Path, path: &Path) -> anyhow::Result<(PathBuf, std::fs::File)> {
-    let name = format!(
+    let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name()
-            .map_or_else(|| "edgetap".into(), |n| n.to_string_lossy()),
+        file_name_of(path),
         std::process::id()
-    );
-    let tmp = dir.join(name);
-    let f = std::fs::File::create(&tmp)
-        .with_context(|| format!("{}: cannot create it", tmp.display()))?;
-    Ok((tmp, f))
+    ));
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .with_context(|| format!("{}: writing failed (disk full?)", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot replace it", path.display()))
 }

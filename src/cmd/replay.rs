@@ -43,24 +43,23 @@ pub struct ReplayArgs {
     pub analysis: AnalysisArgs,
 }
 
-/// Read the key log files given with `--keylog`; an unreadable file, or one
-/// with no key log line at all, is an input error.
-pub fn read_keylogs(files: &[PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
+/// Read the key log files given with `--keylog`, once, into one key log; an
+/// unreadable file, or one with no key log line at all, is an input error.
+pub fn read_keylogs(files: &[PathBuf]) -> anyhow::Result<KeyLog> {
+    let mut keys = KeyLog::new();
     for path in files {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{name}: cannot read the key log: {e}"))?;
-        let mut probe = KeyLog::new();
-        probe.add(&text, &name);
-        if probe.lines == 0 {
+        let before = keys.lines;
+        keys.add(&text, &format!("--keylog {name}"));
+        if keys.lines == before {
             anyhow::bail!(
                 "{name}: not a TLS key log (no line like `SERVER_HANDSHAKE_TRAFFIC_SECRET <client random> <secret>`); write one with SSLKEYLOGFILE=FILE or `openssl s_client -keylogfile FILE`"
             );
         }
-        out.push((text, format!("--keylog {name}")));
     }
-    Ok(out)
+    Ok(keys)
 }
 
 fn parse_mapping(s: &str) -> Result<(u16, Service), String> {
@@ -78,7 +77,7 @@ fn parse_mapping(s: &str) -> Result<(u16, Service), String> {
 pub fn read_all(
     files: &[PathBuf],
     services: &HashMap<u16, Service>,
-    keylogs: &[(String, String)],
+    keys: &KeyLog,
 ) -> (Vec<CaptureFileReport>, Vec<Observation>) {
     let bars = indicatif::MultiProgress::new();
     let workers = std::thread::available_parallelism()
@@ -94,7 +93,7 @@ pub fn read_all(
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    let one = read_one(path, services, keylogs, &bars);
+                    let one = read_one(path, services, keys, &bars);
                     if let Ok(mut done) = done.lock() {
                         done[i] = Some(one);
                     }
@@ -118,7 +117,7 @@ type FileRead = (CaptureFileReport, Vec<Observation>);
 fn read_one(
     path: &std::path::Path,
     services: &HashMap<u16, Service>,
-    keylogs: &[(String, String)],
+    keys: &KeyLog,
     bars: &indicatif::MultiProgress,
 ) -> FileRead {
     use std::io::IsTerminal as _;
@@ -142,10 +141,7 @@ fn read_one(
             b.inc(n);
         }
     });
-    let mut replay = Replay::new();
-    for (text, source) in keylogs {
-        replay.add_keys(text, source);
-    }
+    let mut replay = Replay::with_keys(keys.clone());
     let mut embedded = 0;
     let result = read_capture(path, progress, |item| match item {
         Item::Frame {
@@ -228,10 +224,10 @@ pub fn analyse(
     now: time::OffsetDateTime,
     files: &[PathBuf],
     services: &HashMap<u16, Service>,
-    keylogs: &[(String, String)],
+    keys: &KeyLog,
     edge_domain: Option<&str>,
 ) -> anyhow::Result<(crate::core::analysis::Report, Vec<String>)> {
-    let (files, mut observations) = read_all(files, services, keylogs);
+    let (files, mut observations) = read_all(files, services, keys);
     if let Some(domain) = edge_domain {
         for obs in observations
             .iter_mut()
@@ -263,13 +259,13 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let engine = args.analysis.engine()?;
     let now = args.analysis.now();
     let services: HashMap<u16, Service> = args.service_map.iter().copied().collect();
-    let keylogs = read_keylogs(&args.keylog)?;
+    let keys = read_keylogs(&args.keylog)?;
     let (report, unreadable) = analyse(
         &engine,
         now,
         &args.files,
         &services,
-        &keylogs,
+        &keys,
         args.edge_domain.as_deref(),
     )?;
     let code = args.analysis.emit(&report, now);

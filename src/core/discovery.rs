@@ -203,18 +203,19 @@ impl Discovery {
     }
 }
 
+/// A DNS name as edgetap compares names: lowercase, without the final dot.
+pub fn host_name(name: &hickory_proto::rr::Name) -> String {
+    name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// An SRV record as DNS carries it (hickory's type, from a resolver or a
-/// captured message), with the target as a lowercase name without the final dot.
+/// captured message), its target as [`host_name`] writes it.
 pub fn srv_record(srv: &hickory_proto::rr::rdata::SRV) -> SrvRecord {
     SrvRecord {
         priority: srv.priority,
         weight: srv.weight,
         port: srv.port,
-        target: srv
-            .target
-            .to_ascii()
-            .trim_end_matches('.')
-            .to_ascii_lowercase(),
+        target: host_name(&srv.target),
     }
 }
 

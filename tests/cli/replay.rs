@@ -110,7 +110,7 @@ fn every_agreed_chain_found(dir: &Path, files: usize, min_agreed: usize) {
                 agreed.push(pool.swap_remove(i));
             }
         }
-        let (_, observations) = read_all(&[dir.join(file)], &HashMap::new(), &[]);
+        let (_, observations) = read_all(&[dir.join(file)], &HashMap::new(), &Default::default());
         let mut ours: Vec<Key> = observations
             .iter()
             .filter(|o| !o.presented.is_empty())
@@ -167,7 +167,8 @@ fn damaged_captures_give_lines_not_panics() {
         cases.push((shared, "sv__tls_DER-incomplete-header.pcap", ""));
     }
     for (dir, file, needle) in cases {
-        let (reports, observations) = read_all(&[dir.join(file)], &HashMap::new(), &[]);
+        let (reports, observations) =
+            read_all(&[dir.join(file)], &HashMap::new(), &Default::default());
         let r = &reports[0];
         assert!(r.error.is_none(), "{file}: {:?}", r.error);
         if !needle.is_empty() {
@@ -191,7 +192,7 @@ fn truncated_capture_keeps_its_good_handshakes() {
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.pcap");
     std::fs::write(&cut, &full[..full.len() * 2 / 3]).unwrap();
-    let (reports, observations) = read_all(&[cut], &HashMap::new(), &[]);
+    let (reports, observations) = read_all(&[cut], &HashMap::new(), &Default::default());
     assert!(
         reports[0]
             .truncated

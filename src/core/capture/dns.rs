@@ -11,10 +11,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{RData, RecordType};
 
 use crate::core::discovery::{
-    Discovery, ResolvedTarget, SrvAnswer, SrvKind, SrvLookup, SrvRecord, order_srv, srv_record,
+    Discovery, ResolvedTarget, SrvAnswer, SrvKind, SrvLookup, SrvRecord, host_name, order_srv,
+    srv_record,
 };
 use crate::core::observation::{Observation, ReferenceIdentity, Service};
 
@@ -48,10 +49,6 @@ pub struct CapturedDns {
     pub responses: u64,
     /// Port-53 payloads that were not DNS messages.
     pub undecodable: u64,
-}
-
-fn key(name: &Name) -> String {
-    name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
 }
 
 impl CapturedDns {
@@ -91,18 +88,18 @@ impl CapturedDns {
         self.responses += 1;
         let rcode = msg.metadata.response_code;
         for record in msg.answers.iter().chain(msg.additionals.iter()) {
-            let owner = key(&record.name);
+            let owner = host_name(&record.name);
             match &record.data {
                 RData::A(a) => self.address(owner, IpAddr::V4(a.0)),
                 RData::AAAA(a) => self.address(owner, IpAddr::V6(a.0)),
                 RData::CNAME(c) => {
-                    self.cnames.insert(owner, key(&c.0));
+                    self.cnames.insert(owner, host_name(&c.0));
                 }
                 _ => {}
             }
         }
         for q in &msg.queries {
-            let name = key(q.name());
+            let name = host_name(q.name());
             match q.query_type() {
                 RecordType::SRV
                     if SrvKind::ALL
@@ -314,8 +311,8 @@ pub fn give_context(obs: &mut Observation, found: &[CapturedDiscovery]) -> bool 
 #[cfg(test)]
 mod tests {
     use hickory_proto::op::{OpCode, Query};
-    use hickory_proto::rr::Record;
     use hickory_proto::rr::rdata::{A, CNAME, SRV};
+    use hickory_proto::rr::{Name, Record};
 
     use super::*;
     use crate::core::observation::{Origin, SourceKind};

@@ -128,6 +128,14 @@ impl Replay {
         Replay::default()
     }
 
+    /// A fresh replay that opens TLS 1.3 handshakes with `keys`.
+    pub fn with_keys(keys: KeyLog) -> Replay {
+        Replay {
+            keys,
+            ..Replay::default()
+        }
+    }
+
     /// TLS key log text (from `--keylog`, or a capture's Decryption Secrets
     /// Block), `source` saying which; returns the handshake secrets taken.
     /// Keys may arrive at any point before [`Replay::finish`].

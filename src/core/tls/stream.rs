@@ -128,10 +128,7 @@ impl DirectionParser {
     /// The client finished its handshake: the server's flight is complete.
     pub fn end_server_flight(&mut self) {
         if self.keeping_server_flight() {
-            self.encrypted = true;
-            self.state = State::Stopped;
-            self.buf = Vec::new();
-            self.handshake = Vec::new();
+            self.turned_encrypted();
         }
     }
 
@@ -185,6 +182,14 @@ impl DirectionParser {
                 self.buf.len()
             ));
         }
+    }
+
+    /// The direction is encrypted from here: nothing more to parse.
+    fn turned_encrypted(&mut self) {
+        self.encrypted = true;
+        self.state = State::Stopped;
+        self.buf = Vec::new();
+        self.handshake = Vec::new();
     }
 
     fn stop(&mut self, why: String) {
@@ -280,17 +285,11 @@ impl DirectionParser {
                     self.flight.extend_from_slice(&header);
                     self.flight.extend_from_slice(&body);
                     self.keep = Keep::Off;
-                    self.encrypted = true;
-                    self.state = State::Stopped;
-                    self.buf = Vec::new();
-                    self.handshake = Vec::new();
+                    self.turned_encrypted();
                     return;
                 }
                 20 | 23 => {
-                    self.encrypted = true;
-                    self.state = State::Stopped;
-                    self.buf = Vec::new();
-                    self.handshake = Vec::new();
+                    self.turned_encrypted();
                     return;
                 }
                 _ => {}

@@ -82,27 +82,50 @@ fn expand_label(prk: &hkdf::Prk, label: &str, out: &mut [u8]) {
     }
 }
 
+/// One direction's record protection: the AEAD key and the IV it derives
+/// nonces from (RFC 8446 §7.3).
+struct RecordKey {
+    key: aead::LessSafeKey,
+    iv: [u8; aead::NONCE_LEN],
+}
+
+impl RecordKey {
+    /// The key and IV of `secret` (a traffic secret) under suite `cipher`.
+    fn new(cipher: u16, secret: &[u8]) -> Result<RecordKey, DecryptError> {
+        let (algorithm, hash) = suite(cipher).ok_or(DecryptError::UnsupportedSuite(cipher))?;
+        let want = hash.hmac_algorithm().digest_algorithm().output_len();
+        if secret.len() != want {
+            return Err(DecryptError::SecretLength {
+                got: secret.len(),
+                want,
+            });
+        }
+        let prk = hkdf::Prk::new_less_safe(hash, secret);
+        let mut key_bytes = vec![0u8; algorithm.key_len()];
+        expand_label(&prk, "key", &mut key_bytes);
+        let mut iv = [0u8; aead::NONCE_LEN];
+        expand_label(&prk, "iv", &mut iv);
+        let key = aead::UnboundKey::new(algorithm, &key_bytes)
+            .map(aead::LessSafeKey::new)
+            .map_err(|_| DecryptError::UnsupportedSuite(cipher))?;
+        Ok(RecordKey { key, iv })
+    }
+
+    /// The nonce of record number `seq` (§5.3): the IV XOR the sequence number.
+    fn nonce(&self, seq: u64) -> aead::Nonce {
+        let mut nonce = self.iv;
+        for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
+            *n ^= s;
+        }
+        aead::Nonce::assume_unique_for_key(nonce)
+    }
+}
+
 /// Open the records one side sent after ServerHello (`records`: whole records,
 /// headers included, as they crossed the wire), with that side's handshake
 /// traffic secret and the negotiated suite.
 pub fn open_flight(cipher: u16, secret: &[u8], records: &[u8]) -> Result<Flight, DecryptError> {
-    let (algorithm, hash) = suite(cipher).ok_or(DecryptError::UnsupportedSuite(cipher))?;
-    let want = hash.hmac_algorithm().digest_algorithm().output_len();
-    if secret.len() != want {
-        return Err(DecryptError::SecretLength {
-            got: secret.len(),
-            want,
-        });
-    }
-    let prk = hkdf::Prk::new_less_safe(hash, secret);
-    let mut key_bytes = vec![0u8; algorithm.key_len()];
-    expand_label(&prk, "key", &mut key_bytes);
-    let mut iv = [0u8; aead::NONCE_LEN];
-    expand_label(&prk, "iv", &mut iv);
-    let key = aead::UnboundKey::new(algorithm, &key_bytes)
-        .map(aead::LessSafeKey::new)
-        .map_err(|_| DecryptError::UnsupportedSuite(cipher))?;
-
+    let key = RecordKey::new(cipher, secret)?;
     let mut flight = Flight::default();
     let mut handshake: Vec<u8> = Vec::new();
     let mut rest = records;
@@ -123,16 +146,10 @@ pub fn open_flight(cipher: u16, secret: &[u8], records: &[u8]) -> Result<Flight,
             // A middlebox-compatibility ChangeCipherSpec, or stray plaintext.
             continue;
         }
-        let mut nonce = iv;
-        for (n, s) in nonce[4..].iter_mut().zip(seq.to_be_bytes()) {
-            *n ^= s;
-        }
         let mut buf = body.to_vec();
-        let opened = key.open_in_place(
-            aead::Nonce::assume_unique_for_key(nonce),
-            aead::Aad::from(header),
-            &mut buf,
-        );
+        let opened = key
+            .key
+            .open_in_place(key.nonce(seq), aead::Aad::from(header), &mut buf);
         seq += 1;
         let Ok(plain) = opened else {
             if seq == 1 {
@@ -187,37 +204,6 @@ pub fn open_flight(cipher: u16, secret: &[u8], records: &[u8]) -> Result<Flight,
     Ok(flight)
 }
 
-/// Seal handshake messages into TLS 1.3 records as a sender would (one
-/// message per record), for tests and benchmarks of the reader.
-pub fn seal_flight(cipher: u16, secret: &[u8], messages: &[Vec<u8>]) -> Option<Vec<u8>> {
-    let (algorithm, hash) = suite(cipher)?;
-    let prk = hkdf::Prk::new_less_safe(hash, secret);
-    let mut key_bytes = vec![0u8; algorithm.key_len()];
-    expand_label(&prk, "key", &mut key_bytes);
-    let mut iv = [0u8; aead::NONCE_LEN];
-    expand_label(&prk, "iv", &mut iv);
-    let key = aead::LessSafeKey::new(aead::UnboundKey::new(algorithm, &key_bytes).ok()?);
-    let mut out = Vec::new();
-    for (seq, m) in messages.iter().enumerate() {
-        let mut nonce = iv;
-        for (n, s) in nonce[4..].iter_mut().zip((seq as u64).to_be_bytes()) {
-            *n ^= s;
-        }
-        let mut buf = [&m[..], &[22u8, 0, 0][..]].concat();
-        let len = (buf.len() + algorithm.tag_len()) as u16;
-        let header = [23, 3, 3, len.to_be_bytes()[0], len.to_be_bytes()[1]];
-        key.seal_in_place_append_tag(
-            aead::Nonce::assume_unique_for_key(nonce),
-            aead::Aad::from(header),
-            &mut buf,
-        )
-        .ok()?;
-        out.extend_from_slice(&header);
-        out.extend_from_slice(&buf);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +221,25 @@ mod tests {
         expand_label(&prk, "iv", &mut iv);
         assert_eq!(key.to_vec(), unhex("3fce516009c21727d0f2e4e86ee403bc"));
         assert_eq!(iv.to_vec(), unhex("5d313eb2671276ee13000b30"));
+    }
+
+    /// Seal handshake messages into TLS 1.3 records as a sender would (one
+    /// message per record), for the reader's tests.
+    fn seal_flight(cipher: u16, secret: &[u8], messages: &[Vec<u8>]) -> Option<Vec<u8>> {
+        let key = RecordKey::new(cipher, secret).ok()?;
+        let tag_len = key.key.algorithm().tag_len();
+        let mut out = Vec::new();
+        for (seq, m) in messages.iter().enumerate() {
+            let mut buf = [&m[..], &[22u8, 0, 0][..]].concat();
+            let len = ((buf.len() + tag_len) as u16).to_be_bytes();
+            let header = [23, 3, 3, len[0], len[1]];
+            key.key
+                .seal_in_place_append_tag(key.nonce(seq as u64), aead::Aad::from(header), &mut buf)
+                .ok()?;
+            out.extend_from_slice(&header);
+            out.extend_from_slice(&buf);
+        }
+        Some(out)
     }
 
     fn unhex(s: &str) -> Vec<u8> {
