@@ -381,20 +381,17 @@ async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture()
     );
 
     // tshark, reading the same file, decrypts the same certificates.
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&dsb)
-        .args([
-            "-Y",
-            "tls.handshake.type == 11",
-            "-T",
-            "fields",
-            "-e",
-            "tls.handshake.certificate",
-        ])
-        .output()
-        .unwrap();
-    let mut tshark_certs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let listed = crate::tshark(&[
+        "-r",
+        dsb.to_str().unwrap(),
+        "-Y",
+        "tls.handshake.type == 11",
+        "-T",
+        "fields",
+        "-e",
+        "tls.handshake.certificate",
+    ]);
+    let mut tshark_certs: Vec<String> = listed
         .split([',', '\n'])
         .filter(|s| !s.is_empty())
         .map(|hex| {
