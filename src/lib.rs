@@ -14,6 +14,7 @@
 pub mod clock;
 pub mod cmd;
 pub mod core;
+pub mod fuzzing;
 pub mod input;
 pub mod lab;
 pub mod logs;

@@ -202,7 +202,10 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     drain(&proxy, grace, Duration::from_millis(50)).await;
     let _ = force_tx.send(true);
     drain(&proxy, Duration::from_secs(5), Duration::from_millis(20)).await;
-    proxy.finish()?;
+    // Like a full disk, a stalled one loses output but is not an error exit.
+    if let Err(e) = proxy.finish() {
+        eprintln!("edgetap: warning: {e:#}");
+    }
     terminal.close(Duration::from_secs(2));
     if terminal.dropped() > 0 {
         eprintln!(

@@ -96,27 +96,39 @@ pub enum Item<'a> {
 pub fn read_capture(
     path: &Path,
     progress: Box<dyn FnMut(u64)>,
-    mut on: impl FnMut(Item<'_>),
+    on: impl FnMut(Item<'_>),
 ) -> Result<ReadSummary, CaptureError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|cause| CaptureError::Open {
         path: name.clone(),
         cause,
     })?;
-    let mut raw = BufReader::with_capacity(
-        1 << 20,
+    read_capture_from(
         Counting {
             inner: file,
             on_read: progress,
         },
-    );
+        &name,
+        on,
+    )
+}
+
+/// Read a capture from any byte source (`name` says what it is in messages):
+/// the part of [`read_capture`] that does not open a file.
+pub fn read_capture_from(
+    source: impl Read,
+    name: &str,
+    mut on: impl FnMut(Item<'_>),
+) -> Result<ReadSummary, CaptureError> {
+    let name = name.to_owned();
+    let mut raw = BufReader::with_capacity(1 << 20, source);
     let mut magic = [0u8; 4];
     let n = read_up_to(&mut raw, &mut magic).map_err(|cause| CaptureError::Open {
         path: name.clone(),
         cause,
     })?;
     let head = std::io::Cursor::new(magic[..n].to_vec());
-    let (mut reader, gz): (Box<dyn Read>, bool) = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+    let (mut reader, gz): (Box<dyn Read + '_>, bool) = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         let mut inner = flate2::read::MultiGzDecoder::new(head.chain(raw));
         let mut m = [0u8; 4];
         let k = read_up_to(&mut inner, &mut m).map_err(|cause| CaptureError::Open {

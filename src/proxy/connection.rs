@@ -176,7 +176,7 @@ impl Proxy {
     ) -> Result<(TcpStream, String, SocketAddr), String> {
         let mut reasons = Vec::new();
         for u in upstreams {
-            let addrs = match self.dns.addresses(&u.host).await {
+            let addrs = match self.addresses(&u.host).await {
                 Ok(a) => a,
                 Err(e) => {
                     reasons.push(format!("{}: {e}", u.host));
@@ -200,6 +200,50 @@ impl Proxy {
             }
         }
         Err(format!("upstream unreachable: {}", reasons.join("; ")))
+    }
+}
+
+impl Proxy {
+    /// `host`'s addresses: a fresh look-up, or, when DNS fails mid-run, the
+    /// last answer it gave (said once per host on the terminal, as relaying on
+    /// old addresses may reach a server the records no longer name).
+    async fn addresses(&self, host: &str) -> Result<Vec<std::net::IpAddr>, String> {
+        let fresh = self.dns.addresses(host).await;
+        // Only names from the configuration or SRV records are kept (a
+        // bounded set); an address literal (transparent mode) needs no DNS.
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok();
+        let Ok(mut last) = self.last_addresses.lock() else {
+            return fresh;
+        };
+        if literal {
+            return fresh;
+        }
+        match fresh {
+            Ok(addresses) => {
+                last.insert(
+                    host.to_owned(),
+                    super::LastAddresses {
+                        addresses: addresses.clone(),
+                        stale_said: false,
+                    },
+                );
+                Ok(addresses)
+            }
+            Err(e) => match last.get_mut(host) {
+                Some(known) => {
+                    if !known.stale_said {
+                        known.stale_said = true;
+                        tracing::warn!(host, error = %e, addresses = ?known.addresses, "DNS look-up failed; relaying to the addresses it last gave");
+                    }
+                    Ok(known.addresses.clone())
+                }
+                None => Err(e),
+            },
+        }
     }
 }
 

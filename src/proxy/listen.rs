@@ -81,6 +81,8 @@ impl Proxy {
         mut stop: watch::Receiver<bool>,
     ) {
         let Some(config) = &listener.srv else { return };
+        // Said once when look-ups start failing, and once when they recover.
+        let mut failing = false;
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.srv_refresh) => {}
@@ -88,6 +90,9 @@ impl Proxy {
             }
             match upstreams(self.domain.as_deref(), config, &self.dns).await {
                 Ok(fresh) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(listener = %config.listen, "SRV look-ups answer again");
+                    }
                     let Ok(mut current) = listener.upstreams.write() else {
                         return;
                     };
@@ -100,9 +105,11 @@ impl Proxy {
                         *current = fresh;
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(listener = %config.listen, error = %e, "SRV look-up failed; keeping the upstreams found before");
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(listener = %config.listen, error = %e, "SRV look-up failed; keeping the upstreams found before (said again only after look-ups recover)");
                 }
+                Err(_) => {}
             }
         }
     }

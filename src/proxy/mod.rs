@@ -54,6 +54,9 @@ pub struct Proxy {
     active: AtomicUsize,
     recorder: Recorder,
     side_probes: side::SideProbes,
+    /// The last addresses each upstream host resolved to, used when DNS
+    /// stops answering mid-run (the proxy keeps relaying where it did).
+    last_addresses: std::sync::Mutex<std::collections::HashMap<String, LastAddresses>>,
     stop: watch::Receiver<bool>,
     /// Handshakes judged so far.
     pub handshakes: AtomicU64,
@@ -63,6 +66,14 @@ pub struct Proxy {
     pub judge_time: crate::clock::JudgeTime,
     /// Where notices for the person watching go (the command renders them).
     pub notify: Notify,
+}
+
+/// An upstream host's last good answer, and whether the proxy already said
+/// it is relaying on it because DNS failed.
+#[derive(Debug, Clone)]
+struct LastAddresses {
+    addresses: Vec<std::net::IpAddr>,
+    stale_said: bool,
 }
 
 /// What the proxy tells the person watching, as it happens; the command
@@ -124,6 +135,7 @@ impl Proxy {
             active: AtomicUsize::new(0),
             recorder,
             side_probes: side::SideProbes::default(),
+            last_addresses: Default::default(),
             stop,
             handshakes: AtomicU64::new(0),
             forger: None,

@@ -11,7 +11,6 @@
 //! events file as a `recorder-overflow` line with the running counts, and at
 //! shutdown on stderr.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -19,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::core::export::FlowLog;
+use crate::sink::WholeRecords;
 
 /// A capture sink that starts a new file past a size.
 pub struct PcapRotation {
@@ -86,6 +86,9 @@ pub struct Outputs {
     /// SSLKEYLOGFILE lines of intercepted sessions.
     pub keylog: Option<std::fs::File>,
 }
+
+/// How long stopping waits for the output files to be written.
+pub const FINISH_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Records waiting for the writer at most.
 pub const QUEUE_RECORDS: usize = 16_384;
@@ -240,16 +243,33 @@ impl Recorder {
 
     /// Write everything queued, close the capture, end the thread.
     pub fn finish(&self) -> anyhow::Result<()> {
+        self.finish_within(FINISH_WAIT)
+    }
+
+    /// [`Recorder::finish`], waiting at most `within` for the disk: a disk that
+    /// stalls (a hung network mount, a pipe nobody reads) must not keep the
+    /// proxy from stopping. What was still queued then is said to be lost.
+    pub fn finish_within(&self, within: std::time::Duration) -> anyhow::Result<()> {
         if let Ok(mut tx) = self.tx.lock() {
             tx.take();
         }
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        match thread {
-            Some(t) => t
-                .join()
-                .map_err(|_| anyhow::anyhow!("the capture writer stopped unexpectedly"))?,
-            None => Ok(()),
+        let Some(t) = thread else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + within;
+        while !t.is_finished() {
+            if std::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "the output files did not finish writing within {}s (a stalled disk or an unread pipe?): {} KiB still queued are lost, and the last record of each file may be cut",
+                    within.as_secs(),
+                    self.queued_bytes.load(Ordering::Relaxed).div_ceil(1024)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        t.join()
+            .map_err(|_| anyhow::anyhow!("the capture writer stopped unexpectedly"))?
     }
 }
 
@@ -295,15 +315,16 @@ fn write_all(
     rx: mpsc::Receiver<(Record, usize)>,
     acct: Writer,
 ) -> anyhow::Result<()> {
-    let mut events = out.events.take().map(std::io::BufWriter::new);
+    let mut events = out.events.take().map(WholeRecords::new);
+    let mut keylog = out.keylog.take().map(WholeRecords::new);
     let mut lost = Lost::default();
     let mut reported = 0;
-    let mut report_drops = |events: &mut Option<std::io::BufWriter<std::fs::File>>| {
+    let mut report_drops = |events: &mut Option<WholeRecords>| {
         let total = acct.dropped.total();
         if total != reported {
             reported = total;
             if let Some(w) = events {
-                let _ = writeln!(w, "{}", acct.dropped.line()).and_then(|_| w.flush());
+                let _ = w.write_line(&acct.dropped.line());
             }
         }
     };
@@ -313,7 +334,7 @@ fn write_all(
         match record {
             Record::Event(line) => {
                 if let Some(w) = &mut events
-                    && let Err(e) = writeln!(w, "{line}").and_then(|_| w.flush())
+                    && let Err(e) = w.write_line(&line)
                 {
                     lost.note("events file", "event", &e);
                 }
@@ -328,8 +349,8 @@ fn write_all(
                 }
             }
             Record::Keys(lines) => {
-                if let Some(f) = &mut out.keylog
-                    && let Err(e) = f.write_all(lines.as_bytes())
+                if let Some(f) = &mut keylog
+                    && let Err(e) = f.write(lines.as_bytes())
                 {
                     lost.note("key log", "key entry", &e);
                 }
@@ -337,11 +358,6 @@ fn write_all(
         }
     }
     report_drops(&mut events);
-    if let Some(w) = &mut events
-        && let Err(e) = w.flush()
-    {
-        lost.note("events file", "event", &e);
-    }
     if let Some(summary) = lost.summary() {
         eprintln!("edgetap: warning: {summary}");
     }

@@ -18,6 +18,48 @@ pub fn open_append(path: &std::path::Path, what: &str) -> anyhow::Result<std::fs
         .with_context(|| format!("{}: cannot open the {what}", path.display()))
 }
 
+/// A file written in whole records (events lines, key log entries): each
+/// record goes out in one write, and a write that fails part-way (a full disk)
+/// is cut back, so the file only ever holds complete records, whatever the
+/// disk did. Opened for appending, so the next record lands after the cut.
+pub struct WholeRecords {
+    file: std::fs::File,
+    /// Length of the file up to its last complete record.
+    committed: u64,
+}
+
+impl WholeRecords {
+    /// Wrap a file opened for appending.
+    pub fn new(file: std::fs::File) -> WholeRecords {
+        let committed = file.metadata().map(|m| m.len()).unwrap_or(0);
+        WholeRecords { file, committed }
+    }
+
+    /// Write `record` whole or not at all.
+    pub fn write(&mut self, record: &[u8]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        match self.file.write_all(record) {
+            Ok(()) => {
+                self.committed += record.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Best effort: a device such as /dev/full has no length to cut.
+                let _ = self.file.set_len(self.committed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Write `line` and its newline whole or not at all.
+    pub fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        let mut record = Vec::with_capacity(line.len() + 1);
+        record.extend_from_slice(line.as_bytes());
+        record.push(b'\n');
+        self.write(&record)
+    }
+}
+
 /// The longest field the text report prints whole; longer ones are cut, with
 /// how much was left out.
 pub const FIELD_MAX: usize = 2000;

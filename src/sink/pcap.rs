@@ -21,6 +21,13 @@ pub struct PcapSink {
     flows: u32,
     path: String,
     bytes: u64,
+    /// A second handle on the file, to cut it back after a failed write.
+    file: File,
+    /// The file's length up to its last complete connection.
+    committed: u64,
+    /// A write failed (a full disk): the file was cut back to `committed`
+    /// and nothing more is written to it.
+    failed: bool,
 }
 
 fn since_epoch(t: SystemTime) -> Duration {
@@ -33,8 +40,15 @@ impl PcapSink {
         let name = path.display().to_string();
         let file = File::create(path)
             .with_context(|| format!("{name}: cannot create the capture file"))?;
-        let writer = CaptureWriter::new(BufWriter::new(file), Format::for_name(&name))
+        let handle = file
+            .try_clone()
+            .with_context(|| format!("{name}: cannot open the capture file"))?;
+        let mut writer = CaptureWriter::new(BufWriter::new(file), Format::for_name(&name))
             .with_context(|| format!("{name}: cannot write the capture header"))?;
+        writer
+            .flush()
+            .with_context(|| format!("{name}: cannot write the capture header"))?;
+        let committed = handle.metadata().map(|m| m.len()).unwrap_or(0);
         let keylog = match keylog {
             Some(k) => Some(BufWriter::new(super::open_append(k, "key log")?)),
             None => None,
@@ -45,11 +59,42 @@ impl PcapSink {
             flows: 0,
             path: name,
             bytes: 0,
+            file: handle,
+            committed,
+            failed: false,
         })
     }
 
-    /// Write one connection with `comment` on its certificate frame.
+    /// Write one connection with `comment` on its certificate frame, whole or
+    /// not at all: when the disk fails part-way, the file is cut back to the
+    /// connection before and later connections are refused (the file stays a
+    /// valid capture of everything up to the failure).
     pub fn write_flow(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
+        self.whole(|me| me.write_flow_frames(flow, comment))
+    }
+
+    /// Run `write`, which ends with a flush, as one whole unit of the file.
+    fn whole(&mut self, write: impl FnOnce(&mut Self) -> anyhow::Result<()>) -> anyhow::Result<()> {
+        if self.failed {
+            anyhow::bail!(
+                "{}: an earlier write failed; the capture ends before it",
+                self.path
+            );
+        }
+        match write(self) {
+            Ok(()) => {
+                self.committed = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = true;
+                let _ = self.file.set_len(self.committed);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_flow_frames(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
         let (Some(client), Some(server), Some(opened)) = (flow.client, flow.server, flow.opened)
         else {
             return Ok(()); // never connected: nothing went over the wire
@@ -100,6 +145,16 @@ impl PcapSink {
         client: std::net::IpAddr,
         at: SystemTime,
     ) -> anyhow::Result<()> {
+        self.whole(|me| me.write_dns_frames(discovery, nameserver, client, at))
+    }
+
+    fn write_dns_frames(
+        &mut self,
+        discovery: &crate::core::discovery::Discovery,
+        nameserver: std::net::IpAddr,
+        client: std::net::IpAddr,
+        at: SystemTime,
+    ) -> anyhow::Result<()> {
         use crate::core::export::dns::{answer_messages, udp_frame};
         let ctx = || format!("{}: writing failed (disk full?)", self.path);
         let (from, to) = (
@@ -124,13 +179,27 @@ impl PcapSink {
         self.bytes
     }
 
-    /// Flush and close.
+    /// Flush and close. After a failed write, what the writer still holds
+    /// is thrown away and the file keeps its complete connections only.
     pub fn finish(self) -> anyhow::Result<()> {
         let path = self.path.clone();
-        self.writer
-            .into_inner()
-            .map(drop)
-            .with_context(|| format!("{path}: closing the capture failed"))
+        if self.failed {
+            let PcapSink {
+                writer,
+                file,
+                committed,
+                ..
+            } = self;
+            // Dropping the buffered writer may still write its tail: cut after.
+            drop(writer);
+            let _ = file.set_len(committed);
+            return Ok(());
+        }
+        let result = self.writer.into_inner().map(drop);
+        if result.is_err() {
+            let _ = self.file.set_len(self.committed);
+        }
+        result.with_context(|| format!("{path}: closing the capture failed"))
     }
 }
 

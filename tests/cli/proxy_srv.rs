@@ -205,7 +205,8 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
 
 /// An SRV-derived listener follows the records while it runs: it starts with
 /// only a dead target (connections fail, each an event), the zone gains a live
-/// one, and within the refresh period curl gets through to it.
+/// one, and within the refresh period curl gets through to it; then the
+/// nameserver goes away and relaying goes on to the addresses last resolved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srv_listener_follows_changed_records() {
     #[allow(clippy::disallowed_methods)]
@@ -285,9 +286,36 @@ async fn srv_listener_follows_changed_records() {
     }
     assert_eq!(after, "200", "the new SRV target is used without a restart");
 
-    tokio::task::spawn_blocking(move || crate::stop_proxy(proxy))
+    // DNS fails mid-run: the nameserver goes away (records have a 1 s TTL, the
+    // refresh runs every second). The listener keeps its upstreams and the
+    // addresses they last resolved to, and says so once.
+    drop(authority);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let without_dns = tokio::task::spawn_blocking(curl.clone()).await.unwrap();
+    assert_eq!(
+        without_dns, "200",
+        "relaying goes on when DNS stops answering"
+    );
+    let again = tokio::task::spawn_blocking(curl.clone()).await.unwrap();
+    assert_eq!(again, "200");
+
+    let err = tokio::task::spawn_blocking(move || crate::stop_proxy(proxy))
         .await
         .unwrap();
+    let said = |needle: &str| err.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("relaying to the addresses it last gave")
+                && l.contains(&format!("\"{expe}\"")))
+            .count(),
+        1,
+        "said once per host: {err}"
+    );
+    assert_eq!(
+        said("SRV look-up failed"),
+        1,
+        "a failing refresh is said once, not every period: {err}"
+    );
     let events = events(&ev);
     assert!(
         events.iter().any(|e| e["close_reason"]
