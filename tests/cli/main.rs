@@ -9,6 +9,7 @@ mod conventions;
 mod decrypt;
 mod errors;
 mod export;
+mod faults;
 mod json_contract;
 mod limbo;
 mod openssl_chains;

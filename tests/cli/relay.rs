@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-struct Kill(Child);
+pub(crate) struct Kill(pub(crate) Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -38,7 +38,7 @@ fn server(mut cmd: Command, port: u16, installed: &str) -> Kill {
 }
 
 /// socat on `port` running `cmd` for each connection (stdin = what the client sent).
-fn socat(port: u16, cmd: &str) -> Kill {
+pub(crate) fn socat(port: u16, cmd: &str) -> Kill {
     let mut socat = Command::new("socat");
     socat.args([
         "-t",
@@ -108,7 +108,7 @@ fn wait_events(path: &Path, n: usize) -> Vec<Value> {
 }
 
 /// Deterministic, incompressible-looking bytes (xorshift).
-fn pattern(len: usize) -> Vec<u8> {
+pub(crate) fn pattern(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..len)
         .map(|_| {
@@ -121,7 +121,7 @@ fn pattern(len: usize) -> Vec<u8> {
 }
 
 /// Send `data` through `port`, half-close, read the echo to the end.
-fn echo_round_trip(port: u16, data: &[u8]) -> Vec<u8> {
+pub(crate) fn echo_round_trip(port: u16, data: &[u8]) -> Vec<u8> {
     let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut w = s.try_clone().unwrap();
