@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use edgetap::cmd;
 
+/// jemalloc, whose background thread returns freed memory to the system (see Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// See, handshake by handshake, which certificate chain each Cisco collaboration
 /// server presents, and why Jabber, an MRA IP phone, a TelePresence endpoint or
 /// Expressway-C would accept, prompt or fail.
@@ -65,7 +69,14 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(args),
         Command::Discover(args) => runtime().and_then(|rt| rt.block_on(cmd::discover::run(args))),
         Command::Probe(args) => runtime().and_then(|rt| rt.block_on(cmd::probe::run(args))),
-        Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(cmd::proxy::run(args))),
+        Command::Proxy(args) => {
+            // Freed memory goes back to the system in the background, so a
+            // proxy left running after a burst of connections shrinks again.
+            if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+                tracing::debug!(error = %e, "jemalloc background thread not started");
+            }
+            runtime().and_then(|rt| rt.block_on(cmd::proxy::run(args)))
+        }
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(cmd::demo::run(args))),
         Command::Regress(args) => runtime().and_then(|rt| rt.block_on(cmd::regress::run(args))),
         Command::Completions { shell } => {

@@ -129,6 +129,7 @@ fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
 /// Run `proxy` until Ctrl-C or SIGTERM.
 pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
+    raise_open_file_limit();
     let (public, enterprise) =
         super::common::trust_stores(args.public_roots.as_deref(), &args.trust)?;
     let engine = Engine::new(public, enterprise, args.time.detector_config());
@@ -295,6 +296,29 @@ fn start_recorder(cfg: &ProxyConfig) -> anyhow::Result<Recorder> {
         keylog,
     })
     .context("cannot start the thread that writes the output files")
+}
+
+/// Each relayed connection holds two descriptors: raise the soft open-file
+/// limit to the hard one (as Go's runtime and nginx do), so the proxy is not
+/// cut off at 1,024 on a default shell; say the limit when it stays low.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    if limit.current != limit.maximum && setrlimit(Resource::Nofile, raised).is_err() {
+        tracing::warn!(limit = ?limit.current, "could not raise the open-file limit");
+    }
+    if let Some(n) = getrlimit(Resource::Nofile).current
+        && n < 4096
+    {
+        eprintln!(
+            "edgetap: note: at most {n} open files: about {} connections at once (raise `ulimit -Hn` for more)",
+            n.saturating_sub(32) / 2
+        );
+    }
 }
 
 /// In intercept mode, the diagnostic CA (refused when expired; a warning in its

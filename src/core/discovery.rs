@@ -134,6 +134,16 @@ impl SrvLookup {
     }
 
     /// One line describing the answer, for people.
+    /// True when the resolver gave no verdict on the name (timeout, server
+    /// failure, error): whether the record exists is unknown.
+    pub fn unanswered(&self) -> bool {
+        matches!(
+            self.answer,
+            SrvAnswer::Timeout | SrvAnswer::ServerFailure { .. } | SrvAnswer::Error { .. }
+        )
+    }
+
+    /// The answer in words.
     pub fn describe(&self) -> String {
         match &self.answer {
             SrvAnswer::Found { targets } => format!("{} target(s)", targets.len()),

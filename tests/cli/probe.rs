@@ -443,7 +443,20 @@ async fn discover_reports_nxdomain_refused_and_timeouts_clearly() {
         doc["dns"]["lookups"][0]["status"], "server-failure",
         "{doc}"
     );
-    assert_eq!(code, 1, "no _collab-edge record fails MRA clients");
+    // REFUSED says nothing about the record: not judged, and the advice is
+    // about the resolver, not the zone.
+    assert_eq!(code, 0, "no answer is not a missing record: {doc}");
+    assert_eq!(
+        doc["dns"]["verdicts"]["jabber"]["outcome"], "unknown",
+        "{doc}"
+    );
+    let rules: Vec<&str> = doc["dns"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert_eq!(rules, ["dns.lookup-failed"], "{doc}");
 
     // A nameserver that never answers: a timeout per lookup, bounded.
     let dead = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -128,6 +128,7 @@ catalogue! {
     DNS_TARGET_NOT_IN_CERT = "dns.target-not-in-cert",       [P,  F,  F,  NA], Handshake, None, "the SRV target FQDN is not a SAN on the certificate it serves";
     DNS_UNEXPECTED_PORT = "dns.unexpected-port",             [W,  W,  W,  NA], Dns, None, "`_collab-edge` target port is not 8443";
     // Added by edgetap (not in rules.md): cases a validator meets that the table is silent on.
+    DNS_LOOKUP_FAILED = "dns.lookup-failed",                 [W,  W,  W,  NA], Dns, None, "the resolver gave no answer for `_collab-edge._tls.<domain>` (timeout, SERVFAIL, REFUSED): whether the record exists is unknown, so discovery is not judged";
     CHAIN_MALFORMED_CERTIFICATE = "chain.malformed-certificate", [F, F, F,  F ], Chain, None, "a presented certificate cannot be decoded as X.509";
     CHAIN_ISSUER_NOT_CA = "chain.issuer-not-ca",             [F,  F,  F,  F ], Chain, None, "a certificate that issues another on the path is not a CA (BasicConstraints cA=FALSE or no keyCertSign)";
     CHAIN_DUPLICATE_CERT = "chain.duplicate-cert",           [OK, OK, OK, OK], Chain, None, "the same certificate is presented more than once (harmless, wasteful)";

@@ -183,12 +183,27 @@ impl DnsReport {
     /// Judge a discovery; `outside` when the resolver stands for a client outside.
     pub fn judge(discovery: crate::core::discovery::Discovery, outside: bool) -> DnsReport {
         let findings = super::rules::dns::discovery_findings(&discovery, outside);
+        // The edge record unanswered: discovery is not judged (unknown), unless
+        // the other answers prove a prompt or failure on their own.
+        let unanswered = discovery
+            .lookup(crate::core::discovery::SrvKind::CollabEdge)
+            .filter(|l| l.unanswered())
+            .map(|l| format!("no answer for {}: {}", l.name, l.describe()));
         let verdicts = Profile::ALL
             .into_iter()
             .map(|p| {
                 (
                     p,
-                    verdict(p, crate::core::observation::Service::Http, &findings, None),
+                    verdict(
+                        p,
+                        crate::core::observation::Service::Http,
+                        &findings,
+                        // Only for profiles that discover the edge this way.
+                        unanswered.as_deref().filter(|_| {
+                            super::catalog::DNS_COLLAB_EDGE_MISSING.effect(p)
+                                != super::profile::Effect::NotApplicable
+                        }),
+                    ),
                 )
             })
             .collect();

@@ -28,6 +28,20 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
     );
 }
 
+/// The first nameserver as dig's arguments (`@IP`, and `-p PORT` off 53);
+/// the system resolver needs none.
+fn dig_server(resolver: &str) -> String {
+    let first = resolver.split([',', ' ']).next().unwrap_or(resolver);
+    if first == "system" {
+        return String::new();
+    }
+    match first.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.port() == 53 => format!("@{} ", a.ip()),
+        Ok(a) => format!("@{} -p {} ", a.ip(), a.port()),
+        Err(_) => format!("@{first} "),
+    }
+}
+
 /// The `dns.*` findings decided from the answers alone. `outside` says the
 /// resolver stands for a client outside the enterprise (then internal records
 /// answering is a problem).
@@ -42,6 +56,16 @@ pub fn discovery_findings(d: &Discovery, outside: bool) -> Vec<Finding> {
             answer: SrvAnswer::Found { .. },
             ..
         }) => {}
+        // No answer is no evidence of a missing record: say what is unknown,
+        // and advise looking at the resolver, not at the zone.
+        Some(lookup) if lookup.unanswered() => {
+            let why = lookup.describe();
+            out.push(
+                Finding::new(&c::DNS_LOOKUP_FAILED, format!("{edge_name}: the resolver ({}) gave no answer ({why}); whether the record exists is unknown", d.resolver))
+                    .evidence("SRV", Some(format!("an answer for {edge_name}")), Some(why))
+                    .fix(format!("check that this resolver answers (dig {}SRV {edge_name}); from a client's network, try its resolver or a public one with --nameserver, then run again", dig_server(&d.resolver))),
+            );
+        }
         Some(lookup) => {
             let why = lookup.describe();
             out.push(
@@ -146,10 +170,29 @@ mod tests {
         }
 
         #[test]
-        fn collab_edge_missing_fires_on_nxdomain_and_timeout_not_on_records() {
-            for answer in [SrvAnswer::NxDomain, SrvAnswer::NoData, SrvAnswer::Timeout] {
+        fn collab_edge_missing_fires_on_nxdomain_and_nodata_not_on_records_or_no_answer() {
+            for answer in [
+                SrvAnswer::NxDomain,
+                SrvAnswer::NoData,
+                SrvAnswer::NotOffered,
+            ] {
                 let f = findings(&discovery(answer, SrvAnswer::NxDomain), true);
                 assert!(ids(&f).contains(&"dns.collab-edge-missing"));
+                assert!(!ids(&f).contains(&"dns.lookup-failed"));
+            }
+            for answer in [
+                SrvAnswer::Timeout,
+                SrvAnswer::ServerFailure {
+                    detail: "SERVFAIL".into(),
+                },
+            ] {
+                let f = findings(&discovery(answer, SrvAnswer::NxDomain), true);
+                assert_eq!(
+                    ids(&f),
+                    ["dns.lookup-failed"],
+                    "no answer is not a missing record"
+                );
+                assert!(f[0].fix.contains("dig "), "{}", f[0].fix);
             }
             let ok = discovery(
                 SrvAnswer::Found {
