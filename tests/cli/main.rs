@@ -38,6 +38,33 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port that refuses connections for as long as this value lives.
+///
+/// A port from [`free_port`] is free only when chosen: a test running in
+/// parallel may bind it a moment later, and a connection meant to be refused
+/// then reaches someone else's server (seen in CI as a TLS "unexpected
+/// message"). This socket is bound, so the port cannot be handed out again,
+/// but never listens, so the kernel answers every connection with a reset. It
+/// is bound without SO_REUSEADDR, so no other socket can share the port.
+pub struct RefusedPort {
+    _socket: tokio::net::TcpSocket,
+    /// The port that refuses.
+    pub port: u16,
+}
+
+/// Reserve a loopback port that refuses connections (see [`RefusedPort`]).
+pub fn refused_port() -> RefusedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap();
+    let port = socket.local_addr().unwrap().port();
+    RefusedPort {
+        _socket: socket,
+        port,
+    }
+}
+
 /// Wait until something accepts connections on loopback `port`.
 pub fn wait_listening(port: u16) {
     for _ in 0..200 {

@@ -43,7 +43,8 @@ async fn curl_through_passthrough_proxy_matches_probe() {
     let up_bad = serve_with(any, Some(leaf_only), Behaviour::Https, true)
         .await
         .unwrap();
-    let refused = free_port();
+    let refused_guard = crate::refused_port();
+    let refused = refused_guard.port;
 
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("root.pem");

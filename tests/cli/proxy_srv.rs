@@ -60,7 +60,9 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
     .unwrap();
     let prosody = crate::prosody_with(dir.path(), DOMAIN, &cup).await;
 
-    let dead = free_port(); // nothing listens: the first SRV target refuses
+    // Nothing listens: the first SRV target refuses.
+    let dead_guard = crate::refused_port();
+    let dead = dead_guard.port;
     let lo = std::net::IpAddr::from(Ipv4Addr::LOCALHOST);
     let mut records = vec![
         ZoneRecord::Srv(
@@ -223,12 +225,13 @@ async fn srv_listener_follows_changed_records() {
     .await
     .unwrap();
     let lo = std::net::IpAddr::from(Ipv4Addr::LOCALHOST);
+    let dead = crate::refused_port();
     let records = vec![
         ZoneRecord::Srv(
             format!("_collab-edge._tls.{DOMAIN}"),
             10,
             10,
-            free_port(),
+            dead.port,
             format!("dead.{DOMAIN}"),
         ),
         ZoneRecord::Addr(format!("dead.{DOMAIN}"), lo),

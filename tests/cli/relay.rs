@@ -583,7 +583,8 @@ fn proxy_judges_at_the_time_at_names() {
 /// being relayed.
 #[test]
 fn an_unread_stdout_never_stalls_the_relay() {
-    let dead = free_port();
+    let dead_guard = crate::refused_port();
+    let dead = dead_guard.port;
     let echo_port = free_port();
     let _echo = socat(echo_port, "cat");
     let (a, b) = (free_port(), free_port());
@@ -617,7 +618,8 @@ fn an_unread_stdout_never_stalls_the_relay() {
 /// nothing stays quiet).
 #[test]
 fn the_terminal_names_connections_without_a_handshake() {
-    let dead = free_port();
+    let dead_guard = crate::refused_port();
+    let dead = dead_guard.port;
     let echo_port = free_port();
     let _echo = socat(echo_port, "cat");
     let (a, b) = (free_port(), free_port());
