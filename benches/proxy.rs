@@ -220,19 +220,9 @@ fn main() {
 
 /// A lab HTTPS server for expe.example.com (a leaf from a fresh root).
 async fn lab_https() -> SocketAddr {
-    #[allow(clippy::disallowed_methods)]
-    let now = time::OffsetDateTime::now_utc();
-    let root = edgetap::lab::pki::Ca::root("Bench Root", now).unwrap();
-    let id = root
-        .identity("expe.example.com", &["expe.example.com"], None, &[], now)
-        .unwrap();
-    edgetap::lab::serve(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        Some(id),
-        edgetap::lab::Behaviour::Https,
-    )
-    .await
-    .unwrap()
+    edgetap::lab::serve_https("Bench Root", "expe.example.com")
+        .await
+        .unwrap()
 }
 
 /// A TLS handshake with `to` for expe.example.com. The client configuration is

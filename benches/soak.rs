@@ -73,33 +73,10 @@ fn proc_fds(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
-fn raise_own_limit() -> u64 {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let l = getrlimit(Resource::Nofile);
-    let _ = setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: l.maximum,
-            maximum: l.maximum,
-        },
-    );
-    getrlimit(Resource::Nofile).current.unwrap_or(1024)
-}
-
 async fn lab_https() -> SocketAddr {
-    #[allow(clippy::disallowed_methods)]
-    let now = time::OffsetDateTime::now_utc();
-    let root = edgetap::lab::pki::Ca::root("Soak Root", now).unwrap();
-    let id = root
-        .identity("expe.example.com", &["expe.example.com"], None, &[], now)
-        .unwrap();
-    edgetap::lab::serve(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        Some(id),
-        edgetap::lab::Behaviour::Https,
-    )
-    .await
-    .unwrap()
+    edgetap::lab::serve_https("Soak Root", "expe.example.com")
+        .await
+        .unwrap()
 }
 
 /// An upstream that resets each connection as it arrives.
@@ -464,7 +441,7 @@ async fn soak(mode: &str, n: usize, upstreams: [SocketAddr; 3], dir: &std::path:
 }
 
 fn main() {
-    let limit = raise_own_limit();
+    let limit = edgetap::net::limits::raise_open_file_limit().unwrap_or(u64::MAX);
     let hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .maximum
         .unwrap_or(limit);

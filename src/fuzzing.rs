@@ -11,17 +11,16 @@ use std::sync::OnceLock;
 
 use crate::core::analysis::engine::Engine;
 use crate::core::analysis::rules::DetectorConfig;
+use crate::core::capture::decap;
 use crate::core::capture::dns::{CapturedDns, give_context};
-use crate::core::capture::replay::Replay;
 use crate::core::capture::tcp::HalfStream;
-use crate::core::capture::{decap, observe};
 use crate::core::observation::{Observation, Origin, ReferenceIdentity, Service, SourceKind};
 use crate::core::tls::keylog::KeyLog;
 use crate::core::tls::{DirectionParser, messages};
 use crate::core::x509::cert::CertInfo;
 use crate::core::x509::trust::{StoreKind, TrustStore};
 use crate::core::xmpp;
-use crate::input::capture::{Item, read_capture_from};
+use crate::input::capture::read_capture_from;
 
 /// One fuzz target: its name (the file in `fuzz/fuzz_targets/`, the folder in
 /// `fuzz/corpus/`) and what it runs.
@@ -63,33 +62,10 @@ fn engine() -> &'static Engine {
 /// A whole capture file (pcap, pcapng, gzip; Decryption Secrets Blocks
 /// included) through replay, captured DNS, observations and the engine.
 pub fn capture(data: &[u8]) {
-    let mut replay = Replay::new();
-    let result = read_capture_from(data, "fuzz", |item| match item {
-        Item::Frame {
-            number,
-            time,
-            linktype,
-            data,
-        } => replay.frame(number, time, linktype, data),
-        Item::TlsKeys(text) => {
-            replay.add_keys(text, "fuzz");
-        }
-    });
-    if result.is_err() {
-        return;
-    }
-    let dns = replay.take_dns();
-    let found = dns.discoveries("fuzz");
-    let (connections, _) = replay.finish();
-    let services = HashMap::new();
-    let observations: Vec<Observation> = connections
-        .iter()
-        .map(|c| {
-            let mut obs = observe::observation(c, "fuzz", &services);
-            give_context(&mut obs, &found);
-            obs
-        })
-        .collect();
+    let (_, observations) =
+        crate::cmd::replay::capture_report("fuzz", &HashMap::new(), &KeyLog::new(), |on| {
+            read_capture_from(data, "fuzz", on)
+        });
     engine().evaluate(&observations, at());
 }
 

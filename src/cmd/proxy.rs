@@ -298,20 +298,10 @@ fn start_recorder(cfg: &ProxyConfig) -> anyhow::Result<Recorder> {
     .context("cannot start the thread that writes the output files")
 }
 
-/// Each relayed connection holds two descriptors: raise the soft open-file
-/// limit to the hard one (as Go's runtime and nginx do), so the proxy is not
-/// cut off at 1,024 on a default shell; say the limit when it stays low.
+/// Raise the open-file limit as far as allowed, and say how many connections
+/// fit when it stays low.
 fn raise_open_file_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let raised = rustix::process::Rlimit {
-        current: limit.maximum,
-        maximum: limit.maximum,
-    };
-    if limit.current != limit.maximum && setrlimit(Resource::Nofile, raised).is_err() {
-        tracing::warn!(limit = ?limit.current, "could not raise the open-file limit");
-    }
-    if let Some(n) = getrlimit(Resource::Nofile).current
+    if let Some(n) = crate::net::limits::raise_open_file_limit()
         && n < 4096
     {
         eprintln!(

@@ -16,7 +16,7 @@ use crate::core::capture::replay::Replay;
 use crate::core::discovery::SrvKind;
 use crate::core::observation::{Observation, Service};
 use crate::core::tls::keylog::KeyLog;
-use crate::input::capture::{Item, read_capture};
+use crate::input::capture::{CaptureError, Item, ReadSummary, read_capture};
 
 /// Arguments of `edgetap replay`.
 #[derive(Debug, Args)]
@@ -111,7 +111,7 @@ pub fn read_all(
 }
 
 /// One file's report entry and handshakes.
-type FileRead = (CaptureFileReport, Vec<Observation>);
+pub type FileRead = (CaptureFileReport, Vec<Observation>);
 
 /// One file: its report entry and its handshakes.
 fn read_one(
@@ -121,7 +121,6 @@ fn read_one(
     bars: &indicatif::MultiProgress,
 ) -> FileRead {
     use std::io::IsTerminal as _;
-    let mut observations = Vec::new();
     let name = path.display().to_string();
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let bar = (std::io::stderr().is_terminal() && size > 32 * 1024 * 1024).then(|| {
@@ -141,9 +140,28 @@ fn read_one(
             b.inc(n);
         }
     });
+    let read = capture_report(&name, services, keys, |on| read_capture(path, progress, on));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    read
+}
+
+/// One capture's report entry and handshakes, from whatever `read` reads (a
+/// file for `replay`, bytes for the capture fuzz target, so the fuzzer runs
+/// exactly what `replay` runs): frames into the replay, embedded key logs
+/// counted, then the captured DNS, the statistics and one observation per
+/// handshake with the DNS context the capture shows.
+pub fn capture_report(
+    name: &str,
+    services: &HashMap<u16, Service>,
+    keys: &KeyLog,
+    read: impl FnOnce(&mut dyn FnMut(Item<'_>)) -> Result<ReadSummary, CaptureError>,
+) -> FileRead {
+    let mut observations = Vec::new();
     let mut replay = Replay::with_keys(keys.clone());
     let mut embedded = 0;
-    let result = read_capture(path, progress, |item| match item {
+    let result = read(&mut |item| match item {
         Item::Frame {
             number,
             time,
@@ -154,11 +172,8 @@ fn read_one(
             embedded += replay.add_keys(text, "the capture's Decryption Secrets Block");
         }
     });
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
     let mut report = CaptureFileReport {
-        file: name.clone(),
+        file: name.to_owned(),
         ..CaptureFileReport::default()
     };
     match result {
@@ -174,7 +189,7 @@ fn read_one(
     let dns = replay.take_dns();
     let (connections, stats) = replay.finish();
     report.dns_responses = dns.responses;
-    report.discoveries = dns.discoveries(&name);
+    report.discoveries = dns.discoveries(name);
     report.dns_domains = report
         .discoveries
         .iter()
@@ -209,7 +224,7 @@ fn read_one(
                 c.damage.join("; ")
             ));
         }
-        let mut obs = observation(c, &name, services);
+        let mut obs = observation(c, name, services);
         give_context(&mut obs, &report.discoveries);
         observations.push(obs);
     }

@@ -166,6 +166,22 @@ pub async fn serve(
     serve_with(bind, identity, behaviour, false).await
 }
 
+/// An HTTPS server on a free loopback port for `name`: a leaf from a fresh root
+/// called `root_cn`, valid around now, behind the lab's HTTP responder (for the
+/// benchmarks). Returns its address.
+pub async fn serve_https(root_cn: &str, name: &str) -> std::io::Result<SocketAddr> {
+    let now = crate::clock::now();
+    let id = pki::Ca::root(root_cn, now)
+        .and_then(|root| root.identity(name, &[name], None, &[], now))
+        .map_err(std::io::Error::other)?;
+    serve(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        Some(id),
+        Behaviour::Https,
+    )
+    .await
+}
+
 /// As [`serve`]; `tls12_only` makes the server refuse TLS 1.3, so the chain is
 /// visible to a passive observer (as on many deployed servers).
 pub async fn serve_with(

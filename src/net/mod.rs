@@ -2,6 +2,7 @@
 //! recording streams. Each turns sockets into core values and back; no
 //! verdict logic here. (The demo deployment is `lab`.)
 
+pub mod limits;
 pub mod probe;
 pub mod recording;
 pub mod resolve;

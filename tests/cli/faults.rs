@@ -46,17 +46,6 @@ impl Drop for SmallDisk {
     }
 }
 
-/// `edgetap proxy ARGS`, stdout discarded, stderr kept for `stop_proxy`.
-fn start_proxy(args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_edgetap"))
-        .arg("proxy")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 /// Every line of an events file is one whole JSON object.
 fn whole_lines(path: &Path) -> usize {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -116,7 +105,7 @@ fn a_disk_that_fills_up_leaves_whole_files_and_relaying_goes_on() {
     let port = free_port();
     let pcap = disk.path.join("cap.pcapng");
     let ev = disk.path.join("events.jsonl");
-    let child = start_proxy(&[
+    let child = crate::spawn_proxy(&[
         "--listen",
         &format!("127.0.0.1:{port}"),
         "--upstream",
@@ -183,7 +172,7 @@ fn a_disk_that_stalls_never_holds_up_relaying_or_stopping() {
     let echo_port = free_port();
     let _echo = socat(echo_port, "cat");
     let port = free_port();
-    let child = start_proxy(&[
+    let child = crate::spawn_proxy(&[
         "--listen",
         &format!("127.0.0.1:{port}"),
         "--upstream",
@@ -207,34 +196,11 @@ fn a_disk_that_stalls_never_holds_up_relaying_or_stopping() {
         t.elapsed()
     );
     // Stopping: the grace period (5 s, nothing open) and the writer's bound (10 s).
-    let t = Instant::now();
-    let mut child = child;
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if t.elapsed() > Duration::from_secs(40) {
-            let _ = child.kill();
-            panic!("the proxy did not stop within 40 s with a stalled disk");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err, took) = crate::signal_and_wait(child, "INT", Duration::from_secs(40));
     assert!(status.success(), "exit {status}: {err}");
     assert!(
-        t.elapsed() < Duration::from_secs(20),
-        "stopping took {:?}: {err}",
-        t.elapsed()
+        took < Duration::from_secs(20),
+        "stopping took {took:?}: {err}"
     );
     assert!(err.contains("did not finish writing within"), "{err}");
 }
@@ -282,7 +248,7 @@ async fn an_upstream_that_never_answers_ends_only_its_own_connection() {
         if intercept {
             args.extend(["--intercept", "--ca", ca_dir.to_str().unwrap()]);
         }
-        let child = start_proxy(&args);
+        let child = crate::spawn_proxy(&args);
         wait_listening(a);
         wait_listening(b);
         let t = Instant::now();
@@ -343,7 +309,7 @@ fn sigterm_under_heavy_load_stops_cleanly_with_whole_files() {
     let port = free_port();
     let pcap = dir.path().join("cap.pcapng");
     let ev = dir.path().join("events.jsonl");
-    let mut child = start_proxy(&[
+    let child = crate::spawn_proxy(&[
         "--listen",
         &format!("127.0.0.1:{port}"),
         "--upstream",
@@ -378,31 +344,10 @@ fn sigterm_under_heavy_load_stops_cleanly_with_whole_files() {
         }));
     }
     std::thread::sleep(Duration::from_secs(2));
-    let t = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the proxy did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (status, err, _) = crate::signal_and_wait(child, "TERM", Duration::from_secs(30));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let done: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
-    assert!(status.success(), "exit {status}");
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    assert!(status.success(), "exit {status}: {err}");
     assert!(err.contains("stopped after"), "{err}");
     assert!(done > 40, "load was running: {done} round trips");
     assert!(capture_frames(&pcap) > 0);

@@ -111,28 +111,59 @@ pub fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// Ctrl-C a proxy, as an engineer stops it: it must exit successfully within
-/// 10 s; returns what it wrote on stderr (stderr must be piped).
-pub fn stop_proxy(mut child: std::process::Child) -> String {
+/// `edgetap proxy ARGS`, stdout discarded, stderr piped for [`stop_proxy`].
+pub fn spawn_proxy<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .arg("proxy")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Send `signal` (`INT`, `TERM`) to a process and wait for it to exit; killed
+/// and a failed test if it takes longer than `within`. Returns its exit status,
+/// what it wrote on stderr (stderr must be piped) and how long it took.
+pub fn signal_and_wait(
+    mut child: std::process::Child,
+    signal: &str,
+    within: std::time::Duration,
+) -> (std::process::ExitStatus, String, std::time::Duration) {
+    let started = std::time::Instant::now();
     let pid = child.id().to_string();
-    Command::new("kill").args(["-INT", &pid]).status().unwrap();
-    for _ in 0..200 {
-        if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "proxy exit {status}");
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            return err;
+    Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > within {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the process did not stop within {within:?} of SIG{signal}");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    panic!("the proxy did not stop after SIGINT");
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status, err, started.elapsed())
+}
+
+/// Ctrl-C a proxy, as an engineer stops it: it must exit successfully within
+/// 10 s; returns what it wrote on stderr (stderr must be piped).
+pub fn stop_proxy(child: std::process::Child) -> String {
+    let (status, err, _) = signal_and_wait(child, "INT", std::time::Duration::from_secs(10));
+    assert!(status.success(), "proxy exit {status}: {err}");
+    err
 }
 
 /// The SHA-256 fingerprints of a handshake's chain, in the order presented.

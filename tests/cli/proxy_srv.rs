@@ -30,15 +30,8 @@ fn chain_and_identity_rules(h: &Value) -> Vec<String> {
 
 /// `edgetap proxy --config CFG --public-roots ROOTS`, stderr kept.
 fn start_proxy(cfg: &std::path::Path, roots: &std::path::Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_edgetap"))
-        .args(["proxy", "--config"])
-        .arg(cfg)
-        .arg("--public-roots")
-        .arg(roots)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    let (cfg, roots) = (cfg.as_os_str(), roots.as_os_str());
+    crate::spawn_proxy(&["--config".as_ref(), cfg, "--public-roots".as_ref(), roots])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -86,14 +86,7 @@ fn dead_and_echo_proxy(a: u16, dead: u16, b: u16, echo: u16) -> std::process::Ch
 }
 
 fn proxy(args: &[&str]) -> Kill {
-    let child = Command::new(env!("CARGO_BIN_EXE_edgetap"))
-        .arg("proxy")
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    Kill(child)
+    Kill(crate::spawn_proxy(args))
 }
 
 fn wait_events(path: &Path, n: usize) -> Vec<Value> {
