@@ -1,6 +1,7 @@
 //! Passthrough: bytes relayed unchanged both ways by the pumps (`pump.rs`),
 //! a copy of the handshake watched with the replay parsers, and the analysis
-//! in its own task once the server's side of the handshake is seen.
+//! in its own task once the client has answered the server's side of the
+//! handshake (so a client's refusal is in the verdict, as in replay).
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -14,6 +15,10 @@ use crate::core::analysis::HandshakeReport;
 use crate::core::capture::watch::Watch;
 use crate::core::export::FlowLog;
 use crate::core::observation::Service;
+
+/// How long a client may sit on the server's flight before the handshake is
+/// judged without its answer.
+const JUDGE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Proxy {
     #[allow(clippy::too_many_arguments)]
@@ -76,9 +81,31 @@ impl Proxy {
                 }));
             }
         };
-        let up = ctx.pump(cr, sw, true, None::<fn()>);
-        let down = ctx.pump(sr, cw, false, Some(start_analysis.clone()));
+        // Judge once the client has answered the server's flight; a client
+        // that sits on it (a person at a certificate prompt) is judged
+        // JUDGE_WAIT after the server's side was in, with what was seen then.
+        let fallback: Mutex<Option<tokio::task::AbortHandle>> = Mutex::new(None);
+        let on_watched = |w: &Watch| {
+            if w.ready_to_judge() {
+                start_analysis();
+            } else if w.server_ready()
+                && let Ok(mut armed) = fallback.lock()
+                && armed.is_none()
+            {
+                let start = start_analysis.clone();
+                let task = tokio::spawn(async move {
+                    tokio::time::sleep(JUDGE_WAIT).await;
+                    start();
+                });
+                *armed = Some(task.abort_handle());
+            }
+        };
+        let up = ctx.pump(cr, sw, true, &on_watched);
+        let down = ctx.pump(sr, cw, false, &on_watched);
         let (up, down) = tokio::join!(up, down);
+        if let Some(task) = fallback.lock().ok().and_then(|mut f| f.take()) {
+            task.abort();
+        }
         let reason = match (&up.1, &down.1) {
             (Some(r), _) | (None, Some(r)) => r.clone(),
             (None, None) => "closed".into(),

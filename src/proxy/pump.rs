@@ -109,13 +109,14 @@ impl Pipe {
 impl Pump {
     /// Copy `from` to `to` until EOF, error, idle timeout or stop; propagate
     /// half-close. Returns bytes copied and, when not a clean EOF, the reason.
-    /// `on_server_ready` runs once the server's handshake messages are in.
+    /// `on_watched` runs with the watch after each chunk fed to it (with the
+    /// watch locked: it must not lock the watch again).
     pub async fn pump(
         &self,
         from: OwnedReadHalf,
         mut to: OwnedWriteHalf,
         client_side: bool,
-        on_server_ready: Option<impl Fn()>,
+        on_watched: impl Fn(&Watch),
     ) -> (u64, Option<String>) {
         let who = if client_side { "client" } else { "server" };
         let other = if client_side { "server" } else { "client" };
@@ -200,12 +201,8 @@ impl Pump {
                 } else {
                     w.server_bytes(chunk)
                 }
-                let ready = !client_side && w.server_ready();
+                on_watched(&w);
                 watching = !w.side_done(client_side);
-                drop(w);
-                if ready && let Some(f) = &on_server_ready {
-                    f();
-                }
             }
             let recording = decide::keep_for_capture(self.record, captured);
             if recording {

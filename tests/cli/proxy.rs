@@ -33,6 +33,8 @@ async fn curl_through_passthrough_proxy_matches_probe() {
         )
         .unwrap();
     let leaf_only = issuing.identity(&host, &[&host], None, &[], now).unwrap();
+    let chain_pems =
+        [&good, &leaf_only].map(|id| id.chain.iter().map(|c| pem(c)).collect::<String>());
     let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let up12 = serve_with(any, Some(good.clone()), Behaviour::Https, true)
         .await
@@ -173,6 +175,17 @@ async fn curl_through_passthrough_proxy_matches_probe() {
         bad_rules.iter().any(|r| r == "chain.missing-intermediate"),
         "{bad_rules:?}"
     );
+    // curl refused the chain with an alert, and the proxy says so.
+    let refusal = ebad["handshake"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "tls.handshake-failed")
+        .unwrap_or_else(|| panic!("curl's refusal is a finding: {bad_rules:?}"));
+    assert!(
+        refusal["message"].as_str().unwrap_or("").contains("client"),
+        "{refusal}"
+    );
     let eref = &by_port(refused);
     assert!(eref.is_empty(), "never connected");
     let failed: Vec<&Value> = events.iter().filter(|e| e["upstream"].is_null()).collect();
@@ -190,43 +203,92 @@ async fn curl_through_passthrough_proxy_matches_probe() {
         failed[0]
     );
 
-    // The verdicts match what probe says of the same upstreams.
-    for (event, port) in [
-        (e12[0], up12.port()),
-        (e13, up13.port()),
-        (ebad, up_bad.port()),
+    // One chain, four sources, the same findings: the chain file (inspect),
+    // a handshake of edgetap's own (probe), the relayed handshake (the event)
+    // and the proxy's capture read back (replay). inspect sees no handshake
+    // and probe's is another one, so they are compared without the tls.*
+    // findings; the TLS 1.3 upstream's chain is not in the capture (no keys),
+    // so replay is compared on the TLS 1.2 ones.
+    let replayed = crate::run(&[
+        "replay",
+        cap.to_str().unwrap(),
+        "--edge-domain",
+        DOMAIN,
+        "--public-roots",
+        ca.to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+    .json();
+    let replayed_of = |leaf: &str| -> Option<Value> {
+        replayed["handshakes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["chain"][0]["sha256"] == leaf)
+            .cloned()
+    };
+    let sorted = |h: &Value, keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+        let mut v: Vec<String> = finding_rules(h).into_iter().filter(|r| keep(r)).collect();
+        v.sort();
+        v
+    };
+    let all = |_: &str| true;
+    let not_tls = |r: &str| !r.starts_with("tls.");
+    for (event, port, file_pem) in [
+        (e12[0], up12.port(), Some(&chain_pems[0])),
+        (e13, up13.port(), Some(&chain_pems[0])),
+        (ebad, up_bad.port(), Some(&chain_pems[1])),
     ] {
+        let proxied = &event["handshake"];
         let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
-            .args([
-                "probe",
-                &format!("127.0.0.1:{port}"),
-                "--format",
-                "json",
-                "--public-roots",
-                &ca.display().to_string(),
-                "--domain",
-                DOMAIN,
-            ])
+            .args(["probe", &format!("{host}:{port}"), "--address", "127.0.0.1"])
+            .args(["--format", "json", "--domain", DOMAIN, "--public-roots"])
+            .arg(&ca)
             .output()
             .unwrap();
         let probed: Value = serde_json::from_slice(&out.stdout).unwrap();
         let ph = &probed["handshakes"][0];
+        assert_eq!(chain_sha256s(proxied), chain_sha256s(ph), "port {port}");
+        // probe's handshake is its own (its client accepts any chain, and a
+        // TLS 1.3 chain is in plain sight to it): the chain's findings agree.
         assert_eq!(
-            chain_sha256s(&event["handshake"]),
-            chain_sha256s(ph),
-            "same chain as probe for port {port}"
+            sorted(proxied, &not_tls),
+            sorted(ph, &not_tls),
+            "probe and proxy, port {port}"
         );
-        // probe connects by IP (identity differs); the chain verdict must agree.
-        let chain_rules = |h: &Value| -> Vec<String> {
-            finding_rules(h)
-                .into_iter()
-                .filter(|r| r.starts_with("chain."))
-                .collect()
-        };
+        if event != e13 {
+            // The same bytes read back: everything agrees, curl's refusal of
+            // the leaf-only chain (tls.handshake-failed) included.
+            let leaf = chain_sha256s(proxied)[0].clone();
+            let r = replayed_of(&leaf)
+                .unwrap_or_else(|| panic!("replay has no handshake with {leaf}: {replayed}"));
+            assert_eq!(
+                sorted(&r, &all),
+                sorted(proxied, &all),
+                "replay and proxy, port {port}"
+            );
+            assert_eq!(r["verdicts"], proxied["verdicts"], "port {port}");
+        }
+        let file = dir.path().join(format!("chain-{port}.pem"));
+        std::fs::write(&file, file_pem.unwrap()).unwrap();
+        let inspected = crate::run(&[
+            "inspect",
+            file.to_str().unwrap(),
+            "--name",
+            &host,
+            "--edge-domain",
+            DOMAIN,
+            "--public-roots",
+            ca.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .json();
         assert_eq!(
-            chain_rules(&event["handshake"]),
-            chain_rules(ph),
-            "port {port}"
+            sorted(&inspected["handshakes"][0], &not_tls),
+            sorted(proxied, &not_tls),
+            "inspect and proxy, port {port}"
         );
     }
 

@@ -16,6 +16,9 @@ pub struct Watch {
     server_events: Vec<TlsEvent>,
     /// What was seen has been taken: feeding stops, both sides count as done.
     taken: bool,
+    /// How many records the client had sent when the server's side became
+    /// ready: any more, and the client has answered the server's flight.
+    client_records_at_ready: Option<usize>,
 }
 
 impl Watch {
@@ -33,6 +36,9 @@ impl Watch {
             return;
         }
         self.server.feed(bytes, &mut self.server_events);
+        if self.client_records_at_ready.is_none() && self.server_ready() {
+            self.client_records_at_ready = Some(self.client.records);
+        }
     }
 
     /// One direction is past the handshake (or unreadable): stop feeding it.
@@ -56,6 +62,23 @@ impl Watch {
                 TlsEvent::Alert(2, _) => true,
                 _ => false,
             })
+    }
+
+    /// Both sides of the handshake are in, as far as a verdict goes: the
+    /// server's side is ready and the client has answered it (its next
+    /// handshake message, an alert, or it turned encrypted), or the server
+    /// ended the handshake with a fatal alert. Judging then, not as soon as the
+    /// server's chain is in, puts a client's refusal (an `unknown_ca` alert)
+    /// in the verdict, as replay of the same bytes does.
+    pub fn ready_to_judge(&self) -> bool {
+        let server_failed = self
+            .server_events
+            .iter()
+            .any(|e| matches!(e, TlsEvent::Alert(2, _)));
+        let client_answered = self
+            .client_records_at_ready
+            .is_some_and(|at| self.client.records > at || self.client.done());
+        self.taken || server_failed || client_answered
     }
 
     /// True when any TLS was seen.
@@ -96,5 +119,73 @@ impl Watch {
             }
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tls::build::{certificate, handshake, record};
+
+    fn hello(server: bool) -> Vec<u8> {
+        let mut b = vec![3, 3];
+        b.extend_from_slice(&[7u8; 32]);
+        b.push(0); // session id
+        if server {
+            b.extend_from_slice(&[0xc0, 0x30, 0]);
+        } else {
+            b.extend_from_slice(&[0, 2, 0xc0, 0x30, 1, 0]);
+        }
+        handshake(u8::from(server) + 1, &b)
+    }
+
+    /// A watch that has seen a TLS 1.2 ClientHello and the server's flight.
+    fn after_server_flight() -> Watch {
+        let mut w = Watch::default();
+        w.client_bytes(&record(22, &hello(false)));
+        let flight = [
+            hello(true),
+            certificate(&[vec![0x30, 0]]),
+            handshake(14, &[]),
+        ]
+        .concat();
+        w.server_bytes(&record(22, &flight));
+        assert!(w.server_ready());
+        w
+    }
+
+    #[test]
+    fn judged_once_the_client_answers_the_server_flight() {
+        let mut w = after_server_flight();
+        assert!(!w.ready_to_judge(), "the client has not answered yet");
+        // ClientKeyExchange: the client went on.
+        w.client_bytes(&record(22, &handshake(16, &[0, 1, 9])));
+        assert!(w.ready_to_judge());
+    }
+
+    #[test]
+    fn a_client_refusal_is_in_what_is_judged() {
+        let mut w = after_server_flight();
+        w.client_bytes(&record(21, &[2, 48])); // fatal unknown_ca
+        assert!(w.ready_to_judge());
+        let conn = w.take_connection(
+            1,
+            "10.0.0.1:50000".parse().unwrap(),
+            "10.0.0.2:8443".parse().unwrap(),
+        );
+        assert_eq!(
+            conn.alerts,
+            vec![(false, 2, 48)],
+            "the client's fatal alert"
+        );
+    }
+
+    #[test]
+    fn a_server_alert_is_judged_at_once() {
+        let mut w = Watch::default();
+        w.client_bytes(&record(22, &hello(false)));
+        assert!(!w.ready_to_judge());
+        w.server_bytes(&record(21, &[2, 40])); // fatal handshake_failure
+        assert!(w.ready_to_judge());
     }
 }
