@@ -33,9 +33,10 @@ for t in $TARGETS; do
     -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 -print_pcs=0 \
     >"logs/$t.log" 2>&1 || { echo "$t: stopped (crash, leak or limit): see fuzz/logs/$t.log"; exit 1; }
-  # Minimise: keep only inputs that add coverage, into a fresh corpus.
+  # Minimise: the smallest set of inputs that keeps every feature (set cover),
+  # into a fresh corpus.
   rm -rf "min/$t" && mkdir -p "min/$t"
-  "$BIN/$t" -merge=1 "min/$t" "corpus/$t" "work/$t" "seeds/$t" -max_len="$len" \
+  "$BIN/$t" -set_cover_merge=1 "min/$t" "corpus/$t" "work/$t" "seeds/$t" -max_len="$len" \
     >"logs/$t.merge.log" 2>&1
   rm -rf "corpus/$t" && mv "min/$t" "corpus/$t"
   grep -E "stat::number_of_executed_units|cov:|Done" "logs/$t.log" | tail -3 | sed "s/^/$t: /"
