@@ -21,6 +21,22 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEEDS = os.path.join(ROOT, "fuzz", "seeds")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+
+
+def shared_vendorable_captures():
+    """The shared captures whose licence the repository carries (zeek,
+    PcapPlusPlus: tests/data/captures/LICENSES); the corpus is committed, so
+    suricata-verify's are left out."""
+    manifest = os.path.join(SHARED, "captures/MANIFEST.tsv")
+    if not os.path.exists(manifest):
+        return []
+    keep = []
+    with open(manifest) as f:
+        for line in f.read().splitlines()[1:]:
+            cols = line.split("\t")
+            if len(cols) > 3 and cols[3] != "OISF/suricata-verify":
+                keep.append(os.path.join(SHARED, "captures", cols[0]))
+    return keep
 MAX = 64 * 1024  # the fuzzers' -max_len for captures
 
 
@@ -156,7 +172,7 @@ def chain_seed(ders):
 def main():
     for path in sorted(glob.glob(os.path.join(ROOT, "tests/data/captures/*.pcap*"))
                        + glob.glob(os.path.join(ROOT, "captures/*/*.pcapng"))
-                       + glob.glob(os.path.join(SHARED, "captures/*.pcap*"))):
+                       + shared_vendorable_captures()):
         capture_seeds(path)
     pems = glob.glob(os.path.join(ROOT, "captures/samples/*.pem")) + glob.glob(
         os.path.join(ROOT, "captures/demo/*.pem"))
