@@ -180,7 +180,12 @@ impl Recorder {
         };
         let thread = std::thread::Builder::new()
             .name("edgetap-recorder".into())
-            .spawn(move || write_all(outputs, rx, writer))?;
+            .spawn(move || {
+                if let Some(start) = super::ON_THREAD_START.get() {
+                    start();
+                }
+                write_all(outputs, rx, writer)
+            })?;
         Ok(Recorder {
             capturing,
             tx: Mutex::new(Some(tx)),

@@ -78,6 +78,20 @@ fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileR
             f.tls_handshakes,
             f.chains
         );
+        if !f.stats.unsupported_link_types.is_empty() {
+            let style = outcome_style(Outcome::Warn);
+            let types: Vec<String> = f
+                .stats
+                .unsupported_link_types
+                .iter()
+                .map(u32::to_string)
+                .collect();
+            let _ = writeln!(
+                out,
+                "    {style}not decoded:{style:#} frames of link type {} were skipped (edgetap reads Ethernet, VLAN, PPP/PPPoE, Linux cooked SLL/SLL2, loopback and raw IP); capture on an Ethernet interface or with `tcpdump -i any`",
+                types.join(", ")
+            );
+        }
         if f.intercept_legs > 0 {
             let _ = writeln!(
                 out,

@@ -236,6 +236,40 @@ fn not_a_capture_is_an_input_error() {
     assert!(missing.stderr.contains("/nonexistent/x.pcap"));
 }
 
+/// A capture of a link type edgetap does not decode says so in the text
+/// report, not only in the JSON statistics; a decodable one says nothing.
+#[test]
+fn an_unsupported_link_type_is_said_in_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // A classic pcap, link type 147 (USER0), three 60-byte frames.
+    let pcap = |linktype: u32| -> Vec<u8> {
+        let mut b = Vec::new();
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, linktype] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        for i in 0..3u32 {
+            for v in [1_700_000_000 + i, 0, 60, 60] {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+            b.extend_from_slice(&[0u8; 60]);
+        }
+        b
+    };
+    let user0 = dir.path().join("user0.pcap");
+    std::fs::write(&user0, pcap(147)).unwrap();
+    let out = crate::run(&["replay", user0.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("not decoded") && out.stdout.contains("link type 147"),
+        "{}",
+        out.stdout
+    );
+    let ether = dir.path().join("ether.pcap");
+    std::fs::write(&ether, pcap(1)).unwrap();
+    let out = crate::run(&["replay", ether.to_str().unwrap()]);
+    assert!(!out.stdout.contains("not decoded"), "{}", out.stdout);
+}
+
 #[test]
 fn xmpp_capture_is_judged_against_the_stream_domain() {
     let out = crate::run(&[
