@@ -21,3 +21,4 @@ pub mod logs;
 pub mod net;
 pub mod proxy;
 pub mod sink;
+pub mod threads;

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
                 tracing::debug!(error = %e, "jemalloc background thread not started");
             }
             no_thread_cache();
-            let _ = edgetap::proxy::ON_THREAD_START.set(no_thread_cache);
+            let _ = edgetap::threads::ON_THREAD_START.set(no_thread_cache);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .on_thread_start(no_thread_cache)

@@ -41,11 +41,6 @@ pub use listen::{Listener, Upstream, upstreams};
 use passthrough::RelayOutcome;
 pub use recorder::{Outputs, PcapRotation, Recorder};
 
-/// Run first on every thread the proxy starts itself (the output writer), as
-/// tokio's `on_thread_start` is on the runtime's: the binary sets it to tune
-/// its allocator per thread (see `src/main.rs`).
-pub static ON_THREAD_START: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
-
 /// Shared state of a running proxy.
 pub struct Proxy {
     engine: Arc<Engine>,

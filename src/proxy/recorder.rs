@@ -181,9 +181,7 @@ impl Recorder {
         let thread = std::thread::Builder::new()
             .name("edgetap-recorder".into())
             .spawn(move || {
-                if let Some(start) = super::ON_THREAD_START.get() {
-                    start();
-                }
+                crate::threads::started();
                 write_all(outputs, rx, writer)
             })?;
         Ok(Recorder {

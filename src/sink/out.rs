@@ -36,6 +36,7 @@ impl LineQueue {
         std::thread::Builder::new()
             .name("edgetap-terminal".into())
             .spawn(move || {
+                crate::threads::started();
                 let _done = DoneOnDrop(done_tx);
                 for line in rx {
                     // A closed reader ends output quietly, as `line` does.
