@@ -77,8 +77,7 @@ fn main() -> ExitCode {
             }
             no_thread_cache();
             let _ = edgetap::threads::ON_THREAD_START.set(no_thread_cache);
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
+            runtime_builder()
                 .on_thread_start(no_thread_cache)
                 .build()
                 .map_err(anyhow::Error::from)
@@ -121,16 +120,15 @@ fn print_bytes(bytes: &[u8]) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The tokio runtime for network commands (file-only commands never start one).
 /// Turn off jemalloc's cache of freed blocks for the calling thread (the
 /// proxy's threads). A thread's cache is refilled and trimmed only as that
 /// thread allocates, so after a burst of connections idle threads keep
 /// theirs, and the blocks they hold pin whole pages: 10,000 connections at
-/// once left the proxy at 1.50x its idle RSS in passthrough and 2.2x in
-/// intercept with the caches, 1.10x and 1.55x without (`cargo bench --bench
-/// soak`). The cost, measured with `cargo bench --bench proxy`: TLS handshakes
-/// through the proxy 0.73x -> 0.69x direct (passthrough), 0.57x -> 0.56x
-/// (intercept); bulk unchanged (0.65x).
+/// once left the proxy at 1.44-1.50x its idle RSS in passthrough and
+/// 2.16-2.27x in intercept with the caches, 1.09-1.10x and 1.41-1.50x without
+/// (`cargo bench --bench soak`). The cost, measured with `cargo bench --bench
+/// proxy`: TLS handshakes through the proxy 0.73x -> 0.69x direct
+/// (passthrough), 0.57x -> 0.56x (intercept); bulk unchanged (0.65x).
 fn no_thread_cache() {
     use tikv_jemalloc_ctl::{Access, AsName};
     if let Err(e) = b"thread.tcache.enabled\0".name().write(false) {
@@ -138,10 +136,17 @@ fn no_thread_cache() {
     }
 }
 
+/// The tokio runtime for network commands (file-only commands never start one).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(runtime_builder().build()?)
+}
+
+/// The multi-threaded runtime every network command runs on, before any
+/// command-specific setting.
+fn runtime_builder() -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    builder
 }
 
 #[cfg(test)]
