@@ -16,29 +16,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgetap::core::export::{CaptureWriter, FlowSynth, Format};
-use edgetap::core::tls::build::{certificate, handshake, record};
+use edgetap::core::tls::build::{certificate, handshake, hello, record};
 
 fn generate(path: &Path, megabytes: u64, chain: &[Vec<u8>]) -> u64 {
-    let hello_body = |server: bool| {
-        let mut b = vec![3, 3];
-        b.extend_from_slice(&[7u8; 32]);
-        b.push(0); // session id
-        if server {
-            b.extend_from_slice(&[0xc0, 0x30, 0]);
-        } else {
-            b.extend_from_slice(&[0, 2, 0xc0, 0x30, 1, 0]);
-        }
-        b
-    };
-    let client_hello = record(22, &handshake(1, &hello_body(false)));
+    let client_hello = record(22, &hello(false));
     let server_flight = record(
         22,
-        &[
-            handshake(2, &hello_body(true)),
-            certificate(chain),
-            handshake(14, &[]),
-        ]
-        .concat(),
+        &[hello(true), certificate(chain), handshake(14, &[])].concat(),
     );
     let app: Vec<u8> = (0..4).flat_map(|_| record(23, &[0xab; 16384])).collect();
     let mut w = CaptureWriter::new(

@@ -125,19 +125,7 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::tls::build::{certificate, handshake, record};
-
-    fn hello(server: bool) -> Vec<u8> {
-        let mut b = vec![3, 3];
-        b.extend_from_slice(&[7u8; 32]);
-        b.push(0); // session id
-        if server {
-            b.extend_from_slice(&[0xc0, 0x30, 0]);
-        } else {
-            b.extend_from_slice(&[0, 2, 0xc0, 0x30, 1, 0]);
-        }
-        handshake(u8::from(server) + 1, &b)
-    }
+    use crate::core::tls::build::{certificate, handshake, hello, record};
 
     /// A watch that has seen a TLS 1.2 ClientHello and the server's flight.
     fn after_server_flight() -> Watch {

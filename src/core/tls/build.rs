@@ -20,6 +20,20 @@ pub fn handshake(kind: u8, body: &[u8]) -> Vec<u8> {
     m
 }
 
+/// A minimal TLS 1.2 ClientHello (offering ECDHE-RSA-AES256-GCM-SHA384, no
+/// extensions) or the ServerHello choosing it, as a handshake message.
+pub fn hello(server: bool) -> Vec<u8> {
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7u8; 32]); // random
+    body.push(0); // session id
+    if server {
+        body.extend_from_slice(&[0xc0, 0x30, 0]); // suite, no compression
+    } else {
+        body.extend_from_slice(&[0, 2, 0xc0, 0x30, 1, 0]); // suites, compression
+    }
+    handshake(if server { 2 } else { 1 }, &body)
+}
+
 /// A TLS 1.2 Certificate handshake message carrying `certs` (DER, leaf first).
 pub fn certificate(certs: &[Vec<u8>]) -> Vec<u8> {
     let mut list = Vec::new();
@@ -35,6 +49,14 @@ pub fn certificate(certs: &[Vec<u8>]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hellos_are_what_the_parsers_read() {
+        let ch = crate::core::tls::messages::client_hello(&hello(false)).unwrap();
+        assert_eq!(ch.ciphers, [0xc030]);
+        let sh = crate::core::tls::messages::server_hello(&hello(true)).unwrap();
+        assert_eq!((sh.version, sh.cipher), (0x0303, 0xc030));
+    }
 
     #[test]
     fn lengths_are_big_endian_and_sized_to_the_body() {
