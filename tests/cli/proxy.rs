@@ -209,17 +209,17 @@ async fn curl_through_passthrough_proxy_matches_probe() {
     // and probe's is another one, so they are compared without the tls.*
     // findings; the TLS 1.3 upstream's chain is not in the capture (no keys),
     // so replay is compared on the TLS 1.2 ones.
-    let replayed = crate::run(&[
-        "replay",
-        cap.to_str().unwrap(),
-        "--edge-domain",
-        DOMAIN,
-        "--public-roots",
-        ca.to_str().unwrap(),
-        "--format",
-        "json",
-    ])
-    .json();
+    // replay and inspect judge with the proxy's edge domain and roots.
+    let judged = |args: &[&str]| -> Value {
+        let flags = [
+            "--edge-domain",
+            DOMAIN,
+            "--public-roots",
+            ca.to_str().unwrap(),
+        ];
+        crate::run(&[args, &flags, &["--format", "json"]].concat()).json()
+    };
+    let replayed = judged(&["replay", cap.to_str().unwrap()]);
     let replayed_of = |leaf: &str| -> Option<Value> {
         replayed["handshakes"]
             .as_array()
@@ -236,18 +236,24 @@ async fn curl_through_passthrough_proxy_matches_probe() {
     let all = |_: &str| true;
     let not_tls = |r: &str| !r.starts_with("tls.");
     for (event, port, file_pem) in [
-        (e12[0], up12.port(), Some(&chain_pems[0])),
-        (e13, up13.port(), Some(&chain_pems[0])),
-        (ebad, up_bad.port(), Some(&chain_pems[1])),
+        (e12[0], up12.port(), &chain_pems[0]),
+        (e13, up13.port(), &chain_pems[0]),
+        (ebad, up_bad.port(), &chain_pems[1]),
     ] {
         let proxied = &event["handshake"];
-        let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
-            .args(["probe", &format!("{host}:{port}"), "--address", "127.0.0.1"])
-            .args(["--format", "json", "--domain", DOMAIN, "--public-roots"])
-            .arg(&ca)
-            .output()
-            .unwrap();
-        let probed: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let probed = crate::run(&[
+            "probe",
+            &format!("{host}:{port}"),
+            "--address",
+            "127.0.0.1",
+            "--domain",
+            DOMAIN,
+            "--public-roots",
+            ca.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .json();
         let ph = &probed["handshakes"][0];
         assert_eq!(chain_sha256s(proxied), chain_sha256s(ph), "port {port}");
         // probe's handshake is its own (its client accepts any chain, and a
@@ -271,20 +277,8 @@ async fn curl_through_passthrough_proxy_matches_probe() {
             assert_eq!(r["verdicts"], proxied["verdicts"], "port {port}");
         }
         let file = dir.path().join(format!("chain-{port}.pem"));
-        std::fs::write(&file, file_pem.unwrap()).unwrap();
-        let inspected = crate::run(&[
-            "inspect",
-            file.to_str().unwrap(),
-            "--name",
-            &host,
-            "--edge-domain",
-            DOMAIN,
-            "--public-roots",
-            ca.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .json();
+        std::fs::write(&file, file_pem).unwrap();
+        let inspected = judged(&["inspect", file.to_str().unwrap(), "--name", &host]);
         assert_eq!(
             sorted(&inspected["handshakes"][0], &not_tls),
             sorted(proxied, &not_tls),
