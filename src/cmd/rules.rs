@@ -106,6 +106,22 @@ pub fn run(args: &RulesArgs) -> anyhow::Result<ExitCode> {
                 let cells: Vec<&str> = Profile::ALL.iter().map(|p| r.effect(*p).as_str()).collect();
                 crate::outln!("| `{}` | {} | {} |", r.id, r.fires_when, cells.join(" | "));
             }
+            // The reasons behind the effects, one bullet per distinct note.
+            let mut notes: Vec<(&str, Vec<&str>)> = Vec::new();
+            for r in ALL {
+                let Some(note) = r.note else { continue };
+                match notes.iter_mut().find(|(n, _)| *n == note) {
+                    Some((_, ids)) => ids.push(r.id),
+                    None => notes.push((note, vec![r.id])),
+                }
+            }
+            crate::outln!();
+            crate::outln!("## Why these effects");
+            crate::outln!();
+            for (note, ids) in notes {
+                let ids: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
+                crate::outln!("- {}: {note}.", ids.join(", "));
+            }
         }
         RulesFormat::Text => {
             crate::outln!(

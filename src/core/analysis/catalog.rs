@@ -61,6 +61,14 @@ impl PartialEq for Rule {
 
 impl Eq for Rule {}
 
+/// Why the `x509.*` rules OpenSSL refuses fail for the phones, TelePresence and
+/// Expressway-C, and only warn for Jabber.
+const OPENSSL_REJECTS: &str = "ip-phone, tc-endpoint and expressway-c validate with OpenSSL, whose default verification (`openssl verify`, no -x509_strict) rejects such a chain; jabber: no platform validator is documented to reject it, so warn (the test suite checks each effect against openssl on an x509-limbo case)";
+/// Why the `x509.*` rules OpenSSL accepts only warn.
+const OPENSSL_ACCEPTS: &str = "OpenSSL's default verification accepts it (only strict validators such as webpki and -x509_strict refuse it), so it works for every profile today but breaks RFC 5280 or the CA/Browser Forum baseline requirements: warn (the test suite checks each effect against openssl on an x509-limbo case)";
+/// Why a name found only in the CN beside a SAN fails the OpenSSL-based clients.
+const CN_BESIDE_SAN: &str = "jabber checks the subject CN after the SAN dNSNames (000 and 001, \"Identifier Fields\"), so it only warns; ip-phone, tc-endpoint and expressway-c validate with OpenSSL, whose host-name check ignores the CN once a dNSName SAN exists (RFC 6125 6.4.4)";
+
 use DecidedBy::{Chain, Dns, Handshake, Online, Peers};
 use Effect::{Fail as F, NotApplicable as NA, Ok as OK, Prompt as P, Warn as W};
 
@@ -136,6 +144,31 @@ catalogue! {
     CHAIN_PATH_LEN_EXCEEDED = "chain.path-len-exceeded",     [F,  F,  F,  F ], Chain, None, "more intermediates follow a CA than its BasicConstraints pathLenConstraint allows";
     CHAIN_UNKNOWN_CRITICAL_EXTENSION = "chain.unknown-critical-extension", [F, F, F, F], Chain, None, "a certificate on the path has a critical extension clients do not understand";
     SIGNATURE_UNVERIFIABLE = "signature.unverifiable",       [W,  W,  W,  W ], Chain, None, "a signature on the path uses an algorithm or key size edgetap cannot check";
+    IDENTITY_CN_IGNORED_WITH_SAN = "identity.cn-ignored-with-san", [W, F, F, F], Chain, Some(CN_BESIDE_SAN), "the name is only in the subject CN while the certificate has dNSName SANs: RFC 6125 clients do not read the CN then";
+    // x509.*: RFC 5280 / CA/Browser Forum structure. Effects: see OPENSSL_REJECTS / OPENSSL_ACCEPTS.
+    X509_VERSION_NOT_V3 = "x509.version-not-v3",             [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "a certificate is not X.509 v3";
+    X509_SERIAL_INVALID = "x509.serial-invalid",             [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "a serial number is zero, negative or longer than 20 octets";
+    X509_DUPLICATE_EXTENSION = "x509.duplicate-extension",   [W,  F,  F,  F ], Chain, Some(OPENSSL_REJECTS), "a certificate carries the same extension twice";
+    X509_EXTENSION_MALFORMED = "x509.extension-malformed",   [W,  F,  F,  F ], Chain, Some(OPENSSL_REJECTS), "an extension clients read while verifying (basicConstraints, keyUsage, EKU, key identifiers, SAN, nameConstraints, CRL DP, policyConstraints) does not decode";
+    X509_INFORMATIONAL_EXTENSION_MALFORMED = "x509.informational-extension-malformed", [W, W, W, W], Chain, Some(OPENSSL_ACCEPTS), "an extension clients do not read while verifying (AIA, SIA, certificatePolicies, others) does not decode";
+    X509_EXTENSION_EMPTY = "x509.extension-empty",           [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "an extension that needs at least one entry has none (AIA, EKU, SAN, CRL DP, nameConstraints)";
+    X509_CRITICAL_NOT_ALLOWED = "x509.critical-not-allowed", [W,  F,  F,  F ], Chain, Some(OPENSSL_REJECTS), "an extension RFC 5280 requires to be non-critical is critical (AKI, SKI, AIA, SIA)";
+    X509_CRITICAL_FLAG = "x509.critical-flag",               [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "an extension that must be critical is not (basicConstraints of a CA, nameConstraints, policyConstraints, SAN with an empty subject), or one the CA/B Forum wants non-critical is critical (EKU, SAN beside a subject)";
+    X509_AKI_MISSING = "x509.aki-missing",                   [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "a certificate that is not self-signed has no authorityKeyIdentifier";
+    X509_AKI_INCOMPLETE = "x509.aki-incomplete",             [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "an authorityKeyIdentifier lacks its keyIdentifier, or carries authorityCertIssuer/serial the CA/B Forum forbids";
+    X509_AKI_MISMATCH = "x509.aki-mismatch",                 [W,  F,  F,  F ], Chain, Some(OPENSSL_REJECTS), "an authorityKeyIdentifier does not identify the certificate's issuer on the path (keyIdentifier, issuer name or serial)";
+    X509_SKI_MISSING = "x509.ski-missing",                   [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "a CA certificate has no subjectKeyIdentifier";
+    X509_CA_SUBJECT_EMPTY = "x509.ca-subject-empty",         [W,  F,  F,  F ], Chain, Some(OPENSSL_REJECTS), "a CA certificate has an empty subject";
+    X509_LEAF_IS_CA = "x509.leaf-is-ca",                     [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "the server certificate is marked as a CA (basicConstraints cA=TRUE or keyUsage keyCertSign)";
+    X509_NAME_CONSTRAINTS_IN_LEAF = "x509.name-constraints-in-leaf", [W, W, W, W], Chain, Some(OPENSSL_ACCEPTS), "the server certificate carries nameConstraints, which only CAs may";
+    X509_NAME_CONSTRAINTS_UNSUPPORTED = "x509.name-constraints-unsupported", [W, F, F, F], Chain, Some(OPENSSL_REJECTS), "a CA's nameConstraints use a name form clients cannot check (otherName, x400Address, ...)";
+    X509_NAME_CONSTRAINTS_TOO_MANY = "x509.name-constraints-too-many", [W, F, F, F], Chain, Some(OPENSSL_REJECTS), "name constraints times names to check exceeds OpenSSL's limit (2^20), so it refuses the chain";
+    X509_DNS_NAME_INVALID = "x509.dns-name-invalid",         [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "a SAN dNSName or a dNSName constraint is not in preferred name syntax (underscore, leading dot, empty label, misplaced wildcard)";
+    X509_CN_NOT_IN_SAN = "x509.cn-not-in-san",               [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "the server certificate's CN is not character for character one of its SAN entries";
+    X509_EKU_NOT_CABF = "x509.eku-not-cabf",                 [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "the server certificate has no EKU or anyExtendedKeyUsage in it, or a root carries an EKU";
+    X509_KEY_NOT_ALLOWED = "x509.key-not-allowed",           [W,  W,  W,  W ], Chain, Some(OPENSSL_ACCEPTS), "a key outside the CA/B Forum's list: DSA, a curve other than P-256/P-384/P-521, an RSA modulus not a multiple of 8 bits";
+    X509_KEY_EXPLICIT_CURVE = "x509.key-explicit-curve",     [W,  F,  F,  F ], Chain, Some(OPENSSL_REJECTS), "an EC key is given with explicit curve parameters instead of a named curve";
+    X509_SIGNATURE_ALGORITHM_NOT_ALLOWED = "x509.signature-algorithm-not-allowed", [W, W, W, W], Chain, Some(OPENSSL_ACCEPTS), "a certificate is signed with an algorithm outside the CA/B Forum's list (DSA, ...)";
 }
 
 /// Look a rule up by ID.
@@ -154,7 +187,12 @@ mod tests {
         for rule in ALL {
             assert!(seen.insert(rule.id), "duplicate rule id {}", rule.id);
             let (family, name) = rule.id.split_once('.').expect("family.name");
-            assert!(!family.is_empty() && family.chars().all(|c| c.is_ascii_lowercase()));
+            assert!(
+                !family.is_empty()
+                    && family
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            );
             assert!(
                 name.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'),

@@ -207,6 +207,9 @@ pub struct CertInfo {
     pub self_issued: bool,
     /// Extensions that could not be decoded; the rest of the certificate still counts.
     pub parse_warnings: Vec<String>,
+    /// Structural facts for the RFC 5280 / CA/B Forum conformance rules.
+    #[serde(skip)]
+    pub structure: super::structure::Structure,
 }
 
 impl CertInfo {
@@ -329,6 +332,7 @@ fn names_dates_and_key(der: &[u8], cert: &X509Certificate<'_>) -> CertInfo {
         unknown_critical_extensions: Vec::new(),
         self_issued: subject.as_raw() == cert.issuer().as_raw(),
         parse_warnings: Vec::new(),
+        structure: super::structure::read(cert),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cert;
 pub mod names;
 pub mod path;
 pub mod signature;
+pub mod structure;
 pub mod trust;
 
 pub use cert::{CertError, CertInfo, KeyInfo, SanEntry, SignatureHash};

@@ -5,6 +5,7 @@ use super::Handshake;
 use crate::core::analysis::catalog as c;
 use crate::core::analysis::finding::Finding;
 use crate::core::observation::{ReferenceIdentity, Service};
+use crate::core::x509::SanEntry;
 use crate::core::x509::names::{self, NameField};
 
 /// Match the reference identity against the leaf.
@@ -64,6 +65,28 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
             .cert(cert.clone())
             .evidence(m.field.label(), Some(reference.to_string()), Some(m.presented.clone()))
             .fix(format!("list {reference} explicitly as a SAN dNSName; Expressway, CUCM and IM and Presence do not support wildcard certificates")),
+        );
+    }
+    let san_names = leaf
+        .san
+        .iter()
+        .flatten()
+        .filter(|e| {
+            matches!(
+                e,
+                SanEntry::Dns(_) | SanEntry::SrvName(_) | SanEntry::XmppAddr(_)
+            )
+        })
+        .count();
+    if san_names > 0 && matches.iter().all(|m| m.field == NameField::CommonName) {
+        out.push(
+            Finding::new(
+                &c::IDENTITY_CN_IGNORED_WITH_SAN,
+                format!("{reference} is only in the subject CN, and the certificate has {san_names} SAN name(s): clients that follow RFC 6125 never read the CN then"),
+            )
+            .cert(cert.clone())
+            .evidence("SAN", Some(reference.to_string()), Some(presented_names()))
+            .fix(format!("reissue the certificate with {reference} as a SAN dNSName; the phones, TelePresence endpoints and Expressway match only the SAN when it has names")),
         );
     }
     if matches.iter().all(|m| m.field == NameField::CommonName) {

@@ -27,6 +27,7 @@ pub mod tls;
 pub mod trust;
 pub mod usage;
 pub mod validity;
+pub mod x509;
 pub mod xmpp;
 
 /// Settings that tune detectors.
@@ -242,6 +243,7 @@ pub static DETECTORS: &[Detector] = &[
             &c::IDENTITY_XMPP_DOMAIN_MISSING,
             &c::IDENTITY_WILDCARD,
             &c::IDENTITY_CN_ONLY,
+            &c::IDENTITY_CN_IGNORED_WITH_SAN,
         ],
         check: Check::Handshake(identity::check),
     },
@@ -279,6 +281,34 @@ pub static DETECTORS: &[Detector] = &[
     Detector {
         rules: &[&c::REVOCATION_NO_INFO],
         check: Check::Handshake(revocation::check),
+    },
+    Detector {
+        rules: &[
+            &c::X509_VERSION_NOT_V3,
+            &c::X509_SERIAL_INVALID,
+            &c::X509_DUPLICATE_EXTENSION,
+            &c::X509_EXTENSION_MALFORMED,
+            &c::X509_INFORMATIONAL_EXTENSION_MALFORMED,
+            &c::X509_EXTENSION_EMPTY,
+            &c::X509_CRITICAL_NOT_ALLOWED,
+            &c::X509_CRITICAL_FLAG,
+            &c::X509_AKI_MISSING,
+            &c::X509_AKI_INCOMPLETE,
+            &c::X509_AKI_MISMATCH,
+            &c::X509_SKI_MISSING,
+            &c::X509_CA_SUBJECT_EMPTY,
+            &c::X509_LEAF_IS_CA,
+            &c::X509_NAME_CONSTRAINTS_IN_LEAF,
+            &c::X509_NAME_CONSTRAINTS_UNSUPPORTED,
+            &c::X509_NAME_CONSTRAINTS_TOO_MANY,
+            &c::X509_DNS_NAME_INVALID,
+            &c::X509_CN_NOT_IN_SAN,
+            &c::X509_EKU_NOT_CABF,
+            &c::X509_KEY_NOT_ALLOWED,
+            &c::X509_KEY_EXPLICIT_CURVE,
+            &c::X509_SIGNATURE_ALGORITHM_NOT_ALLOWED,
+        ],
+        check: Check::Path(x509::check),
     },
     Detector {
         rules: &[&c::TRUST_DUPLICATE_SELF_SIGNED_CN],

@@ -65,6 +65,7 @@ pub fn ca_params(cn: &str) -> CertificateParams {
         .push(DnType::OrganizationName, "edgetap test");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.use_authority_key_identifier_extension = true;
     p.not_before = datetime!(2020-01-01 00:00 UTC);
     p.not_after = datetime!(2040-01-01 00:00 UTC);
     p

@@ -9,7 +9,10 @@ use crate::core::analysis::finding::{CertSource, Finding};
 
 /// Check notBefore/notAfter of each certificate on the path.
 pub fn check(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
-    let now = s.hs.now;
+    // Certificates state validity to the second (RFC 5280 4.1.2.5), and notAfter
+    // is inclusive: compare in whole seconds, so a certificate is still valid
+    // during the second its notAfter names.
+    let now = s.hs.now.replace_nanosecond(0).unwrap_or(s.hs.now);
     let soon = Duration::days(s.hs.config.expiry_warn_days);
     for (node, cert) in s.path_certs() {
         let r = s.cert_ref(node);
