@@ -237,3 +237,150 @@ fn limbo_server_dns_agreement() {
         jabber_alarms.len()
     );
 }
+
+/// For every rule whose effects follow OpenSSL (all `x509.*`, and
+/// identity.cn-ignored-with-san): an x509-limbo case where it fires. The test
+/// below runs `openssl verify` on each and checks the catalogue: the ip-phone
+/// effect is fail exactly when OpenSSL's default verification refuses the case.
+const OPENSSL_WITNESSES: &[(&str, &str)] = &[
+    (
+        "identity.cn-ignored-with-san",
+        "webpki::san::mismatch-apex-subdomain-san",
+    ),
+    ("x509.version-not-v3", "webpki::v1-cert"),
+    ("x509.serial-invalid", "rfc5280::serial::zero"),
+    ("x509.duplicate-extension", "rfc5280::duplicate-extensions"),
+    ("x509.extension-malformed", "rfc5280::san::malformed"),
+    (
+        "x509.informational-extension-malformed",
+        "webpki::malformed-aia",
+    ),
+    (
+        "x509.extension-empty",
+        "webpki::nc::intermediate-permitted-excluded-subtrees-both-empty-sequences",
+    ),
+    ("x509.critical-not-allowed", "rfc5280::aki::critical-aki"),
+    ("x509.critical-flag", "rfc5280::pc::ica-noncritical-pc"),
+    ("x509.aki-missing", "rfc5280::aki::leaf-missing-aki"),
+    (
+        "x509.aki-incomplete",
+        "webpki::aki::root-with-aki-missing-keyidentifier",
+    ),
+    (
+        "x509.aki-mismatch",
+        "webpki::aki::root-with-aki-ski-mismatch",
+    ),
+    ("x509.ski-missing", "rfc5280::ski::intermediate-missing-ski"),
+    ("x509.ca-subject-empty", "rfc5280::ca-empty-subject"),
+    ("x509.leaf-is-ca", "rfc5280::leaf-ku-keycertsign"),
+    (
+        "x509.name-constraints-in-leaf",
+        "rfc5280::nc::not-allowed-in-ee-critical",
+    ),
+    (
+        "x509.name-constraints-unsupported",
+        "rfc5280::nc::nc-forbids-othername",
+    ),
+    ("x509.name-constraints-too-many", "pathological::nc-dos-1"),
+    ("x509.dns-name-invalid", "rfc5280::san::underscore-dns"),
+    ("x509.cn-not-in-san", "webpki::cn::not-in-san"),
+    ("x509.eku-not-cabf", "webpki::eku::ee-anyeku"),
+    ("x509.key-not-allowed", "webpki::forbidden-p192-leaf"),
+    ("x509.key-explicit-curve", "webpki::explicit-curve"),
+    (
+        "x509.signature-algorithm-not-allowed",
+        "webpki::forbidden-dsa-root",
+    ),
+];
+
+/// The strings of a JSON array.
+fn str_list(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Does `openssl verify` (default checks, TLS server purpose, the case's time
+/// and peer name) accept the case? None when openssl cannot be run.
+fn openssl_accepts(case: &Value) -> Option<bool> {
+    let dir = tempfile::tempdir().ok()?;
+    let write = |name: &str, pems: Vec<&str>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pems.join("\n")).map(|_| path)
+    };
+    let ca = write("ca.pem", str_list(&case["trusted_certs"])).ok()?;
+    let leaf = write("leaf.pem", vec![case["peer_certificate"].as_str()?]).ok()?;
+    let mut cmd = std::process::Command::new("openssl");
+    cmd.args(["verify", "-purpose", "sslserver", "-CAfile"])
+        .arg(&ca);
+    let intermediates = str_list(&case["untrusted_intermediates"]);
+    if !intermediates.is_empty() {
+        cmd.arg("-untrusted")
+            .arg(write("int.pem", intermediates).ok()?);
+    }
+    if let Some(t) = case["validation_time"].as_str() {
+        let at = OffsetDateTime::parse(t, &Rfc3339).ok()?;
+        cmd.args(["-attime", &at.unix_timestamp().to_string()]);
+    }
+    cmd.args([
+        "-verify_hostname",
+        case["expected_peer_name"]["value"].as_str()?,
+    ]);
+    let out = cmd.arg(&leaf).output().ok()?;
+    Some(out.status.success())
+}
+
+#[test]
+fn openssl_verify_backs_every_conformance_effect() {
+    use edgetap::core::analysis::catalog::{ALL, by_id};
+    use edgetap::core::analysis::profile::Effect;
+    for rule in ALL.iter().filter(|r| r.family() == "x509") {
+        assert!(
+            OPENSSL_WITNESSES.iter().any(|(id, _)| *id == rule.id),
+            "{} has no x509-limbo witness in OPENSSL_WITNESSES",
+            rule.id
+        );
+    }
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("\n*** openssl is not installed: the effects were not checked against it ***\n");
+        return;
+    }
+    let cases = cases();
+    let mut checked = Vec::new();
+    for (rule_id, case_id) in OPENSSL_WITNESSES {
+        let case = cases
+            .iter()
+            .find(|c| c["id"] == *case_id)
+            .unwrap_or_else(|| panic!("{case_id} is not among the vendored cases"));
+        let judged = judge(case).expect("an in-scope case");
+        assert!(
+            judged.fired.iter().any(|r| r == rule_id),
+            "{rule_id} does not fire on its witness {case_id}: {:?}",
+            judged.fired
+        );
+        let accepts = openssl_accepts(case).expect("openssl verify ran");
+        let phone = by_id(rule_id).expect("catalogued").effect(Profile::IpPhone);
+        assert_eq!(
+            phone == Effect::Fail,
+            !accepts,
+            "{rule_id}: the catalogue says ip-phone {} but openssl verify {} {case_id}",
+            phone.as_str(),
+            if accepts { "accepts" } else { "refuses" }
+        );
+        checked.push(format!(
+            "{rule_id} ({}, openssl {})",
+            phone.as_str(),
+            if accepts { "accepts" } else { "refuses" }
+        ));
+    }
+    println!(
+        "checked against openssl verify:\n  {}",
+        checked.join("\n  ")
+    );
+}

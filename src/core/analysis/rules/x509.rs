@@ -624,7 +624,105 @@ fn authority_key_links(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testkit::*;
     use super::dns_name_fault;
+    use rcgen::{ExtendedKeyUsagePurpose as Eku, KeyUsagePurpose, SanType, SerialNumber};
+
+    /// Every rule this detector (or identity's CN check) can fire.
+    fn conformance_rules(report: &crate::core::analysis::engine::Report) -> Vec<&'static str> {
+        fired(report)
+            .into_iter()
+            .filter(|r| r.starts_with("x509.") || *r == "identity.cn-ignored-with-san")
+            .collect()
+    }
+
+    /// A leaf from `params`, issued under a conforming root and intermediate.
+    fn case_with_leaf(params: rcgen::CertificateParams, name: &str) -> Case {
+        let root = root("Conforming Root");
+        let inter = intermediate("Conforming Issuing CA", &root);
+        Case::new(vec![leaf(params, &inter), inter.der()], name).public(vec![root.der()])
+    }
+
+    #[test]
+    fn a_conforming_chain_is_quiet() {
+        let (case, _, _) = good_edge();
+        assert_eq!(conformance_rules(&case.run()), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn serial_zero_fires() {
+        let mut p = leaf_params("expe.example.com", &["expe.example.com"]);
+        p.serial_number = Some(SerialNumber::from(vec![0u8]));
+        let report = case_with_leaf(p, "expe.example.com").run();
+        assert_fires(&report, "x509.serial-invalid");
+    }
+
+    #[test]
+    fn leaf_without_aki_fires_aki_missing() {
+        let mut p = leaf_params("expe.example.com", &["expe.example.com"]);
+        p.use_authority_key_identifier_extension = false;
+        let report = case_with_leaf(p, "expe.example.com").run();
+        assert_fires(&report, "x509.aki-missing");
+        assert_quiet(&report, "x509.aki-mismatch");
+    }
+
+    #[test]
+    fn leaf_marked_as_ca_fires() {
+        let mut p = leaf_params("expe.example.com", &["expe.example.com"]);
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+        ];
+        let report = case_with_leaf(p, "expe.example.com").run();
+        assert_fires(&report, "x509.leaf-is-ca");
+    }
+
+    #[test]
+    fn cn_outside_the_san_fires_and_a_copy_is_quiet() {
+        let p = leaf_params("Expe.Example.com", &["expe.example.com"]);
+        let report = case_with_leaf(p, "expe.example.com").run();
+        assert_fires(&report, "x509.cn-not-in-san");
+        let p = leaf_params("expe.example.com", &["expe.example.com"]);
+        assert_quiet(
+            &case_with_leaf(p, "expe.example.com").run(),
+            "x509.cn-not-in-san",
+        );
+    }
+
+    #[test]
+    fn name_only_in_cn_beside_a_san_fails_phones_not_jabber() {
+        use crate::core::analysis::Profile;
+        let p = leaf_params("expe.example.com", &["other.example.com"]);
+        let report = case_with_leaf(p, "expe.example.com").run();
+        assert_fires(&report, "identity.cn-ignored-with-san");
+        let v = &report.handshakes[0].verdicts;
+        assert_eq!(v[&Profile::IpPhone].outcome.as_str(), "fail");
+        assert_eq!(v[&Profile::Jabber].outcome.as_str(), "warn");
+        // No SAN at all: the CN is read by everyone (identity.cn-only says so).
+        let mut p = leaf_params("expe.example.com", &[]);
+        p.subject_alt_names.clear();
+        let report = case_with_leaf(p, "expe.example.com").run();
+        assert_quiet(&report, "identity.cn-ignored-with-san");
+        assert_fires(&report, "identity.cn-only");
+    }
+
+    #[test]
+    fn any_eku_in_a_server_certificate_fires() {
+        let mut p = leaf_params("expe.example.com", &["expe.example.com"]);
+        p.extended_key_usages = vec![Eku::ServerAuth, Eku::ClientAuth, Eku::Any];
+        let report = case_with_leaf(p, "expe.example.com").run();
+        assert_fires(&report, "x509.eku-not-cabf");
+    }
+
+    #[test]
+    fn underscore_in_a_san_fires() {
+        let mut p = leaf_params("expe.example.com", &["expe.example.com"]);
+        p.subject_alt_names.push(SanType::DnsName(
+            "cup_xmpp.example.com".try_into().expect("ia5"),
+        ));
+        let report = case_with_leaf(p, "expe.example.com").run();
+        assert_fires(&report, "x509.dns-name-invalid");
+    }
 
     #[test]
     fn preferred_name_syntax() {
