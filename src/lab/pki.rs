@@ -36,6 +36,8 @@ fn ca_params(cn: &str, now: OffsetDateTime) -> CertificateParams {
     p.distinguished_name.push(DnType::CommonName, cn);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    // As real CAs do (RFC 5280 4.2.1.1); a root's names its own key.
+    p.use_authority_key_identifier_extension = true;
     p.not_before = now - Duration::days(30);
     // Three years: long enough for any lab, short enough that a presented
     // intermediate stays clear of `validity.beyond-2050` until 2047.

@@ -80,7 +80,7 @@ cases! {
     rsa_1023_leaf: Case { files: &["rsa1023-leaf.pem"], extra: &[], fires: &["key.rsa-too-small"], quiet: &[], outcomes: &[("tc-endpoint", "fail")] };
     rsa_8192_leaf: Case { files: &["rsa8192-leaf.pem"], extra: &[], fires: &["key.rsa-8192"], quiet: &["key.rsa-too-small"], outcomes: &[("jabber", "warn")] };
     rsa_2048_is_not_small: Case { files: &["good-edge.pem"], extra: &[], fires: &[], quiet: &["key.rsa-too-small", "key.rsa-8192"], outcomes: &[] };
-    dsa_leaf: Case { files: &["dsa-leaf.pem"], extra: &[], fires: &["key.not-rsa"], quiet: &[], outcomes: &[("jabber", "ok"), ("ip-phone", "warn")] };
+    dsa_leaf: Case { files: &["dsa-leaf.pem"], extra: &[], fires: &["key.not-rsa", "x509.key-not-allowed"], quiet: &[], outcomes: &[("jabber", "warn"), ("ip-phone", "warn")] };
     dsa_issuer_signature_unverifiable: Case { files: &["dsa-issuer.pem"], extra: &[], fires: &["signature.unverifiable"], quiet: &["chain.bad-signature"], outcomes: &[("jabber", "warn")] };
     ec_leaf: Case { files: &["ec-leaf.pem"], extra: &[], fires: &["key.not-rsa"], quiet: &[], outcomes: &[("jabber", "ok"), ("expressway-c", "warn")] };
     xmpp_othernames_match_domain: Case { files: &["xmpp-othernames.pem"], extra: &["--name", "example.com", "--service", "xmpp"], fires: &[], quiet: &["identity.xmpp-domain-missing", "identity.mismatch", "identity.cn-only"], outcomes: ALL_OK };

@@ -291,6 +291,7 @@ pub fn check_name_constraints(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
         ReferenceIdentity::Ip(_) => None,
     };
     for (k, (node, ca)) in certs.iter().enumerate().skip(1) {
+        ip_constraints(s, *node, ca, &certs[..k], out);
         if ca.permitted_dns.is_empty() && ca.excluded_dns.is_empty() {
             continue;
         }
@@ -338,6 +339,97 @@ pub fn check_name_constraints(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                 .fix("have a CA whose name constraints cover this name issue the certificate"),
             );
         }
+    }
+}
+
+/// A CA's iPAddress constraints against the iPAddress SANs below it and an IP
+/// the client connected to (RFC 5280 4.2.1.10: address and mask, 8 octets for
+/// IPv4, 32 for IPv6). With any permitted subtree, an address of the other
+/// family is outside it too, as OpenSSL and webpki judge it.
+fn ip_constraints(
+    s: &Scope<'_, '_>,
+    node: PathNode,
+    ca: &crate::core::x509::CertInfo,
+    below: &[(PathNode, &crate::core::x509::CertInfo)],
+    out: &mut Vec<Finding>,
+) {
+    let st = &ca.structure;
+    if st.permitted_ip.is_empty() && st.excluded_ip.is_empty() {
+        return;
+    }
+    let mut names: Vec<(std::net::IpAddr, String)> = Vec::new();
+    for (i, (_, cert)) in below.iter().enumerate() {
+        if i > 0 && cert.self_issued {
+            continue;
+        }
+        for entry in cert.san.iter().flatten() {
+            if let crate::core::x509::SanEntry::Ip(ip) = entry {
+                names.push((*ip, cert.short_name()));
+            }
+        }
+    }
+    if let ReferenceIdentity::Ip(ip) = &s.hs.obs.reference_identity
+        && !names.iter().any(|(n, _)| n == ip)
+    {
+        names.push((*ip, "the address the client connected to".into()));
+    }
+    let subnet = |(addr, mask): &(Vec<u8>, Vec<u8>)| {
+        format!(
+            "{}/{}",
+            ip_text(addr),
+            mask.iter().map(|b| b.count_ones()).sum::<u32>()
+        )
+    };
+    for (ip, whose) in names {
+        let octets = match ip {
+            std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+            std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        let inside = |(addr, mask): &(Vec<u8>, Vec<u8>)| {
+            addr.len() == octets.len()
+                && mask.len() == octets.len()
+                && octets
+                    .iter()
+                    .zip(addr)
+                    .zip(mask)
+                    .all(|((o, a), m)| o & m == a & m)
+        };
+        let excluded = st.excluded_ip.iter().find(|sub| inside(sub));
+        let permitted = st.permitted_ip.is_empty() || st.permitted_ip.iter().any(inside);
+        if permitted && excluded.is_none() {
+            continue;
+        }
+        let rule_text = match excluded {
+            Some(sub) => format!("excluded subtree {}", subnet(sub)),
+            None => format!(
+                "permitted subtrees {}",
+                st.permitted_ip
+                    .iter()
+                    .map(subnet)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        out.push(
+            Finding::new(
+                &c::CHAIN_NAME_CONSTRAINTS,
+                format!("{ip} ({whose}) is outside what {} may issue for ({rule_text})", ca.short_name()),
+            )
+            .cert(s.cert_ref(node))
+            .evidence("nameConstraints iPAddress", Some(rule_text.clone()), Some(ip.to_string()))
+            .fix("have a CA whose name constraints cover this address issue the certificate, or connect by a name the certificate carries"),
+        );
+    }
+}
+
+/// An address of 4 or 16 octets as text; anything else as hex.
+fn ip_text(octets: &[u8]) -> String {
+    match octets.len() {
+        4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(octets).unwrap_or_default()).to_string(),
+        16 => {
+            std::net::Ipv6Addr::from(<[u8; 16]>::try_from(octets).unwrap_or_default()).to_string()
+        }
+        _ => crate::core::x509::cert::hex(octets),
     }
 }
 
