@@ -722,6 +722,50 @@ mod tests {
     }
 
     #[test]
+    fn ip_name_constraints_judge_ip_sans_and_the_address_connected_to() {
+        use rcgen::{CidrSubnet, SanType};
+        let mut p = ca_params("IP Constrained Root");
+        p.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::IpAddress(CidrSubnet::from_v4_prefix(
+                [10, 0, 0, 0],
+                8,
+            ))],
+            excluded_subtrees: vec![GeneralSubtree::IpAddress(CidrSubnet::from_v4_prefix(
+                [10, 9, 0, 0],
+                16,
+            ))],
+        });
+        let root = root_with(p);
+        let with_ip = |ip: [u8; 4]| {
+            let mut params = leaf_params("expe.example.com", &["expe.example.com"]);
+            params
+                .subject_alt_names
+                .push(SanType::IpAddress(std::net::IpAddr::from(ip)));
+            leaf(params, &root)
+        };
+        let judge = |ip: [u8; 4]| {
+            let name = std::net::Ipv4Addr::from(ip).to_string();
+            Case::new(vec![with_ip(ip)], &name)
+                .public(vec![root.der()])
+                .run()
+        };
+        assert_quiet(&judge([10, 1, 2, 3]), "chain.name-constraints");
+        let outside = judge([192, 0, 2, 1]);
+        assert_fires(&outside, "chain.name-constraints");
+        let excluded = judge([10, 9, 1, 1]);
+        let finding = excluded.handshakes[0]
+            .findings
+            .iter()
+            .find(|f| f.rule.id == "chain.name-constraints")
+            .expect("excluded subtree fires");
+        assert!(
+            finding.message.contains("excluded subtree 10.9.0.0/16"),
+            "{}",
+            finding.message
+        );
+    }
+
+    #[test]
     fn path_len_exceeded_counts_intermediates_below_the_ca() {
         let mut p = ca_params("Pathlen Root");
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(1));
