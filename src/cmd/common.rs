@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::clock::JudgeTime;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::analysis::{Engine, Outcome, Report};
-use crate::core::observation::Service;
+use crate::core::observation::{Observation, Service};
 use crate::core::x509::{StoreKind, TrustStore};
 use crate::input::certs as input;
 
@@ -68,6 +68,15 @@ pub struct AnalysisArgs {
     /// Exit with status 1 when any profile's outcome is this bad or worse.
     #[arg(long, value_enum, value_name = "OUTCOME")]
     pub fail_on: Option<FailOn>,
+    /// Check revocation online, as the clients do: fetch each certificate's
+    /// CRLs and ask its OCSP responders over HTTP (signatures, freshness and
+    /// serial checked), and fetch a missing issuer from its caIssuers URL. Off
+    /// by default: without it edgetap contacts no third party.
+    #[arg(long)]
+    pub online: bool,
+    /// Seconds each online fetch may take (with --online).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub online_timeout: u64,
 }
 
 /// The time flags of every command that judges (`proxy` included).
@@ -128,6 +137,41 @@ impl AnalysisArgs {
             extra.union(&enterprise),
             self.time.detector_config(),
         ))
+    }
+
+    /// With `--online`: put the CRL and OCSP answers (and any issuer fetched
+    /// from a caIssuers URL) on the observations before they are judged.
+    pub async fn check_online(
+        &self,
+        observations: &mut [Observation],
+        now: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        if !self.online {
+            return Ok(());
+        }
+        let (public, enterprise) = trust_stores(self.public_roots.as_deref(), &self.trust)?;
+        let online = crate::net::revocation::Online::new(std::time::Duration::from_secs(
+            self.online_timeout.max(1),
+        ))?;
+        online
+            .check_all(observations, &public.union(&enterprise), now)
+            .await;
+        Ok(())
+    }
+
+    /// [`Self::check_online`] for the commands that run without a runtime.
+    pub fn check_online_blocking(
+        &self,
+        observations: &mut [Observation],
+        now: OffsetDateTime,
+    ) -> anyhow::Result<()> {
+        if !self.online {
+            return Ok(());
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(self.check_online(observations, now))
     }
 
     /// Print the report in the chosen format and compute the exit code.

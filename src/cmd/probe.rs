@@ -91,8 +91,9 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "probe finished"
     );
-    let (observations, flows): (Vec<Observation>, Vec<Option<FlowLog>>) =
+    let (mut observations, flows): (Vec<Observation>, Vec<Option<FlowLog>>) =
         probed.into_iter().unzip();
+    args.analysis.check_online(&mut observations, now).await?;
     let mut report = engine.evaluate(&observations, now);
     report.dns = discovery.map(|d| DnsReport::judge(d, !args.dns.inside));
     write_flows(

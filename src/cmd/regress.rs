@@ -159,6 +159,7 @@ async fn run_case(suite: &Suite, engine: &Engine, case: &Case) -> anyhow::Result
                 &services,
                 &keys,
                 edge_domain.as_deref(),
+                |_| Ok(()),
             )?;
             if let Some(e) = unreadable.first() {
                 anyhow::bail!("{e}");

@@ -234,6 +234,7 @@ pub fn capture_report(
 /// Read and judge captures as `replay` does: the handshakes with the DNS
 /// context the files show (or `edge_domain`), the captured DNS judged, and the
 /// errors of files that could not be read (an error when none could).
+/// `prepare` sees the observations before they are judged (`--online` there).
 pub fn analyse(
     engine: &crate::core::analysis::Engine,
     now: time::OffsetDateTime,
@@ -241,6 +242,7 @@ pub fn analyse(
     services: &HashMap<u16, Service>,
     keys: &KeyLog,
     edge_domain: Option<&str>,
+    prepare: impl FnOnce(&mut [Observation]) -> anyhow::Result<()>,
 ) -> anyhow::Result<(crate::core::analysis::Report, Vec<String>)> {
     let (files, mut observations) = read_all(files, services, keys);
     if let Some(domain) = edge_domain {
@@ -256,6 +258,7 @@ pub fn analyse(
     if unreadable.len() == files.len() {
         anyhow::bail!("{}", unreadable.join("\n"));
     }
+    prepare(&mut observations)?;
     let mut report = engine.evaluate(&observations, now);
     // The DNS a client in the capture saw, judged as discover judges it (only
     // what the answers decide: whether the client stood outside is unknown).
@@ -282,6 +285,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         &services,
         &keys,
         args.edge_domain.as_deref(),
+        |observations| args.analysis.check_online_blocking(observations, now),
     )?;
     let code = args.analysis.emit(&report, now);
     // The files that could be read are reported; one that could not is still

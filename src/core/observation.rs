@@ -286,6 +286,79 @@ pub struct XmppStartTls {
     pub required: bool,
 }
 
+/// How a revocation status was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevocationMethod {
+    /// A CRL from a cRLDistributionPoints URL.
+    Crl,
+    /// An OCSP responder from the authorityInfoAccess.
+    Ocsp,
+}
+
+impl RevocationMethod {
+    /// "CRL" or "OCSP".
+    pub fn label(self) -> &'static str {
+        match self {
+            RevocationMethod::Crl => "CRL",
+            RevocationMethod::Ocsp => "OCSP",
+        }
+    }
+}
+
+/// What one revocation source said about one certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum RevocationStatus {
+    /// Checked: not revoked.
+    Good,
+    /// Checked: revoked.
+    Revoked {
+        /// When, as the CRL or responder says.
+        #[serde(with = "time::serde::rfc3339")]
+        at: time::OffsetDateTime,
+        /// The reason code's name, when given.
+        reason: Option<String>,
+    },
+    /// The responder knows nothing of the certificate (OCSP "unknown").
+    Unknown,
+    /// No answer could be had or trusted; `why` names the step that failed
+    /// (DNS, refused, timeout, HTTP status, unparsable, bad signature, stale, ...).
+    Unreachable {
+        /// The failed step, for people.
+        why: String,
+    },
+}
+
+/// One online revocation look-up (`--online`): which certificate, where, the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevocationCheck {
+    /// The certificate's position in the chain as sent.
+    pub position: usize,
+    /// Its subject, for messages.
+    pub subject: String,
+    /// CRL or OCSP.
+    pub method: RevocationMethod,
+    /// The URL asked.
+    pub url: String,
+    /// The answer.
+    pub status: RevocationStatus,
+}
+
+/// An issuer certificate fetched from an authorityInfoAccess caIssuers URL (`--online`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FetchedIssuer {
+    /// The URL it came from.
+    pub url: String,
+    /// Its subject.
+    pub subject: String,
+    /// SHA-256 of its DER.
+    pub sha256: String,
+    /// The certificate, DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
 /// One TLS handshake seen from any source: the unit the engine judges.
 #[derive(Debug, Clone, Serialize)]
 pub struct Observation {
@@ -311,6 +384,12 @@ pub struct Observation {
     pub capture: Option<CapturePosition>,
     /// Where this observation came from.
     pub origin: Origin,
+    /// Revocation look-ups made online (`--online`); empty when offline.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocation: Vec<RevocationCheck>,
+    /// Issuers fetched from caIssuers URLs for a missing link (`--online`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fetched_issuers: Vec<FetchedIssuer>,
 }
 
 impl Observation {
@@ -336,6 +415,8 @@ impl Observation {
             xmpp: None,
             capture: None,
             origin,
+            revocation: Vec::new(),
+            fetched_issuers: Vec::new(),
         }
     }
 }

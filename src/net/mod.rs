@@ -6,5 +6,6 @@ pub mod limits;
 pub mod probe;
 pub mod recording;
 pub mod resolve;
+pub mod revocation;
 pub mod tls;
 pub mod xmpp;

@@ -4,12 +4,14 @@
 pub mod cert;
 pub mod names;
 pub mod path;
+pub mod revocation;
 pub mod signature;
 pub mod structure;
 pub mod trust;
 
 pub use cert::{CertError, CertInfo, KeyInfo, SanEntry, SignatureHash};
 pub use path::{ChainPath, Link, PathEnd, PathNode};
+pub use signature::SigCheck;
 pub use trust::{Anchor, StoreKind, TrustStore};
 
 /// Bit length of an RSA modulus (see [`cert`] for why x509-parser's is not used).

@@ -36,6 +36,34 @@ pub fn check(child_der: &[u8], issuer_spki_der: &[u8]) -> SigCheck {
     check_parsed(&child, &spki)
 }
 
+/// Check a signature over any signed structure (an OCSP response, say):
+/// `data` was signed, `algorithm_der` is its AlgorithmIdentifier DER, `signature`
+/// the signature bits, `spki_der` the signer's SubjectPublicKeyInfo.
+pub fn check_signed(
+    data: &[u8],
+    algorithm_der: &[u8],
+    signature: &[u8],
+    spki_der: &[u8],
+) -> SigCheck {
+    let Ok((_, spki)) = SubjectPublicKeyInfo::from_der(spki_der) else {
+        return SigCheck::Invalid;
+    };
+    let Ok((_, algorithm)) = x509_parser::x509::AlgorithmIdentifier::from_der(algorithm_der) else {
+        return SigCheck::Invalid;
+    };
+    let bits = x509_parser::der_parser::asn1_rs::BitString::new(0, signature);
+    match x509_parser::verify::verify_signature(&spki, &algorithm, &bits, data) {
+        Ok(()) => SigCheck::Valid,
+        Err(x509_parser::error::X509Error::SignatureUnsupportedAlgorithm) => {
+            SigCheck::Unsupported(format!(
+                "signature algorithm {} is not supported by the verifier",
+                algorithm.algorithm
+            ))
+        }
+        Err(_) => SigCheck::Invalid,
+    }
+}
+
 fn check_parsed(child: &X509Certificate<'_>, spki: &SubjectPublicKeyInfo<'_>) -> SigCheck {
     let alg = child.signature_algorithm.algorithm.to_id_string();
     let tbs = child.tbs_certificate.as_ref();

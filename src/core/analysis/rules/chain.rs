@@ -6,7 +6,7 @@ use crate::core::analysis::catalog as c;
 use crate::core::analysis::finding::Finding;
 use crate::core::observation::ReferenceIdentity;
 use crate::core::x509::signature::SigCheck;
-use crate::core::x509::{PathEnd, PathNode};
+use crate::core::x509::{CertInfo, PathEnd, PathNode};
 
 /// Presented-chain checks that need no trust store: undecodable and duplicate certificates.
 pub fn check_presented(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
@@ -112,9 +112,21 @@ pub fn check_path_end(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                         .and_then(|c| c.ca_issuer_urls.first().cloned())
                         .map(|u| format!(" (its certificate can be downloaded from {u})"))
                         .unwrap_or_default();
+                    // With --online the issuer may have been fetched from its
+                    // caIssuers URL: say so, and who could use it.
+                    let fetched = s.cert(last).and_then(|c| {
+                        s.hs.obs
+                            .fetched_issuers
+                            .iter()
+                            .find(|f| CertInfo::parse(&f.der).is_ok_and(|i| i.subject_der == c.issuer_der))
+                    });
+                    let online = fetched.map_or_else(String::new, |f| format!(
+                        "; edgetap fetched it from {} ({}, SHA-256 {}): a Windows Jabber client, whose validator fetches caIssuers, may recover, but phones, TelePresence endpoints and Expressway do not fetch it",
+                        f.url, f.subject, f.sha256
+                    ));
                     Finding::new(
                         &c::CHAIN_MISSING_INTERMEDIATE,
-                        format!("no certificate issued by {issuer} was sent or is trusted: the chain stops at {}", cert.subject),
+                        format!("no certificate issued by {issuer} was sent or is trusted: the chain stops at {}{online}", cert.subject),
                     )
                     .evidence("issuer", Some(issuer.clone()), Some("not presented, not in the trust store".into()))
                     .fix(format!(

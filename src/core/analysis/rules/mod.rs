@@ -283,6 +283,10 @@ pub static DETECTORS: &[Detector] = &[
         check: Check::Handshake(revocation::check),
     },
     Detector {
+        rules: &[&c::REVOCATION_UNREACHABLE, &c::REVOCATION_REVOKED],
+        check: Check::Handshake(revocation::check_online),
+    },
+    Detector {
         rules: &[
             &c::X509_VERSION_NOT_V3,
             &c::X509_SERIAL_INVALID,
@@ -353,7 +357,7 @@ mod tests {
     use crate::core::analysis::catalog::{self, DecidedBy};
 
     /// Every rule decided from handshakes has exactly one detector. Rules decided by
-    /// DNS answers alone live in `core::discovery`; online revocation has none yet.
+    /// DNS answers alone live in `core::discovery`.
     #[test]
     fn every_handshake_rule_has_exactly_one_detector() {
         for rule in catalog::ALL {
@@ -363,7 +367,7 @@ mod tests {
                 .count();
             let wanted = matches!(
                 rule.decided_by,
-                DecidedBy::Chain | DecidedBy::Peers | DecidedBy::Handshake
+                DecidedBy::Chain | DecidedBy::Peers | DecidedBy::Handshake | DecidedBy::Online
             );
             assert_eq!(
                 count,
