@@ -69,6 +69,14 @@ pub struct ProxyArgs {
     /// When to judge, and how close an expiry warns.
     #[command(flatten)]
     pub time: super::common::TimeArgs,
+    /// Check revocation online as the clients do (CRLs and OCSP over HTTP, a
+    /// missing issuer from caIssuers), once per URL for the whole run. Off by
+    /// default: without it the proxy contacts no third party.
+    #[arg(long)]
+    pub online: bool,
+    /// Seconds each online fetch may take (with --online).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub online_timeout: u64,
 }
 
 fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
@@ -132,6 +140,16 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     raise_open_file_limit();
     let (public, enterprise) =
         super::common::trust_stores(args.public_roots.as_deref(), &args.trust)?;
+    let online = if args.online {
+        Some((
+            Arc::new(crate::net::revocation::Online::new(Duration::from_secs(
+                args.online_timeout.max(1),
+            ))?),
+            public.union(&enterprise),
+        ))
+    } else {
+        None
+    };
     let engine = Engine::new(public, enterprise, args.time.detector_config());
     let nameservers: Vec<SocketAddr> = cfg
         .nameservers
@@ -167,6 +185,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     proxy.forger = forger;
     proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
     proxy.judge_time = args.time.judge_time();
+    proxy.online = online;
     // Terminal lines go through their own thread: stdout piped into a pager
     // that stopped reading must never hold up a connection.
     let terminal = Arc::new(

@@ -199,7 +199,7 @@ impl Proxy {
                         t.handshake.as_secs_f32()
                     ),
                 ));
-                let report = self.judge(id, obs);
+                let report = self.judge(id, obs).await;
                 return Ok(RelayOutcome {
                     up: 0,
                     down: 0,
@@ -209,7 +209,7 @@ impl Proxy {
             }
             Ok(Err(e)) => {
                 obs.tls.failure = Some(crate::net::tls::handshake_failure(&e));
-                let report = self.judge(id, obs);
+                let report = self.judge(id, obs).await;
                 return Ok(RelayOutcome {
                     up: 0,
                     down: 0,
@@ -222,7 +222,7 @@ impl Proxy {
         let conn = upstream_tls.get_ref().1;
         note_negotiated(&mut obs.tls, conn);
         let chosen_alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
-        let report = self.judge(id, obs);
+        let report = self.judge(id, obs).await;
 
         let mut client_tls = self
             .present_forged(start, &chain, &name, now, chosen_alpn, client_log)
@@ -338,7 +338,10 @@ impl Proxy {
         }
     }
 
-    fn judge(&self, id: usize, obs: Observation) -> Option<HandshakeReport> {
+    /// Judge the upstream's handshake (after the online checks, with `--online`:
+    /// the first connection to a server waits for them, later ones hit the cache).
+    async fn judge(&self, id: usize, mut obs: Observation) -> Option<HandshakeReport> {
+        self.check_online(&mut obs).await;
         let mut h = self
             .engine
             .evaluate(&[obs], self.judge_time.now())

@@ -66,6 +66,12 @@ pub struct Proxy {
     pub judge_time: crate::clock::JudgeTime,
     /// Where notices for the person watching go (the command renders them).
     pub notify: Notify,
+    /// With `--online`: the fetcher (its cache lasts the run) and every anchor
+    /// any profile trusts, to find each certificate's issuer.
+    pub online: Option<(
+        Arc<crate::net::revocation::Online>,
+        crate::core::x509::TrustStore,
+    )>,
 }
 
 /// An upstream host's last good answer, and whether the proxy already said
@@ -141,6 +147,17 @@ impl Proxy {
             forger: None,
             judge_time: crate::clock::JudgeTime::Clock,
             notify: Box::new(|_| {}),
+            online: None,
+        }
+    }
+
+    /// With `--online`, the CRL and OCSP answers (and a fetched issuer) put on
+    /// the observation before it is judged; off the relay path in passthrough.
+    async fn check_online(&self, obs: &mut crate::core::observation::Observation) {
+        if let Some((online, store)) = &self.online {
+            online
+                .check_all(std::slice::from_mut(obs), store, crate::clock::now())
+                .await;
         }
     }
 

@@ -166,6 +166,7 @@ impl Proxy {
                 None => "; chain from a side connection".to_owned(),
             };
         }
+        self.check_online(&mut obs).await;
         let report = self.engine.evaluate(&[obs], self.judge_time.now());
         let mut h = report.handshakes.into_iter().next()?;
         self.handshakes.fetch_add(1, Ordering::Relaxed);

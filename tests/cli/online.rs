@@ -136,7 +136,7 @@ fn leaf_params(
     name: &str,
     serial: u16,
     crls: &[String],
-    aia_ext: CustomExtension,
+    aia_ext: Option<CustomExtension>,
     now: OffsetDateTime,
 ) -> CertificateParams {
     let mut p = CertificateParams::default();
@@ -156,7 +156,7 @@ fn leaf_params(
             uris: vec![u.clone()],
         })
         .collect();
-    p.custom_extensions = vec![aia_ext];
+    p.custom_extensions = aia_ext.into_iter().collect();
     p.not_before = now - Duration::days(1);
     p.not_after = now + Duration::days(90);
     p
@@ -284,7 +284,7 @@ fn revocation_is_checked_online_only_when_asked() {
     let refused_crl = format!("http://127.0.0.1:{}/ca.crl", refused.port);
     let make = |name: &str, serial: u16, crls: &[String], ocsp: &str| {
         let key = KeyPair::generate().unwrap();
-        let cert = leaf_params(name, serial, crls, aia(Some(ocsp), None), now)
+        let cert = leaf_params(name, serial, crls, Some(aia(Some(ocsp), None)), now)
             .signed_by(&key, &root)
             .unwrap();
         std::fs::write(dir.path().join(format!("{name}.pem")), cert.pem()).unwrap();
@@ -423,7 +423,7 @@ fn a_missing_issuer_is_fetched_from_its_ca_issuers_url() {
         "expe.example.com",
         0x2001,
         &[],
-        aia(None, Some(&http.url("/issuing.cer"))),
+        Some(aia(None, Some(&http.url("/issuing.cer")))),
         now,
     )
     .signed_by(&key, &inter)
@@ -445,4 +445,96 @@ fn a_missing_issuer_is_fetched_from_its_ca_issuers_url() {
         online["handshakes"][0]["fetched_issuers"][0]["subject"],
         "CN=AIA Issuing CA"
     );
+}
+
+/// The proxy with `--online`: curl through passthrough to an `openssl s_server`
+/// whose certificate is revoked in its CRL; the event says so, and the relay
+/// itself is untouched (curl gets its page).
+#[test]
+fn the_proxy_checks_revocation_online_off_the_relay_path() {
+    #[allow(clippy::disallowed_methods)]
+    let now = OffsetDateTime::now_utc();
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f);
+    let http = HttpServer::start();
+    let root = CertifiedIssuer::self_signed(
+        ca_params("Proxy Online Root", now),
+        KeyPair::generate().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(d("root.pem"), root.pem()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = leaf_params(
+        "expe.example.com",
+        0x3001,
+        &[http.url("/proxy.crl")],
+        None,
+        now,
+    )
+    .signed_by(&key, &root)
+    .unwrap();
+    std::fs::write(d("leaf.pem"), leaf.pem()).unwrap();
+    std::fs::write(d("leaf.key"), key.serialize_pem()).unwrap();
+    let crl = CertificateRevocationListParams {
+        this_update: now - Duration::days(1),
+        next_update: now + Duration::days(7),
+        crl_number: SerialNumber::from(vec![1]),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from(0x3001u16.to_be_bytes().to_vec()),
+            revocation_time: now - Duration::hours(1),
+            reason_code: Some(RevocationReason::Superseded),
+            invalidity_date: None,
+        }],
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&root)
+    .unwrap();
+    http.serve("/proxy.crl", 200, crl.der().to_vec());
+
+    let upstream = crate::free_port();
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{upstream}"))
+        .arg("-cert")
+        .arg(d("leaf.pem"))
+        .arg("-key")
+        .arg(d("leaf.key"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl is installed");
+    crate::wait_listening(upstream);
+    let listen = crate::free_port();
+    let events_path = d("events.jsonl");
+    let proxy = crate::spawn_proxy(&[
+        "--listen".to_owned(),
+        format!("127.0.0.1:{listen}"),
+        "--upstream".to_owned(),
+        format!("127.0.0.1:{upstream}"),
+        "--service".to_owned(),
+        "http".to_owned(),
+        "--trust".to_owned(),
+        d("root.pem").display().to_string(),
+        "--events".to_owned(),
+        events_path.display().to_string(),
+        "--online".to_owned(),
+    ]);
+    crate::wait_listening(listen);
+    let answer = crate::curl(listen, "expe.example.com", &d("root.pem"), &[]);
+    let stderr = crate::stop_proxy(proxy);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(answer, "200", "curl through the proxy: {stderr}");
+    let events = crate::events(&events_path);
+    // The readiness check's connection is an event too; curl's is the one with SNI.
+    let judged: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["handshake"]["reference_identity"] == "expe.example.com")
+        .collect();
+    assert_eq!(judged.len(), 1, "{events:?}");
+    let rules = crate::finding_rules(&judged[0]["handshake"]);
+    assert!(rules.iter().any(|r| r == "revocation.revoked"), "{rules:?}");
+    assert!(http.requests.load(Ordering::SeqCst) >= 1);
 }
