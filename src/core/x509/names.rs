@@ -152,6 +152,23 @@ fn same_ip(a: &IpAddr, b: &IpAddr) -> bool {
     canon(a) == canon(b)
 }
 
+/// RFC 5280 dNSName subtree: `base` matches itself and any subdomain; a leading
+/// dot matches subdomains only; an empty base matches everything.
+pub fn dns_within(name: &str, base: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let base = base.trim_end_matches('.').to_ascii_lowercase();
+    if base.is_empty() {
+        return true;
+    }
+    if let Some(sub) = base.strip_prefix('.') {
+        return name.ends_with(&format!(".{sub}"));
+    }
+    let name = name
+        .strip_prefix("*.")
+        .map_or(name.clone(), |r| format!("x.{r}"));
+    name == base || name.ends_with(&format!(".{base}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

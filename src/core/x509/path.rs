@@ -118,9 +118,10 @@ impl ChainPath {
 
 /// Build the best path from `presented[0]`. `presented` must not be empty.
 ///
-/// Among paths that end equally well, one whose certificates are all within their
-/// validity at `now` wins (a server may send an expired cross-signed intermediate
-/// next to its valid replacement), then the shorter one.
+/// Among paths that end equally well, one without defects wins (certificates
+/// all within their validity at `now`: a server may send an expired
+/// cross-signed intermediate next to its valid replacement; issuers that are
+/// CAs; no SHA-1; names within constraints), then the shorter one.
 pub fn build(presented: &[CertInfo], store: &TrustStore, now: OffsetDateTime) -> ChainPath {
     let mut search = Search {
         presented,
@@ -168,15 +169,66 @@ impl Search<'_> {
         }
     }
 
-    /// Lower is better: how the path ends, then certificates out of their validity, then length.
+    /// Lower is better: how the path ends, then the defects a validator refuses
+    /// a path for (certificates out of their validity, an issuer that is no CA,
+    /// a SHA-1/MD5 signature below the root, a dNSName outside a CA's name
+    /// constraints), then length. Careful validators build another path when
+    /// one has such a defect (RFC 4158), so the best one is what they end on.
     fn score(&self, path: &ChainPath) -> (u8, usize, usize) {
-        let out_of_date = path
+        let certs: Vec<&CertInfo> = path
             .nodes
             .iter()
             .filter_map(|n| ChainPath::cert(*n, self.presented, self.store))
+            .collect();
+        let out_of_date = certs
+            .iter()
             .filter(|c| self.now < c.not_before || self.now > c.not_after)
             .count();
-        (path.rank(), out_of_date, path.nodes.len())
+        let not_ca = certs
+            .iter()
+            .skip(1)
+            .filter(|c| c.basic_constraints_ca == Some(false) || c.key_cert_sign == Some(false))
+            .count();
+        let weak = path
+            .links
+            .iter()
+            .filter(|l| l.child != l.issuer)
+            .filter_map(|l| ChainPath::cert(l.child, self.presented, self.store))
+            .filter(|c| {
+                matches!(
+                    c.signature_hash,
+                    super::SignatureHash::Sha1 | super::SignatureHash::Md5
+                )
+            })
+            .count();
+        let constrained = certs
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(k, ca)| {
+                certs[..k]
+                    .iter()
+                    .flat_map(|below| below.san_dns())
+                    .filter(|name| {
+                        let permitted = ca.permitted_dns.is_empty()
+                            || ca
+                                .permitted_dns
+                                .iter()
+                                .any(|b| super::names::dns_within(name, b));
+                        !permitted
+                            || ca
+                                .excluded_dns
+                                .iter()
+                                .any(|b| super::names::dns_within(name, b))
+                    })
+                    .count()
+            })
+            .sum::<usize>();
+        (
+            path.rank(),
+            out_of_date + not_ca + weak + constrained,
+            path.nodes.len(),
+        )
     }
 
     fn done(&self) -> bool {

@@ -5,6 +5,7 @@ use super::{Handshake, Scope};
 use crate::core::analysis::catalog as c;
 use crate::core::analysis::finding::Finding;
 use crate::core::observation::ReferenceIdentity;
+use crate::core::x509::names::dns_within;
 use crate::core::x509::signature::SigCheck;
 use crate::core::x509::{CertInfo, PathEnd, PathNode};
 
@@ -325,8 +326,8 @@ pub fn check_name_constraints(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
         }
         for (name, whose) in &names {
             let permitted = ca.permitted_dns.is_empty()
-                || ca.permitted_dns.iter().any(|base| within(name, base));
-            let excluded = ca.excluded_dns.iter().find(|base| within(name, base));
+                || ca.permitted_dns.iter().any(|base| dns_within(name, base));
+            let excluded = ca.excluded_dns.iter().find(|base| dns_within(name, base));
             if permitted && excluded.is_none() {
                 continue;
             }
@@ -462,23 +463,6 @@ fn issuer_looks_like_root(issuer: &str, s: &Scope<'_, '_>) -> bool {
             .iter()
             .any(|c| c.self_issued && c.subject == issuer);
     cn_says_root || sent_as_root
-}
-
-/// RFC 5280 dNSName subtree: `base` matches itself and any subdomain; a leading
-/// dot matches subdomains only; an empty base matches everything.
-fn within(name: &str, base: &str) -> bool {
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let base = base.trim_end_matches('.').to_ascii_lowercase();
-    if base.is_empty() {
-        return true;
-    }
-    if let Some(sub) = base.strip_prefix('.') {
-        return name.ends_with(&format!(".{sub}"));
-    }
-    let name = name
-        .strip_prefix("*.")
-        .map_or(name.clone(), |r| format!("x.{r}"));
-    name == base || name.ends_with(&format!(".{base}"))
 }
 
 #[cfg(test)]
@@ -839,10 +823,25 @@ mod tests {
 
     #[test]
     fn subtree_matching() {
-        assert!(super::within("a.example.com", "example.com"));
-        assert!(super::within("example.com", "example.com"));
-        assert!(!super::within("example.com", ".example.com"));
-        assert!(!super::within("badexample.com", "example.com"));
-        assert!(super::within("*.example.com", "example.com"));
+        assert!(crate::core::x509::names::dns_within(
+            "a.example.com",
+            "example.com"
+        ));
+        assert!(crate::core::x509::names::dns_within(
+            "example.com",
+            "example.com"
+        ));
+        assert!(!crate::core::x509::names::dns_within(
+            "example.com",
+            ".example.com"
+        ));
+        assert!(!crate::core::x509::names::dns_within(
+            "badexample.com",
+            "example.com"
+        ));
+        assert!(crate::core::x509::names::dns_within(
+            "*.example.com",
+            "example.com"
+        ));
     }
 }
