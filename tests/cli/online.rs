@@ -165,18 +165,22 @@ fn leaf_params(
 /// OCSP responses for each serial, made by `openssl ocsp` from an index file
 /// (the responder code of the openssl CLI, run offline): `revoked` lists the
 /// serials revoked (keyCompromise).
+/// `signer` is the CA itself, or a responder certificate and key (delegated by
+/// the CA, or a forger's).
 fn openssl_ocsp_responses(
     dir: &Path,
     ca_pem: &str,
-    ca_key_pem: &str,
+    signer: (&str, &str),
     leaves: &[(u16, String)],
     revoked: &[u16],
     now: OffsetDateTime,
 ) -> HashMap<u16, Vec<u8>> {
     let ca = dir.join("ca.pem");
-    let key = dir.join("ca.key");
+    let signer_cert = dir.join("signer.pem");
+    let key = dir.join("signer.key");
     std::fs::write(&ca, ca_pem).unwrap();
-    std::fs::write(&key, ca_key_pem).unwrap();
+    std::fs::write(&signer_cert, signer.0).unwrap();
+    std::fs::write(&key, signer.1).unwrap();
     let stamp = |t: OffsetDateTime| {
         format!(
             "{:02}{:02}{:02}{:02}{:02}{:02}Z",
@@ -226,7 +230,7 @@ fn openssl_ocsp_responses(
             .arg("-CA")
             .arg(&ca)
             .arg("-rsigner")
-            .arg(&ca)
+            .arg(&signer_cert)
             .arg("-rkey")
             .arg(&key)
             .arg("-reqin")
@@ -333,13 +337,49 @@ fn revocation_is_checked_online_only_when_asked() {
     let responses = openssl_ocsp_responses(
         dir.path(),
         &root.pem(),
-        &root.key().serialize_pem(),
+        (&root.pem(), &root.key().serialize_pem()),
         &[(0x1001, good), (0x1002, revoked)],
         &[0x1002],
         now,
     );
     http.serve("/ocsp-good", 200, responses[&0x1001].clone());
     http.serve("/ocsp-revoked", 200, responses[&0x1002].clone());
+
+    // OCSP only: a responder the root delegated (OCSPSigning), and a forger.
+    let delegated_ok = make(
+        "delegated.example.com",
+        0x1004,
+        &[],
+        &http.url("/ocsp-delegated"),
+    );
+    let forged = make("forged.example.com", 0x1005, &[], &http.url("/ocsp-forged"));
+    let responder_key = KeyPair::generate().unwrap();
+    let mut responder = ca_params("Online OCSP Responder", now);
+    responder.is_ca = IsCa::ExplicitNoCa;
+    responder.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    responder.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    let responder = responder.signed_by(&responder_key, &root).unwrap();
+    let delegated = openssl_ocsp_responses(
+        dir.path(),
+        &root.pem(),
+        (&responder.pem(), &responder_key.serialize_pem()),
+        &[(0x1004, delegated_ok)],
+        &[],
+        now,
+    );
+    http.serve("/ocsp-delegated", 200, delegated[&0x1004].clone());
+    let forger =
+        CertifiedIssuer::self_signed(ca_params("Online Root", now), KeyPair::generate().unwrap())
+            .unwrap();
+    let forged = openssl_ocsp_responses(
+        dir.path(),
+        &root.pem(),
+        (&forger.pem(), &forger.key().serialize_pem()),
+        &[(0x1005, forged)],
+        &[],
+        now,
+    );
+    http.serve("/ocsp-forged", 200, forged[&0x1005].clone());
 
     // Offline (the default): nothing is fetched, nothing is said about it.
     let doc = inspect(
@@ -386,6 +426,31 @@ fn revocation_is_checked_online_only_when_asked() {
     for profile in ["jabber", "ip-phone", "tc-endpoint", "expressway-c"] {
         assert_eq!(crate::outcome(&doc, 0, profile), "fail", "{profile}");
     }
+
+    // A delegated responder's answer counts; a forger's (same CA name, another key) does not.
+    let doc = inspect(
+        dir.path(),
+        "delegated.example.com.pem",
+        "delegated.example.com",
+        true,
+    );
+    assert!(findings(&doc, "revocation.unreachable").is_empty(), "{doc}");
+    assert_eq!(
+        doc["handshakes"][0]["revocation"][0]["status"]["status"], "good",
+        "{doc}"
+    );
+    let doc = inspect(
+        dir.path(),
+        "forged.example.com.pem",
+        "forged.example.com",
+        true,
+    );
+    let forged = findings(&doc, "revocation.unreachable");
+    assert_eq!(forged.len(), 1, "{doc}");
+    assert!(
+        forged[0]["message"].as_str().unwrap().contains("signature"),
+        "{doc}"
+    );
 
     // Every source fails: each URL is named with why; Jabber fails, Expressway-C warns.
     let doc = inspect(dir.path(), "down.example.com.pem", "down.example.com", true);

@@ -27,5 +27,30 @@ for name in ("regenerated-head/limbo-native-only.json", "upstream-2023-12/limbo.
 json.dump({"source": "x509-limbo (C2SP), Apache-2.0: see LICENSE.x509-limbo",
            "testcases": cases}, open(f"{here}/limbo-server-dns.json", "w"), indent=1)
 print(f"{len(cases)} cases")
+
+# A sample of the whole regenerated set for tests/cli/limbo.rs's
+# limbo_vendored_sample: every server case with a DNS or IP name and no CRLs
+# outside BetterTLS, and every 8th BetterTLS one (the whole set is 41 MB).
+import gzip, lzma
+doc = json.load(lzma.open(f"{src}/regenerated-head/limbo.json.xz"))
+sample, n = [], 0
+for c in doc["testcases"]:
+    if c.get("validation_kind") != "SERVER":
+        continue
+    if (c.get("expected_peer_name") or {}).get("kind") not in ("DNS", "IP"):
+        continue
+    if "has-crl" in (c.get("features") or []):
+        continue
+    if c["id"].startswith("bettertls::"):
+        n += 1
+        if n % 8:
+            continue
+    sample.append({k: c.get(k) for k in ("id", "validation_kind", "expected_result",
+        "expected_peer_name", "validation_time", "features", "peer_certificate",
+        "untrusted_intermediates", "trusted_certs")})
+raw = json.dumps({"source": "x509-limbo (C2SP) regenerated head, Apache-2.0: see LICENSE.x509-limbo",
+                  "testcases": sample}, separators=(",", ":")).encode()
+open(f"{here}/limbo-sample.json.gz", "wb").write(gzip.compress(raw, 9, mtime=0))
+print(f"{len(sample)} sample cases")
 PY
 cp "$src/LICENSE.x509-limbo" "$here/"
