@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 RUNS=${RUNS:-10000000}
 MAX_SECONDS=${MAX_SECONDS:-7200}
 # MAX_SECONDS_<target> overrides MAX_SECONDS for one target.
-ALL="capture decap tcp tls_stream certificate chain xmpp dns keylog proxy_config regress_suite"
+ALL="capture decap tcp tls_stream certificate chain xmpp dns keylog proxy_config regress_suite revocation"
 TARGETS=${*:-$ALL}
 [ -d seeds ] || python3 seed.py
 cargo +nightly fuzz build -O

@@ -210,10 +210,55 @@ def main():
         b"from='example.com' id='1' version='1.0'><stream:features><starttls "
         b"xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"
         b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    revocation_seeds()
     for t in ("capture", "decap", "tcp", "tls_stream", "certificate", "chain", "xmpp", "dns",
-              "keylog", "proxy_config", "regress_suite"):
+              "keylog", "proxy_config", "regress_suite", "revocation"):
         d = os.path.join(SEEDS, t)
         print(t, len(os.listdir(d)) if os.path.isdir(d) else 0, file=sys.stderr)
+
+
+def revocation_seeds():
+    """A CA, a good and a revoked certificate, the CA's CRL (DER and PEM) and
+    OCSP responses for both, made with the openssl CLI; each seed is the issuer
+    and the certificate (2-byte lengths) followed by one answer."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        def run(*args):
+            subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True)
+        def der(name):
+            subprocess.run(["openssl", "x509", "-in", name, "-outform", "DER", "-out", name + ".der"],
+                           cwd=tmp, check=True, capture_output=True)
+            return open(os.path.join(tmp, name + ".der"), "rb").read()
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=Fuzz Revocation CA", "-days", "30",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign,cRLSign")
+        for serial in ("1001", "1002"):
+            run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", serial + ".key", "-out", serial + ".csr", "-subj", "/CN=fuzz.example.com")
+            run("x509", "-req", "-in", serial + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-set_serial", "0x" + serial, "-days", "20", "-out", serial + ".pem")
+        with open(os.path.join(tmp, "index.txt"), "w") as f:
+            f.write("V\t491231000000Z\t\t1001\tunknown\t/CN=fuzz.example.com\n")
+            f.write("R\t491231000000Z\t200101000000Z,keyCompromise\t1002\tunknown\t/CN=fuzz.example.com\n")
+        with open(os.path.join(tmp, "crlnumber"), "w") as f:
+            f.write("01\n")
+        with open(os.path.join(tmp, "ca.cnf"), "w") as f:
+            f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\n"
+                    "default_md = sha256\ndefault_crl_days = 30\n")
+        run("ca", "-config", "ca.cnf", "-gencrl", "-keyfile", "ca.key", "-cert", "ca.pem", "-out", "crl.pem")
+        run("crl", "-in", "crl.pem", "-outform", "DER", "-out", "crl.der")
+        answers = [open(os.path.join(tmp, n), "rb").read() for n in ("crl.der", "crl.pem")]
+        for serial in ("1001", "1002"):
+            run("ocsp", "-no_nonce", "-issuer", "ca.pem", "-cert", serial + ".pem", "-reqout", serial + ".req")
+            run("ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", "ca.pem", "-rkey", "ca.key",
+                "-ndays", "30", "-reqin", serial + ".req", "-respout", serial + ".resp")
+        ca = der("ca.pem")
+        for serial in ("1001", "1002"):
+            cert = der(serial + ".pem")
+            head = struct.pack(">H", len(ca)) + ca + struct.pack(">H", len(cert)) + cert
+            for answer in answers + [open(os.path.join(tmp, serial + ".resp"), "rb").read()]:
+                put("revocation", head + answer)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ pub const TARGETS: &[Target] = &[
     ("keylog", keylog),
     ("proxy_config", proxy_config),
     ("regress_suite", regress_suite),
+    ("revocation", revocation),
 ];
 
 /// The time verdicts are judged at (fixed: a target must be deterministic).
@@ -265,4 +266,35 @@ pub fn regress_suite(data: &[u8]) {
         return;
     };
     let _ = crate::core::regress::suite::parse("fuzz.toml", text, Path::new("."));
+}
+
+/// A fetched CRL or OCSP response read as `--online` reads it. The input is
+/// the issuer's certificate and the checked certificate (DER, each after a
+/// 2-byte big-endian length), then the answer's bytes; it is judged a day
+/// after the certificate's notBefore (deterministic, and inside the seeds'
+/// CRLs and responses).
+pub fn revocation(data: &[u8]) {
+    use crate::core::x509::revocation::{Issuer, ocsp_request, read_crl, read_ocsp};
+    fn take(data: &[u8]) -> Option<(&[u8], &[u8])> {
+        let len = usize::from(u16::from_be_bytes([*data.first()?, *data.get(1)?]));
+        let rest = data.get(2..)?;
+        Some((rest.get(..len)?, rest.get(len..)?))
+    }
+    let Some((issuer, rest)) = take(data) else {
+        return;
+    };
+    let Some((cert, answer)) = take(rest) else {
+        return;
+    };
+    let (Ok(issuer), Ok(cert)) = (CertInfo::parse(issuer), CertInfo::parse(cert)) else {
+        return;
+    };
+    let parts = Issuer {
+        subject_der: &issuer.subject_der,
+        spki_der: &issuer.spki_der,
+    };
+    let when = cert.not_before + time::Duration::days(1);
+    let _ = read_crl(answer, &cert, parts, when);
+    let _ = read_ocsp(answer, &cert, parts, when);
+    let _ = ocsp_request(&cert, parts);
 }
