@@ -30,11 +30,14 @@ const SMALL_MAX_BYTES: usize = 256 << 10;
 /// What a fetch gave: the body, or why there is none.
 type Fetched = Result<Vec<u8>, String>;
 
+/// One cached answer: filled once; concurrent askers wait for the one fetch.
+type Slot = std::sync::Arc<tokio::sync::OnceCell<Fetched>>;
+
 /// The HTTP client and this run's cache of answers, by (method, URL, body).
 pub struct Online {
     client: reqwest::Client,
     timeout: Duration,
-    cache: Mutex<HashMap<(String, Vec<u8>), Fetched>>,
+    cache: Mutex<HashMap<(String, Vec<u8>), Slot>>,
 }
 
 impl Online {
@@ -202,15 +205,14 @@ impl Online {
         }
     }
 
-    /// GET `url` (or POST `body` as an OCSP request), at most `max` bytes, once per run.
+    /// GET `url` (or POST `body` as an OCSP request), at most `max` bytes, once
+    /// per run: connections asking at the same time share the one fetch.
     async fn fetch(&self, url: &str, body: Option<Vec<u8>>, max: usize) -> Fetched {
         let key = (url.to_owned(), body.clone().unwrap_or_default());
-        if let Some(hit) = self.cache.lock().await.get(&key) {
-            return hit.clone();
-        }
-        let result = self.fetch_uncached(url, body, max).await;
-        self.cache.lock().await.insert(key, result.clone());
-        result
+        let slot = self.cache.lock().await.entry(key).or_default().clone();
+        slot.get_or_init(|| self.fetch_uncached(url, body, max))
+            .await
+            .clone()
     }
 
     async fn fetch_uncached(&self, url: &str, body: Option<Vec<u8>>, max: usize) -> Fetched {
@@ -288,4 +290,72 @@ fn issuer_from(body: &[u8]) -> Option<CertInfo> {
     (pem.tag() == "CERTIFICATE")
         .then(|| CertInfo::parse(pem.contents()).ok())
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A loopback HTTP server that answers every request with `body` after a
+    /// pause, counting the requests.
+    async fn slow_server(body: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/ca.crl", listener.local_addr().expect("addr"));
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let _ = s.read(&mut buf).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(body).await;
+                });
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn concurrent_askers_share_one_fetch_and_later_ones_the_cache() {
+        let (url, count) = slow_server(b"crl bytes").await;
+        let online = Arc::new(Online::new(Duration::from_secs(5)).expect("client"));
+        let asks: Vec<_> = (0..5)
+            .map(|_| {
+                let (online, url) = (online.clone(), url.clone());
+                tokio::spawn(async move { online.fetch(&url, None, 1024).await })
+            })
+            .collect();
+        for ask in asks {
+            assert_eq!(ask.await.expect("task"), Ok(b"crl bytes".to_vec()));
+        }
+        assert_eq!(
+            online.fetch(&url, None, 1024).await,
+            Ok(b"crl bytes".to_vec())
+        );
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "one request for six askers"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_cap_is_refused() {
+        let (url, _) = slow_server(&[0u8; 4096]).await;
+        let online = Online::new(Duration::from_secs(5)).expect("client");
+        let err = online.fetch(&url, None, 1024).await.expect_err("too large");
+        assert!(err.contains("larger than 1 KiB"), "{err}");
+    }
 }

@@ -233,12 +233,14 @@ impl CertInfo {
         self.basic_constraints_ca != Some(false)
     }
 
-    /// Display name for messages: the first CN, else the whole subject.
+    /// Display name for messages: the first CN, else the whole subject, else
+    /// "(empty subject)".
     pub fn short_name(&self) -> String {
-        self.common_names
-            .first()
-            .cloned()
-            .unwrap_or_else(|| self.subject.clone())
+        match (self.common_names.first(), self.subject.is_empty()) {
+            (Some(cn), _) if !cn.is_empty() => cn.clone(),
+            (_, false) => self.subject.clone(),
+            _ => "(empty subject)".to_owned(),
+        }
     }
 
     /// dNSName SAN entries.
