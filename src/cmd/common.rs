@@ -140,12 +140,11 @@ impl AnalysisArgs {
     }
 
     /// With `--online`: put the CRL and OCSP answers (and any issuer fetched
-    /// from a caIssuers URL) on the observations before they are judged.
-    pub async fn check_online(
-        &self,
-        observations: &mut [Observation],
-        now: OffsetDateTime,
-    ) -> anyhow::Result<()> {
+    /// from a caIssuers URL) on the observations before they are judged. The
+    /// answers are fetched now, so their freshness is judged at the clock,
+    /// whatever `--at` says.
+    pub async fn check_online(&self, observations: &mut [Observation]) -> anyhow::Result<()> {
+        let now = crate::clock::now();
         if !self.online {
             return Ok(());
         }
@@ -160,18 +159,14 @@ impl AnalysisArgs {
     }
 
     /// [`Self::check_online`] for the commands that run without a runtime.
-    pub fn check_online_blocking(
-        &self,
-        observations: &mut [Observation],
-        now: OffsetDateTime,
-    ) -> anyhow::Result<()> {
+    pub fn check_online_blocking(&self, observations: &mut [Observation]) -> anyhow::Result<()> {
         if !self.online {
             return Ok(());
         }
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
-            .block_on(self.check_online(observations, now))
+            .block_on(self.check_online(observations))
     }
 
     /// Print the report in the chosen format and compute the exit code.

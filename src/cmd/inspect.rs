@@ -133,8 +133,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut observations = observations;
-    args.analysis
-        .check_online_blocking(&mut observations, now)?;
+    args.analysis.check_online_blocking(&mut observations)?;
     let report = engine.evaluate(&observations, now);
     Ok(args.analysis.emit(&report, now))
 }

@@ -93,7 +93,7 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     );
     let (mut observations, flows): (Vec<Observation>, Vec<Option<FlowLog>>) =
         probed.into_iter().unzip();
-    args.analysis.check_online(&mut observations, now).await?;
+    args.analysis.check_online(&mut observations).await?;
     let mut report = engine.evaluate(&observations, now);
     report.dns = discovery.map(|d| DnsReport::judge(d, !args.dns.inside));
     write_flows(

@@ -285,7 +285,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         &services,
         &keys,
         args.edge_domain.as_deref(),
-        |observations| args.analysis.check_online_blocking(observations, now),
+        |observations| args.analysis.check_online_blocking(observations),
     )?;
     let code = args.analysis.emit(&report, now);
     // The files that could be read are reported; one that could not is still
