@@ -1,4 +1,8 @@
-//! Reading certificate files: PEM bundles (leaf first) or a single DER certificate.
+//! Reading certificate files: PEM bundles (leaf first), a single DER
+//! certificate, or a PKCS#7 bundle (`.p7b`, PEM or DER: certificate teams hand
+//! chains out this way), recognised by content, not by extension. A private key
+//! beside the certificates in a PEM bundle is skipped with a note, never read
+//! further or kept.
 //!
 //! Every error names the file and says what is wrong with it, so an engineer who
 //! passed a private key or a truncated paste knows at once.
@@ -133,6 +137,9 @@ pub fn parse_certificates(bytes: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, Inp
         return Err(InputError::Empty { path });
     }
     if !contains(bytes, b"-----BEGIN ") {
+        if let Some(certs) = pkcs7_certificates(bytes) {
+            return certs.map_err(|reason| InputError::NotCertificate { path, reason });
+        }
         return match CertInfo::parse(bytes) {
             Ok(_) => Ok(vec![bytes.to_vec()]),
             Err(e) => Err(InputError::NotCertificate {
@@ -145,6 +152,7 @@ pub fn parse_certificates(bytes: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, Inp
         };
     }
     let mut certs = Vec::new();
+    let mut skipped_key = None;
     for (i, block) in Pem::iter_from_buffer(bytes).enumerate() {
         let index = i + 1;
         let pem = block.map_err(|e| InputError::BadPem {
@@ -152,6 +160,37 @@ pub fn parse_certificates(bytes: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, Inp
             index,
             reason: e.to_string(),
         })?;
+        if pem.label == "PKCS7" || pem.label == "PKCS #7 SIGNED DATA" || pem.label == "CMS" {
+            match pkcs7_certificates(&pem.contents) {
+                Some(Ok(found)) => certs.extend(found),
+                Some(Err(reason)) => {
+                    return Err(InputError::BadCertificate {
+                        path,
+                        index,
+                        reason,
+                    });
+                }
+                None => {
+                    return Err(InputError::BadCertificate {
+                        path,
+                        index,
+                        reason: "the PKCS#7 block is not a ContentInfo".into(),
+                    });
+                }
+            }
+            continue;
+        }
+        if pem.label.ends_with("PRIVATE KEY") {
+            // A key pasted beside the certificates (a server's own bundle): not
+            // ours to read. Said once, never decoded or kept.
+            tracing::warn!(
+                "{}: PEM block {index} is a {}: skipped (edgetap reads only the certificates and keeps no key)",
+                path.display(),
+                pem.label
+            );
+            skipped_key.get_or_insert((index, pem.label));
+            continue;
+        }
         if pem.label != "CERTIFICATE"
             && pem.label != "TRUSTED CERTIFICATE"
             && pem.label != "X509 CERTIFICATE"
@@ -169,7 +208,68 @@ pub fn parse_certificates(bytes: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, Inp
         })?;
         certs.push(pem.contents);
     }
+    if let (true, Some((index, label))) = (certs.is_empty(), skipped_key) {
+        // Only a key: the wrong file, not a bundle with a key in it.
+        return Err(InputError::NotCertificatePem { path, index, label });
+    }
     Ok(certs)
+}
+
+/// The certificates of a PKCS#7 / CMS SignedData bundle (RFC 5652; the `cms`
+/// crate decodes it), leaf first: the set is stored sorted, not in chain
+/// order, so the order is rebuilt by issuer names. `None` when the bytes are
+/// not a ContentInfo at all; an error when they are one without certificates.
+pub fn pkcs7_certificates(der: &[u8]) -> Option<Result<Vec<Vec<u8>>, String>> {
+    use cms::cert::CertificateChoices;
+    use der::{Decode as _, Encode as _};
+    let info = cms::content_info::ContentInfo::from_der(der).ok()?;
+    // id-signedData, RFC 5652 5.1.
+    if info.content_type != der::oid::ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2") {
+        return Some(Err(format!(
+            "a PKCS#7 ContentInfo of type {}, not a SignedData certificate bundle",
+            info.content_type
+        )));
+    }
+    let signed = match info.content.decode_as::<cms::signed_data::SignedData>() {
+        Ok(s) => s,
+        Err(e) => return Some(Err(format!("the PKCS#7 SignedData does not decode: {e}"))),
+    };
+    let mut certs = Vec::new();
+    for choice in signed.certificates.iter().flat_map(|set| set.0.iter()) {
+        if let CertificateChoices::Certificate(cert) = choice
+            && let Ok(der) = cert.to_der()
+            && let Ok(info) = CertInfo::parse(&der)
+        {
+            certs.push(info);
+        }
+    }
+    if certs.is_empty() {
+        return Some(Err("the PKCS#7 bundle holds no certificate".into()));
+    }
+    Some(Ok(chain_order(certs)))
+}
+
+/// Leaf first, then each issuer by name; what is left (other branches, extra
+/// roots) after, in the order found.
+fn chain_order(mut certs: Vec<CertInfo>) -> Vec<Vec<u8>> {
+    let issues_another = |c: &CertInfo, all: &[CertInfo]| {
+        all.iter()
+            .any(|o| o.sha256 != c.sha256 && o.issuer_der == c.subject_der && !o.self_issued)
+    };
+    let leaf = (0..certs.len())
+        .find(|&i| !issues_another(&certs[i], &certs) && !certs[i].self_issued)
+        .or_else(|| (0..certs.len()).find(|&i| !issues_another(&certs[i], &certs)))
+        .unwrap_or(0);
+    let mut ordered = vec![certs.remove(leaf)];
+    while let Some(next) = ordered
+        .last()
+        .filter(|c| !c.self_issued)
+        .and_then(|c| certs.iter().position(|o| o.subject_der == c.issuer_der))
+    {
+        ordered.push(certs.remove(next));
+    }
+    ordered.extend(certs);
+    ordered.into_iter().map(|c| c.der).collect()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -285,7 +285,7 @@ fn logs_are_plain_when_not_on_a_terminal() {
 /// What certificate teams hand out instead of a certificate file gets a plain
 /// message saying what it is and what to do; an OS error is said once.
 #[test]
-fn keys_pkcs7_pkcs12_and_empty_files_are_named() {
+fn keys_pkcs12_and_empty_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let d = |f: &str| dir.path().join(f).display().to_string();
     let openssl = |args: &[&str]| {
@@ -341,11 +341,7 @@ fn keys_pkcs7_pkcs12_and_empty_files_are_named() {
         "-passout",
         "pass:x",
     ]);
-    for (file, says) in [
-        ("k.der", "a private key (DER)"),
-        ("c.p7b", "PKCS#7"),
-        ("c.p12", "PKCS#12"),
-    ] {
+    for (file, says) in [("k.der", "a private key (DER)"), ("c.p12", "PKCS#12")] {
         let out = run(&["inspect", &d(file), "--name", "a"]);
         assert_eq!(out.code, 2);
         assert!(out.stderr.contains(says), "{file}: {}", out.stderr);
@@ -369,6 +365,149 @@ fn keys_pkcs7_pkcs12_and_empty_files_are_named() {
         empty.stderr.contains("the file is empty"),
         "{}",
         empty.stderr
+    );
+}
+
+/// Bundles certificate teams hand out: PKCS#7 (DER and PEM, its set stored
+/// in sorted order, not chain order) gives the chain leaf first; a PEM bundle
+/// with the private key beside the certificates is read with a note, the key
+/// skipped; a file holding only a key stays an error.
+#[test]
+fn pkcs7_bundles_and_keys_beside_certificates_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl is installed (.ci/run installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &d("ca.key"),
+        "-out",
+        &d("ca.pem"),
+        "-subj",
+        "/CN=Bundle Root",
+        "-days",
+        "30",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=keyCertSign,cRLSign",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &d("leaf.key"),
+        "-out",
+        &d("leaf.csr"),
+        "-subj",
+        "/CN=expe.example.com",
+    ]);
+    std::fs::write(
+        d("ext"),
+        "subjectAltName=DNS:expe.example.com\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &d("leaf.csr"),
+        "-CA",
+        &d("ca.pem"),
+        "-CAkey",
+        &d("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "20",
+        "-extfile",
+        &d("ext"),
+        "-out",
+        &d("leaf.pem"),
+    ]);
+    // The root first in the input: the bundle must still come out leaf first.
+    for (out, form) in [("chain.p7b", "DER"), ("chain.p7b.pem", "PEM")] {
+        openssl(&[
+            "crl2pkcs7",
+            "-nocrl",
+            "-certfile",
+            &d("ca.pem"),
+            "-certfile",
+            &d("leaf.pem"),
+            "-outform",
+            form,
+            "-out",
+            &d(out),
+        ]);
+    }
+    for file in ["chain.p7b", "chain.p7b.pem"] {
+        let out = run(&[
+            "inspect",
+            &d(file),
+            "--name",
+            "expe.example.com",
+            "--trust",
+            &d("ca.pem"),
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.code, 0, "{file}: {}", out.stderr);
+        let doc = out.json();
+        let chain = doc["handshakes"][0]["chain"].as_array().unwrap();
+        assert_eq!(chain.len(), 2, "{file}");
+        assert_eq!(
+            chain[0]["subject"], "CN=expe.example.com",
+            "{file}: leaf first"
+        );
+        assert_eq!(chain[1]["subject"], "CN=Bundle Root", "{file}");
+    }
+    let bundle = std::fs::read_to_string(d("leaf.key")).unwrap()
+        + &std::fs::read_to_string(d("leaf.pem")).unwrap();
+    std::fs::write(d("with-key.pem"), &bundle).unwrap();
+    let out = run(&[
+        "inspect",
+        &d("with-key.pem"),
+        "--name",
+        "expe.example.com",
+        "--trust",
+        &d("ca.pem"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("PRIVATE KEY: skipped"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("PRIVATE KEY"),
+        "the key is never printed"
+    );
+    assert_eq!(
+        out.json()["handshakes"][0]["chain"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let only_key = run(&["inspect", &d("leaf.key"), "--name", "expe.example.com"]);
+    assert_eq!(only_key.code, 2);
+    assert!(
+        only_key.stderr.contains("PRIVATE KEY, not a certificate"),
+        "{}",
+        only_key.stderr
     );
 }
 
