@@ -13,8 +13,10 @@ use crate::input::certs as input;
 /// Arguments of `edgetap inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Chain files, one per handshake: a PEM bundle (leaf first) or one DER certificate.
-    /// Several files are analysed together, so cross-handshake rules can fire.
+    /// Chain files, one per handshake: a PEM bundle (leaf first), one DER
+    /// certificate, a PKCS#7 bundle (.p7b) or a PKCS#12 file (.p12/.pfx),
+    /// recognised by content. Several files are analysed together, so
+    /// cross-handshake rules can fire.
     #[arg(required_unless_present = "sample", value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Analyse the bundled sample deployment (captures/samples) instead of files.
@@ -30,9 +32,32 @@ pub struct InspectArgs {
     /// The domain of the `_collab-edge` lookup, when these chains come from the MRA edge.
     #[arg(long, value_name = "DOMAIN")]
     pub edge_domain: Option<String>,
+    /// Password of a PKCS#12 FILE (else asked for on the terminal). Only its
+    /// certificates are read: the private key inside is never printed or kept.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "EDGETAP_PKCS12_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
     /// Trust, time and output flags.
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+/// The password for a PKCS#12 file: `--password`, else asked for on the
+/// terminal (never echoed); with no terminal, say how to give it.
+fn pkcs12_password(given: Option<&str>, file: &std::path::Path) -> Result<String, String> {
+    use std::io::IsTerminal as _;
+    if let Some(p) = given {
+        return Ok(p.to_owned());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err("pass its password with --password (or EDGETAP_PKCS12_PASSWORD); there is no terminal to ask on".into());
+    }
+    rpassword::prompt_password(format!("password for {}: ", file.display()))
+        .map_err(|e| format!("cannot read the password from the terminal: {e}"))
 }
 
 /// One embedded sample handshake: (file name, PEM, name, service, edge domain).
@@ -121,7 +146,9 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         .files
         .iter()
         .map(|path| {
-            let presented = input::load_certificates(path)?;
+            let presented = input::load_certificates_with(path, &mut |file| {
+                pkcs12_password(args.password.as_deref(), file)
+            })?;
             Ok(observation(
                 presented,
                 name,

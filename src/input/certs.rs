@@ -66,6 +66,14 @@ pub enum InputError {
         /// What the parser said.
         reason: String,
     },
+    /// A PKCS#12 file that could not be opened.
+    #[error("{path}: a PKCS#12 (.p12/.pfx) file: {reason}")]
+    Pkcs12 {
+        /// The file.
+        path: PathBuf,
+        /// Why: no password to ask for, a wrong password, damage.
+        reason: String,
+    },
     /// Neither PEM nor DER.
     #[error(
         "{path}: not a certificate: the file is neither PEM (no BEGIN CERTIFICATE line) nor DER X.509 ({reason})"
@@ -111,7 +119,7 @@ fn der_kind(der: &[u8]) -> Option<&'static str> {
         ),
         // INTEGER 3: the version of a PKCS#12 PFX.
         [0x02, 0x01, 0x03, ..] => Some(
-            "a PKCS#12 (.p12/.pfx) file, which also holds a private key; take the certificates out with `openssl pkcs12 -nokeys -in FILE`",
+            "a PKCS#12 (.p12/.pfx) file, which also holds a private key: `inspect` opens it (with --password, or asking on the terminal); elsewhere take the certificates out with `openssl pkcs12 -nokeys -in FILE`",
         ),
         // INTEGER 0 or 1: PKCS#8 / PKCS#1 / SEC1 private keys start this way.
         [0x02, 0x01, 0x00 | 0x01, ..] => Some(
@@ -128,6 +136,52 @@ pub fn load_certificates(path: &Path) -> Result<Vec<Vec<u8>>, InputError> {
         cause,
     })?;
     parse_certificates(&bytes, path)
+}
+
+/// As [`load_certificates`], and a PKCS#12 file is opened with the password
+/// `password` gives (asked for only when the file is one).
+pub fn load_certificates_with(
+    path: &Path,
+    password: &mut dyn FnMut(&Path) -> Result<String, String>,
+) -> Result<Vec<Vec<u8>>, InputError> {
+    let bytes = std::fs::read(path).map_err(|cause| InputError::Read {
+        path: path.to_owned(),
+        cause,
+    })?;
+    if !is_pkcs12(&bytes) {
+        return parse_certificates(&bytes, path);
+    }
+    let fail = |reason: String| InputError::Pkcs12 {
+        path: path.to_owned(),
+        reason,
+    };
+    let secret = password(path).map_err(fail)?;
+    pkcs12_certificates(&bytes, &secret).map_err(fail)
+}
+
+/// True when the bytes look like a PKCS#12 PFX: a DER SEQUENCE whose first
+/// element is INTEGER 3 (its version).
+pub fn is_pkcs12(bytes: &[u8]) -> bool {
+    der_kind(bytes).is_some_and(|k| k.contains("PKCS#12"))
+}
+
+/// The certificates of a PKCS#12 file (p12-keystore decodes and decrypts it),
+/// leaf first. The library decrypts any private key inside too: it is dropped
+/// at once, never printed or kept.
+pub fn pkcs12_certificates(bytes: &[u8], password: &str) -> Result<Vec<Vec<u8>>, String> {
+    let archive = p12_keystore::Pkcs12Archive::from_pkcs12(bytes, password).map_err(|e| {
+        format!("it does not open with that password, or it is damaged ({e}); check the password the certificate team gave")
+    })?;
+    let p12_keystore::Pkcs12Archive { keys, certs, .. } = archive;
+    drop(keys);
+    let certs: Vec<CertInfo> = certs
+        .iter()
+        .filter_map(|bag| CertInfo::parse(bag.cert.as_der()).ok())
+        .collect();
+    if certs.is_empty() {
+        return Err("it holds no certificate".into());
+    }
+    Ok(chain_order(certs))
 }
 
 /// Parse file contents (see [`load_certificates`]); `path` is used in messages only.

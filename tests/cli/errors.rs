@@ -369,11 +369,12 @@ fn keys_pkcs12_and_empty_files_are_named() {
 }
 
 /// Bundles certificate teams hand out: PKCS#7 (DER and PEM, its set stored
-/// in sorted order, not chain order) gives the chain leaf first; a PEM bundle
+/// in sorted order, not chain order) and PKCS#12 (with its password) give the
+/// chain leaf first; a PEM bundle
 /// with the private key beside the certificates is read with a note, the key
 /// skipped; a file holding only a key stays an error.
 #[test]
-fn pkcs7_bundles_and_keys_beside_certificates_are_read() {
+fn pkcs7_pkcs12_and_keys_beside_certificates_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let d = |f: &str| dir.path().join(f).display().to_string();
     let openssl = |args: &[&str]| {
@@ -502,6 +503,61 @@ fn pkcs7_bundles_and_keys_beside_certificates_are_read() {
             .len(),
         1
     );
+    // PKCS#12 (a chain and its key, as handed out): opened with --password,
+    // leaf first, nothing of the key in the output; a wrong password is said.
+    openssl(&[
+        "pkcs12",
+        "-export",
+        "-in",
+        &d("leaf.pem"),
+        "-inkey",
+        &d("leaf.key"),
+        "-certfile",
+        &d("ca.pem"),
+        "-out",
+        &d("chain.p12"),
+        "-passout",
+        "pass:s3cret",
+    ]);
+    let out = run(&[
+        "inspect",
+        &d("chain.p12"),
+        "--password",
+        "s3cret",
+        "--name",
+        "expe.example.com",
+        "--trust",
+        &d("ca.pem"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("PRIVATE") && !out.stderr.contains("PRIVATE"),
+        "no key in the output"
+    );
+    let doc = out.json();
+    let chain = doc["handshakes"][0]["chain"].as_array().unwrap();
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[0]["subject"], "CN=expe.example.com", "leaf first");
+    let wrong = run(&[
+        "inspect",
+        &d("chain.p12"),
+        "--password",
+        "nope",
+        "--name",
+        "expe.example.com",
+    ]);
+    assert_eq!(wrong.code, 2);
+    assert!(
+        wrong.stderr.contains("does not open with that password"),
+        "{}",
+        wrong.stderr
+    );
+    let none = run(&["inspect", &d("chain.p12"), "--name", "expe.example.com"]);
+    assert_eq!(none.code, 2);
+    assert!(none.stderr.contains("--password"), "{}", none.stderr);
+
     let only_key = run(&["inspect", &d("leaf.key"), "--name", "expe.example.com"]);
     assert_eq!(only_key.code, 2);
     assert!(
