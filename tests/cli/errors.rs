@@ -558,6 +558,62 @@ fn pkcs7_pkcs12_and_keys_beside_certificates_are_read() {
     assert_eq!(none.code, 2);
     assert!(none.stderr.contains("--password"), "{}", none.stderr);
 
+    // Without --password, on a terminal (a pty from script(1)): asked for,
+    // not echoed.
+    let mut typed = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "{} inspect {} --name expe.example.com --format json",
+                env!("CARGO_BIN_EXE_edgetap"),
+                d("chain.p12")
+            ),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) is installed (bsdutils)");
+    // Type only once the prompt is up.
+    let mut out = typed.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut screen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !String::from_utf8_lossy(&screen).contains("password for") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prompt: {}",
+            String::from_utf8_lossy(&screen)
+        );
+        if let Ok(chunk) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            screen.extend(chunk);
+        }
+    }
+    // rpassword prints the prompt, then turns echo off: a person types after
+    // that; so does this test.
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    use std::io::Write as _;
+    typed.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let status = typed.wait().unwrap();
+    reader.join().unwrap();
+    screen.extend(rx.try_iter().flatten());
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(status.success(), "{screen}");
+    assert!(screen.contains("\"handshakes\""), "{screen}");
+    assert!(
+        !screen.contains("s3cret"),
+        "the password was echoed: {screen}"
+    );
+
     let only_key = run(&["inspect", &d("leaf.key"), "--name", "expe.example.com"]);
     assert_eq!(only_key.code, 2);
     assert!(
