@@ -163,27 +163,42 @@ pub fn write_flows(
 ) -> anyhow::Result<()> {
     match sink {
         Some(mut sink) => {
-            // The DNS answers first, as a client sees them before connecting.
-            let first = flows.iter().flatten().find(|f| f.opened.is_some());
-            if let (Some(dns), Some(ns), Some(flow)) = (&report.dns, nameserver, first) {
-                let client = flow
-                    .client
-                    .map(|c| c.ip())
-                    .filter(|ip| ip.is_ipv4() == ns.is_ipv4())
-                    .unwrap_or(if ns.is_ipv4() {
-                        std::net::IpAddr::from([127, 0, 0, 1])
-                    } else {
-                        std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
-                    });
-                let at = flow.opened.unwrap_or(std::time::UNIX_EPOCH)
-                    - std::time::Duration::from_millis(1);
-                sink.write_dns(&dns.discovery, ns, client, at)?;
-            }
-            for (h, flow) in report.handshakes.iter().zip(flows) {
-                if let Some(flow) = flow {
-                    sink.write_flow(flow, &crate::core::export::comment::verdict_comment(h))?;
-                }
-            }
+            // The DNS answers first, as a client sees them before connecting:
+            // just before the earliest connection.
+            let first = flows
+                .iter()
+                .flatten()
+                .filter(|f| f.opened.is_some())
+                .min_by_key(|f| f.opened);
+            let dns = match (&report.dns, nameserver, first) {
+                (Some(dns), Some(ns), Some(flow)) => Some(crate::sink::pcap::DnsAnswers {
+                    discovery: &dns.discovery,
+                    nameserver: ns,
+                    client: flow
+                        .client
+                        .map(|c| c.ip())
+                        .filter(|ip| ip.is_ipv4() == ns.is_ipv4())
+                        .unwrap_or(if ns.is_ipv4() {
+                            std::net::IpAddr::from([127, 0, 0, 1])
+                        } else {
+                            std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+                        }),
+                    at: flow.opened.unwrap_or(std::time::UNIX_EPOCH)
+                        - std::time::Duration::from_millis(1),
+                }),
+                _ => None,
+            };
+            // Every connection at once, frames in time order (never going back).
+            let commented: Vec<(&FlowLog, String)> = report
+                .handshakes
+                .iter()
+                .zip(flows)
+                .filter_map(|(h, flow)| {
+                    flow.as_ref()
+                        .map(|f| (f, crate::core::export::comment::verdict_comment(h)))
+                })
+                .collect();
+            sink.write_flows(&commented, dns)?;
             sink.finish()
         }
         None => {

@@ -34,6 +34,45 @@ fn since_epoch(t: SystemTime) -> Duration {
     t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()
 }
 
+/// A frame ready to write: time since the epoch, bytes, comment.
+type TimedFrame = (std::time::Duration, Vec<u8>, Option<String>);
+
+/// What discovery learned, to write back as the DNS answers a resolver gave.
+#[derive(Clone, Copy)]
+pub struct DnsAnswers<'a> {
+    /// The look-ups and answers.
+    pub discovery: &'a crate::core::discovery::Discovery,
+    /// The resolver that answered.
+    pub nameserver: std::net::IpAddr,
+    /// edgetap's address toward it.
+    pub client: std::net::IpAddr,
+    /// When the answers are written as received.
+    pub at: SystemTime,
+}
+
+/// One UDP frame per look-up, from the resolver to edgetap.
+fn dns_frames(d: DnsAnswers<'_>) -> Vec<TimedFrame> {
+    use crate::core::export::dns::{answer_messages, udp_frame};
+    let (from, to) = (
+        std::net::SocketAddr::new(d.nameserver, 53),
+        std::net::SocketAddr::new(d.client, 53_053),
+    );
+    let comment = format!(
+        "edgetap: the answer the resolver ({}) gave, written from what it returned",
+        d.discovery.resolver
+    );
+    answer_messages(d.discovery)
+        .iter()
+        .map(|m| {
+            (
+                since_epoch(d.at),
+                udp_frame(from, to, m),
+                Some(comment.clone()),
+            )
+        })
+        .collect()
+}
+
 impl PcapSink {
     /// Create `path` (pcap when it ends in `.pcap`, else pcapng) and `keylog`.
     pub fn create(path: &Path, keylog: Option<&Path>) -> anyhow::Result<PcapSink> {
@@ -94,81 +133,88 @@ impl PcapSink {
         }
     }
 
+    /// Write several connections (and DNS answers before them) as one unit,
+    /// their frames merged in time order, so timestamps never go back within
+    /// the file (a batch source such as probe or demo has every connection at
+    /// hand when it writes; the proxy writes each as it closes instead).
+    pub fn write_flows(
+        &mut self,
+        flows: &[(&FlowLog, String)],
+        dns: Option<DnsAnswers<'_>>,
+    ) -> anyhow::Result<()> {
+        self.whole(|me| {
+            let mut frames = Vec::new();
+            if let Some(d) = dns {
+                frames.extend(dns_frames(d));
+            }
+            for (flow, comment) in flows {
+                me.flow_secrets(flow)?;
+                frames.extend(me.flow_frames(flow, comment));
+            }
+            // Stable: within a connection, and at equal times, the order made stays.
+            frames.sort_by_key(|(at, _, _)| *at);
+            me.write_frames(&frames)
+        })
+    }
+
     fn write_flow_frames(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
+        self.flow_secrets(flow)?;
+        let frames = self.flow_frames(flow, comment);
+        self.write_frames(&frames)
+    }
+
+    /// The connection's TLS keys: a Decryption Secrets Block, and the key log file.
+    fn flow_secrets(&mut self, flow: &FlowLog) -> anyhow::Result<()> {
+        if flow.keylog.is_empty() || flow.opened.is_none() {
+            return Ok(());
+        }
+        let ctx = || format!("{}: writing failed (disk full?)", self.path);
+        self.writer.secrets(&flow.keylog).with_context(ctx)?;
+        if let Some(k) = &mut self.keylog {
+            k.write_all(flow.keylog.as_bytes())
+                .context("writing the key log")?;
+            k.flush().context("writing the key log")?;
+        }
+        Ok(())
+    }
+
+    /// One connection as frames: (time, bytes, comment).
+    fn flow_frames(&mut self, flow: &FlowLog, comment: &str) -> Vec<TimedFrame> {
         let (Some(client), Some(server), Some(opened)) = (flow.client, flow.server, flow.opened)
         else {
-            return Ok(()); // never connected: nothing went over the wire
+            return Vec::new(); // never connected: nothing went over the wire
         };
-        let ctx = || format!("{}: writing failed (disk full?)", self.path);
-        if !flow.keylog.is_empty() {
-            self.writer.secrets(&flow.keylog).with_context(ctx)?;
-            if let Some(k) = &mut self.keylog {
-                k.write_all(flow.keylog.as_bytes())
-                    .context("writing the key log")?;
-                k.flush().context("writing the key log")?;
-            }
-        }
+        let mut out = Vec::new();
         self.flows += 1;
         let (mut synth, frames) =
             FlowSynth::open(client, server, 0x1000_0000u32.wrapping_mul(self.flows));
         let t0 = since_epoch(opened);
-        for f in frames {
-            self.writer.frame(t0, &f.bytes, None).with_context(ctx)?;
-        }
+        out.extend(frames.into_iter().map(|f| (t0, f.bytes, None)));
         let mut commented = false;
         for (at, from_us, bytes) in coalesce(&flow.chunks) {
             let at = since_epoch(at);
             for f in synth.data(from_us, &bytes) {
                 self.bytes += f.bytes.len() as u64 + 40;
-                let c = (f.certificate && !commented).then_some(comment);
+                let c = (f.certificate && !commented).then(|| comment.to_owned());
                 commented |= c.is_some();
-                self.writer.frame(at, &f.bytes, c).with_context(ctx)?;
+                out.push((at, f.bytes, c));
             }
         }
         let end = since_epoch(flow.closed.unwrap_or(opened));
         let closing = synth.close(true, false);
-        for (i, f) in closing.iter().enumerate() {
+        for (i, f) in closing.into_iter().enumerate() {
             // Without a visible Certificate (TLS 1.3, or a failure) the verdict goes on the close.
-            let c = (i == 0 && !commented).then_some(comment);
-            self.writer.frame(end, &f.bytes, c).with_context(ctx)?;
+            let c = (i == 0 && !commented).then(|| comment.to_owned());
+            out.push((end, f.bytes, c));
         }
-        self.writer.flush().with_context(ctx)
+        out
     }
 
-    /// Write what discovery learned as the DNS answers `nameserver` gave, one
-    /// UDP frame per look-up, so that replay of this file judges with the same
-    /// context (`client` is edgetap's address toward it).
-    pub fn write_dns(
-        &mut self,
-        discovery: &crate::core::discovery::Discovery,
-        nameserver: std::net::IpAddr,
-        client: std::net::IpAddr,
-        at: SystemTime,
-    ) -> anyhow::Result<()> {
-        self.whole(|me| me.write_dns_frames(discovery, nameserver, client, at))
-    }
-
-    fn write_dns_frames(
-        &mut self,
-        discovery: &crate::core::discovery::Discovery,
-        nameserver: std::net::IpAddr,
-        client: std::net::IpAddr,
-        at: SystemTime,
-    ) -> anyhow::Result<()> {
-        use crate::core::export::dns::{answer_messages, udp_frame};
+    fn write_frames(&mut self, frames: &[TimedFrame]) -> anyhow::Result<()> {
         let ctx = || format!("{}: writing failed (disk full?)", self.path);
-        let (from, to) = (
-            std::net::SocketAddr::new(nameserver, 53),
-            std::net::SocketAddr::new(client, 53_053),
-        );
-        let comment = format!(
-            "edgetap: the answer the resolver ({}) gave, written from what it returned",
-            discovery.resolver
-        );
-        for m in answer_messages(discovery) {
-            let frame = udp_frame(from, to, &m);
+        for (at, bytes, comment) in frames {
             self.writer
-                .frame(since_epoch(at), &frame, Some(&comment))
+                .frame(*at, bytes, comment.as_deref())
                 .with_context(ctx)?;
         }
         self.writer.flush().with_context(ctx)

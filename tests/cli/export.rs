@@ -175,6 +175,15 @@ async fn probe_capture_opens_in_tshark_and_replays_to_the_same_chains() {
         "{comments}"
     );
 
+    // Three connections probed at once, written together: time never goes back
+    // from one frame to the next, as tshark computes it.
+    let deltas = tshark(&["-r", &ng, "-T", "fields", "-e", "frame.time_delta"]);
+    assert!(deltas.lines().count() > 20, "{deltas}");
+    assert!(
+        deltas.lines().all(|d| !d.trim().starts_with('-')),
+        "timestamps go backwards: {deltas}"
+    );
+
     // tshark decodes the certificates; with the embedded secrets, the TLS 1.3 ones too.
     let der = tshark(&[
         "-r",
