@@ -23,6 +23,8 @@ pub enum Format {
     Text,
     /// The JSON document (a contract for automation).
     Json,
+    /// A self-contained HTML report (chain diagrams, verdicts, findings).
+    Html,
 }
 
 /// The outcome that makes edgetap exit 1.
@@ -68,6 +70,10 @@ pub struct AnalysisArgs {
     /// Exit with status 1 when any profile's outcome is this bad or worse.
     #[arg(long, value_enum, value_name = "OUTCOME")]
     pub fail_on: Option<FailOn>,
+    /// Also write the HTML report to FILE (one self-contained file to attach
+    /// to a support case), whatever --format prints.
+    #[arg(long, value_name = "FILE", value_parser = parse_report_path)]
+    pub report: Option<PathBuf>,
     /// Check revocation online, as the clients do: fetch each certificate's
     /// CRLs and ask its OCSP responders over HTTP (signatures, freshness and
     /// serial checked), and fetch a missing issuer from its caIssuers URL. Off
@@ -169,10 +175,46 @@ impl AnalysisArgs {
             .block_on(self.check_online(observations))
     }
 
-    /// Print the report in the chosen format and compute the exit code.
-    pub fn emit(&self, report: &Report, now: OffsetDateTime) -> ExitCode {
-        emit(report, now, self.format, self.fail_on)
+    /// Print the report in the chosen format, write `--report`, and compute
+    /// the exit code.
+    pub fn emit(&self, report: &Report, now: OffsetDateTime) -> anyhow::Result<ExitCode> {
+        if let Some(path) = &self.report {
+            write_report(path, report, now)?;
+        }
+        Ok(emit(report, now, self.format, self.fail_on))
     }
+}
+
+/// Write the HTML report of `report` to `path` (whole or not at all: a
+/// temporary file beside it, renamed).
+pub fn write_report(
+    path: &std::path::Path,
+    report: &Report,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
+    crate::sink::write_whole(path, crate::sink::html::render(report, now).as_bytes())
+        .with_context(|| format!("{}: cannot write the HTML report", path.display()))
+}
+
+/// `--report FILE`: refused at once when its folder does not exist, before
+/// any work is done.
+fn parse_report_path(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    if s.is_empty() || path.is_dir() {
+        return Err(format!(
+            "{s:?} is not a file name: give the HTML file to write, e.g. report.html"
+        ));
+    }
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = parent
+        && !dir.is_dir()
+    {
+        return Err(format!(
+            "{}: no such folder; create it first or write the report elsewhere",
+            dir.display()
+        ));
+    }
+    Ok(path)
 }
 
 /// Print `report` as `format`; exit 1 when `fail_on` is reached.
@@ -184,6 +226,7 @@ pub fn emit(
 ) -> ExitCode {
     match format {
         Format::Json => crate::outln!("{}", crate::sink::json::render(report, now)),
+        Format::Html => crate::outln!("{}", crate::sink::html::render(report, now)),
         Format::Text => {
             use std::io::Write as _;
             let mut stdout = anstream::stdout();

@@ -162,7 +162,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let mut observations = observations;
     args.analysis.check_online_blocking(&mut observations)?;
     let report = engine.evaluate(&observations, now);
-    Ok(args.analysis.emit(&report, now))
+    args.analysis.emit(&report, now)
 }
 
 fn run_sample(args: &InspectArgs) -> anyhow::Result<ExitCode> {
@@ -191,5 +191,5 @@ fn run_sample(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let report = engine.evaluate(&observations, now);
-    Ok(analysis.emit(&report, now))
+    analysis.emit(&report, now)
 }

@@ -103,7 +103,7 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         &flows,
         dns.nameserver,
     )?;
-    Ok(args.analysis.emit(&report, now))
+    args.analysis.emit(&report, now)
 }
 
 /// What to probe for `target` (a DOMAIN, discovered through `dns`, or one

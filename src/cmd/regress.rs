@@ -269,6 +269,8 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
             cases: Vec::new(),
         })
         .collect();
+    // Reports kept for the HTML page, beside each case's result.
+    let mut kept: Vec<(usize, usize, Option<Report>)> = Vec::new();
     for (si, ci, report, seconds) in done {
         let suite = &suites[si];
         let case = &suite.cases[ci];
@@ -281,7 +283,11 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
                 if let Some(b) = &base {
                     f.extend(b.drift(suite_name, &case.name, &seen));
                 }
-                (None, f, seen, report.handshakes.len())
+                let n = report.handshakes.len();
+                if args.format == Format::Html {
+                    kept.push((si, ci, Some(report)));
+                }
+                (None, f, seen, n)
             }
         };
         failures.sort_by_key(|m| (m.kind.is_drift(), m.line));
@@ -317,7 +323,7 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
                 cases.insert(c.name.clone(), c.seen.clone());
             }
         }
-        write_atomic(path, &serde_json::to_string_pretty(&b)?)?;
+        crate::sink::write_whole(path, serde_json::to_string_pretty(&b)?.as_bytes())?;
     }
     if let Some(path) = &args.junit {
         let suites: Vec<crate::sink::junit::TestSuite<'_>> = run
@@ -341,11 +347,12 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
                     .collect(),
             })
             .collect();
-        write_atomic(path, &crate::sink::junit::render(&suites))?;
+        crate::sink::write_whole(path, crate::sink::junit::render(&suites).as_bytes())?;
     }
     match args.format {
         Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&run)?),
         Format::Text => crate::outln!("{}", text(&run)),
+        Format::Html => crate::outln!("{}", html(&run, &suites, &kept)),
     }
     let no_handshake = run
         .suites
@@ -373,6 +380,36 @@ fn file_name_of(p: &Path) -> String {
 }
 
 /// One line for a difference: where, then what.
+/// The run as one HTML page: every case with what did not hold, then its report.
+fn html(run: &RunResult, suites: &[Suite], kept: &[(usize, usize, Option<Report>)]) -> String {
+    let now = crate::clock::now();
+    let mut cases = Vec::new();
+    for (si, s) in run.suites.iter().enumerate() {
+        let at = crate::clock::JudgeTime::from_flag(suites[si].at).now();
+        for c in &s.cases {
+            let report = kept
+                .iter()
+                .find(|(ks, kc, _)| *ks == si && suites[si].cases[*kc].name == c.name)
+                .and_then(|(_, _, r)| r.as_ref())
+                .map(|r| (r, at));
+            let mut problems: Vec<String> = c.error.iter().map(|e| format!("error: {e}")).collect();
+            problems.extend(
+                c.failures
+                    .iter()
+                    .map(|m| format!("{}: {}", m.kind.as_str(), describe(m))),
+            );
+            cases.push(crate::sink::html::RegressCase {
+                suite: &s.file,
+                name: &c.name,
+                passed: c.passed,
+                problems,
+                report,
+            });
+        }
+    }
+    crate::sink::html::render_regress(&cases, now)
+}
+
 fn describe(m: &Mismatch) -> String {
     let mut s = String::new();
     if let Some(l) = m.line {
@@ -417,25 +454,4 @@ fn text(run: &RunResult) -> String {
     }
     out += &format!("{} passed, {} failed", run.passed, run.failed);
     out
-}
-
-/// Write `path` whole or not at all: a temporary file beside it, then rename.
-fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name_of(path),
-        std::process::id()
-    ));
-    std::fs::File::create(&tmp)
-        .and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        })
-        .with_context(|| format!("{}: writing failed (disk full?)", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot replace it", path.display()))
 }

@@ -287,7 +287,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         args.edge_domain.as_deref(),
         |observations| args.analysis.check_online_blocking(observations),
     )?;
-    let code = args.analysis.emit(&report, now);
+    let code = args.analysis.emit(&report, now)?;
     // The files that could be read are reported; one that could not is still
     // an input error (exit 2), said on stderr.
     if !unreadable.is_empty() {

@@ -1,5 +1,6 @@
 //! Where reports go: the terminal, JSON, captures and the files beside them.
 
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod out;
@@ -16,6 +17,32 @@ pub fn open_append(path: &std::path::Path, what: &str) -> anyhow::Result<std::fs
         .append(true)
         .open(path)
         .with_context(|| format!("{}: cannot open the {what}", path.display()))
+}
+
+/// Write `bytes` to `path` whole or not at all: into a temporary file beside
+/// it, synced, then renamed over it; a failed write (a full disk) removes the
+/// temporary file and leaves whatever `path` held before.
+pub fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("{}: writing failed (disk full?)", tmp.display()));
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("{}: cannot replace it", path.display()))
 }
 
 /// A file written in whole records (events lines, key log entries): each
@@ -60,6 +87,48 @@ impl WholeRecords {
     }
 }
 
+/// `t` as RFC 3339 in UTC (`2027-01-01T00:00:00Z`), the one way reports write a time.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// How far `t` is from `now`, in words: "in 29 days", "3 hours ago".
+pub fn relative(t: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
+    let secs = (t - now).whole_seconds();
+    let (n, unit) = match secs.unsigned_abs() {
+        s if s < 60 => return "within a minute".to_owned(),
+        s if s < 2 * 3600 => (s / 60, "minute"),
+        s if s < 2 * 86_400 => (s / 3600, "hour"),
+        s if s < 730 * 86_400 => (s / 86_400, "day"),
+        s => (s / (365 * 86_400), "year"),
+    };
+    let plural = if n == 1 { "" } else { "s" };
+    if secs > 0 {
+        format!("in {n} {unit}{plural}")
+    } else {
+        format!("{n} {unit}{plural} ago")
+    }
+}
+
+/// A validity period against `now` in words: "expires in 29 days",
+/// "expired 3 days ago", "not valid yet: starts in 2 hours".
+pub fn validity_words(
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+    now: time::OffsetDateTime,
+) -> String {
+    if now < from {
+        format!("not valid yet: starts {}", relative(from, now))
+    } else if now > to {
+        format!("expired {}", relative(to, now))
+    } else {
+        format!("expires {}", relative(to, now))
+    }
+}
+
 /// The longest field the text report prints whole; longer ones are cut, with
 /// how much was left out.
 pub const FIELD_MAX: usize = 2000;
@@ -99,6 +168,40 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::printable;
+
+    #[test]
+    fn times_in_rfc3339_and_in_words() {
+        let now = time::macros::datetime!(2026-12-02 00:00 UTC);
+        let from = time::macros::datetime!(2026-01-01 00:00 UTC);
+        assert_eq!(
+            super::rfc3339(time::macros::datetime!(2027-01-01 00:00 +01:00)),
+            "2026-12-31T23:00:00Z"
+        );
+        assert_eq!(
+            super::validity_words(from, now + time::Duration::days(29), now),
+            "expires in 29 days"
+        );
+        assert_eq!(
+            super::validity_words(from, now - time::Duration::days(3), now),
+            "expired 3 days ago"
+        );
+        assert_eq!(
+            super::validity_words(
+                now + time::Duration::hours(5),
+                now + time::Duration::days(900),
+                now
+            ),
+            "not valid yet: starts in 5 hours"
+        );
+        assert_eq!(
+            super::relative(now + time::Duration::days(800), now),
+            "in 2 years"
+        );
+        assert_eq!(
+            super::relative(now - time::Duration::minutes(1), now),
+            "1 minute ago"
+        );
+    }
 
     #[test]
     fn wire_text_cannot_forge_lines_colours_or_direction() {

@@ -11,6 +11,7 @@ use crate::core::analysis::engine::{DnsReport, HandshakeReport, PathView};
 use crate::core::analysis::finding::CertSource;
 use crate::core::analysis::{Effect, Outcome, Profile, Report};
 use crate::sink::printable as pr;
+use crate::sink::rfc3339;
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -37,8 +38,7 @@ pub fn render(report: &Report, now: OffsetDateTime) -> String {
     let _ = writeln!(
         out,
         "{BOLD}edgetap{BOLD:#} {count}analysed at {}",
-        now.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_else(|_| now.to_string())
+        rfc3339(now)
     );
     if let Some(dns) = &report.dns {
         out.push('\n');
@@ -46,7 +46,7 @@ pub fn render(report: &Report, now: OffsetDateTime) -> String {
     }
     for (i, h) in report.handshakes.iter().enumerate() {
         out.push('\n');
-        handshake(&mut out, i + 1, h);
+        handshake(&mut out, i + 1, h, now);
     }
     if report.handshakes.len() > 1 {
         out.push('\n');
@@ -242,7 +242,7 @@ fn verdict_lines(
     }
 }
 
-fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
+fn handshake(out: &mut String, number: usize, h: &HandshakeReport, now: OffsetDateTime) {
     let o = &h.observation;
     let mut head = format!("{} ({})", pr(&o.reference_identity.to_string()), o.service);
     if let Some(edge) = &o.edge_domain {
@@ -268,12 +268,17 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport) {
         );
         let _ = writeln!(
             out,
-            "       {DIM}issuer{DIM:#} {}  {DIM}|{DIM:#} {} {DIM}|{DIM:#} {} {DIM}|{DIM:#} {} .. {}",
+            "       {DIM}issuer{DIM:#} {}  {DIM}|{DIM:#} {} {DIM}|{DIM:#} {}",
             pr(&c.issuer),
             c.key.describe(),
             c.signature_algorithm,
-            c.not_before.date(),
-            c.not_after.date()
+        );
+        let _ = writeln!(
+            out,
+            "       {DIM}valid{DIM:#} {} .. {} {DIM}({}){DIM:#}",
+            rfc3339(c.not_before),
+            rfc3339(c.not_after),
+            crate::sink::validity_words(c.not_before, c.not_after, now)
         );
         if c.san.is_some() {
             let _ = writeln!(out, "       {DIM}SAN{DIM:#} {}", pr(&c.san_text()));

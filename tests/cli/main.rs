@@ -20,6 +20,7 @@ mod proxy_srv;
 mod regress;
 mod relay;
 mod replay;
+mod report;
 mod sample;
 mod tidy;
 mod transparent;

@@ -125,6 +125,26 @@ pub struct PathCert {
     pub position: Option<usize>,
     /// "presented", "public-store" or "enterprise-store".
     pub source: super::finding::CertSource,
+    /// SHA-256 of the DER, when the certificate is known (a public anchor
+    /// may be a bare name and key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// notBefore, when the certificate is known.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub not_before: Option<OffsetDateTime>,
+    /// notAfter, when the certificate is known.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub not_after: Option<OffsetDateTime>,
+    /// The check of this certificate's signature by the next one on the path
+    /// (absent for the last node unless it signs itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<crate::core::x509::SigCheck>,
 }
 
 /// A presented certificate, summarised.
@@ -500,10 +520,20 @@ fn path_view(scope: &Scope<'_, '_>, profiles: ProfileSet) -> PathView {
             .iter()
             .map(|n: &PathNode| {
                 let r = scope.cert_ref(*n);
+                let cert = scope.cert(*n);
                 PathCert {
                     subject: r.subject,
                     position: r.position,
                     source: r.source,
+                    sha256: r.sha256,
+                    not_before: cert.map(|c| c.not_before),
+                    not_after: cert.map(|c| c.not_after),
+                    signature: scope
+                        .path
+                        .links
+                        .iter()
+                        .find(|l| l.child == *n)
+                        .map(|l| l.signature.clone()),
                 }
             })
             .collect(),
