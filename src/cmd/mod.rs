@@ -5,6 +5,7 @@ pub mod common;
 pub mod demo;
 pub mod discover;
 pub mod inspect;
+pub mod live;
 pub mod probe;
 pub mod proxy;
 pub mod regress;

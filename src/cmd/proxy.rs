@@ -77,6 +77,10 @@ pub struct ProxyArgs {
     /// Seconds each online fetch may take (with --online).
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub online_timeout: u64,
+    /// One line per handshake on stdout instead of the live view (the live
+    /// view is shown only when stdout is a terminal).
+    #[arg(long)]
+    pub plain: bool,
 }
 
 fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
@@ -187,14 +191,25 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     proxy.judge_time = args.time.judge_time();
     proxy.online = online;
     // Terminal lines go through their own thread: stdout piped into a pager
-    // that stopped reading must never hold up a connection.
+    // that stopped reading must never hold up a connection. On a terminal the
+    // live view takes them instead (started below, once the proxy exists).
     let terminal = Arc::new(
         crate::sink::out::LineQueue::start(std::io::stdout(), 4096)
             .context("cannot start the thread that writes terminal lines")?,
     );
+    let want_live = !args.plain && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let live: Arc<std::sync::OnceLock<super::live::Live>> = Arc::default();
     proxy.notify = {
-        let terminal = terminal.clone();
-        Box::new(move |notice| terminal.push(notice_line(notice)))
+        let (terminal, live) = (terminal.clone(), live.clone());
+        Box::new(move |notice| match live.get() {
+            Some(view) => view.notice(notice),
+            None if want_live => {}
+            None => {
+                if let Some(line) = notice_line(notice) {
+                    terminal.push(line);
+                }
+            }
+        })
     };
     if let Some(at) = args.time.at {
         eprintln!(
@@ -205,12 +220,47 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     }
     let proxy = Arc::new(proxy);
     eprintln!("edgetap: mode {mode}");
+    let quit = Arc::new(tokio::sync::Notify::new());
+    if want_live {
+        let title = format!(
+            "{mode} on {}",
+            listeners
+                .iter()
+                .filter_map(|l| l.socket.local_addr().ok())
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let asked = quit.clone();
+        match super::live::Live::start(
+            title,
+            super::live::counters_of(proxy.clone()),
+            Box::new(move || asked.notify_one()),
+        ) {
+            Ok(view) => {
+                let _ = live.set(view);
+            }
+            Err(e) => {
+                eprintln!("edgetap: the live view cannot start ({e}); printing lines instead");
+            }
+        }
+    }
     let mut acceptors = tokio::task::JoinSet::new();
     for l in listeners {
         acceptors.spawn(proxy.clone().serve(l, accept_rx.clone()));
     }
 
-    wait_for_stop().await;
+    wait_for_stop(&quit).await;
+    // The live view gives the terminal back before anything more is said.
+    if let Some(view) = live.get() {
+        view.stop();
+        if view.dropped() > 0 {
+            eprintln!(
+                "edgetap: {} rows did not reach the live view (it fell behind; the events file has every connection)",
+                view.dropped()
+            );
+        }
+    }
     let grace = secs(cfg.grace_secs, 5.0);
     eprintln!(
         "edgetap: stopping: no new connections; {} open get {}s to finish",
@@ -348,10 +398,11 @@ fn load_forger(args: &ProxyArgs) -> anyhow::Result<Option<crate::proxy::ca::Forg
     Ok(Some(forger))
 }
 
-/// The terminal line for a proxy notice, stamped with the wall clock.
-fn notice_line(notice: Notice<'_>) -> String {
+/// The terminal line for a proxy notice, stamped with the wall clock (none
+/// for a connection's close: the plain output has one line per handshake).
+fn notice_line(notice: Notice<'_>) -> Option<String> {
     let now = crate::clock::now();
-    match notice {
+    Some(match notice {
         Notice::Judged { id, report } => crate::sink::text::proxy_handshake(id, report, now),
         Notice::UpstreamFailed { id, client, reason } => {
             crate::sink::text::proxy_upstream_failed(id, client, reason, now)
@@ -362,27 +413,36 @@ fn notice_line(notice: Notice<'_>) -> String {
             upstream,
             reason,
         } => crate::sink::text::proxy_no_handshake(id, client, upstream, reason, now),
-    }
+        Notice::Closed { .. } => return None,
+    })
 }
 
-async fn wait_for_stop() {
+/// Until Ctrl-C, SIGTERM, or `quit` (the live view's q key).
+async fn wait_for_stop(quit: &tokio::sync::Notify) {
     #[cfg(unix)]
     {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(s) => s,
                 Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = quit.notified() => {}
+                    }
                     return;
                 }
             };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
+            _ = quit.notified() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = quit.notified() => {}
+        }
     }
 }

@@ -113,6 +113,15 @@ pub enum Notice<'a> {
         /// How the connection ended.
         reason: &'a str,
     },
+    /// A connection closed (after any of the above), with what it carried.
+    Closed {
+        /// The connection.
+        id: usize,
+        /// Bytes from the client to the server.
+        bytes_up: u64,
+        /// Bytes from the server to the client.
+        bytes_down: u64,
+    },
 }
 
 /// A receiver of [`Notice`]s.
@@ -166,6 +175,11 @@ impl Proxy {
         self.active.load(Ordering::Relaxed)
     }
 
+    /// Connections accepted since the start.
+    pub fn accepted(&self) -> usize {
+        self.next_id.load(Ordering::Relaxed).saturating_sub(1)
+    }
+
     /// Write a connection's flows to the capture, the verdict as the comment.
     fn capture(&self, id: usize, event: &ConnectionEvent, flows: Vec<FlowLog>) {
         if !self.recorder.capturing() {
@@ -176,6 +190,11 @@ impl Proxy {
     }
 
     fn write_event(&self, event: &ConnectionEvent) {
+        (self.notify)(Notice::Closed {
+            id: event.connection,
+            bytes_up: event.bytes_up,
+            bytes_down: event.bytes_down,
+        });
         match serde_json::to_string(event) {
             Ok(line) => self.recorder.event(line),
             Err(e) => tracing::error!(error = %e, "an event could not be written as JSON"),

@@ -3,6 +3,7 @@
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod out;
 pub mod pcap;
 pub mod text;

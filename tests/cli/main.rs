@@ -12,6 +12,7 @@ mod export;
 mod faults;
 mod json_contract;
 mod limbo;
+mod live;
 mod online;
 mod openssl_chains;
 mod probe;
