@@ -40,9 +40,13 @@ impl PcapRotation {
         })
     }
 
-    fn write(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
+    /// Write one connection's flows (intercept mode has two legs) as one
+    /// unit, their frames merged in time order.
+    fn write(&mut self, flows: &[FlowLog], comment: &str) -> anyhow::Result<()> {
         if let Some(sink) = &mut self.current {
-            sink.write_flow(flow, comment)?;
+            let pairs: Vec<(&FlowLog, String)> =
+                flows.iter().map(|f| (f, comment.to_owned())).collect();
+            sink.write_flows(&pairs, None)?;
             if self.max_bytes.is_some_and(|m| sink.bytes_written() >= m) {
                 if let Some(old) = self.current.take() {
                     old.finish()?;
@@ -343,12 +347,10 @@ fn write_all(
                 }
             }
             Record::Flows(flows, comment) => {
-                if let Some(p) = &mut out.pcap {
-                    for flow in &flows {
-                        if let Err(e) = p.write(flow, &comment) {
-                            lost.note("capture", "connection", &e);
-                        }
-                    }
+                if let Some(p) = &mut out.pcap
+                    && let Err(e) = p.write(&flows, &comment)
+                {
+                    lost.note("capture", "connection", &e);
                 }
             }
             Record::Keys(lines) => {

@@ -104,14 +104,6 @@ impl PcapSink {
         })
     }
 
-    /// Write one connection with `comment` on its certificate frame, whole or
-    /// not at all: when the disk fails part-way, the file is cut back to the
-    /// connection before and later connections are refused (the file stays a
-    /// valid capture of everything up to the failure).
-    pub fn write_flow(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
-        self.whole(|me| me.write_flow_frames(flow, comment))
-    }
-
     /// Run `write`, which ends with a flush, as one whole unit of the file.
     fn whole(&mut self, write: impl FnOnce(&mut Self) -> anyhow::Result<()>) -> anyhow::Result<()> {
         if self.failed {
@@ -134,9 +126,13 @@ impl PcapSink {
     }
 
     /// Write several connections (and DNS answers before them) as one unit,
-    /// their frames merged in time order, so timestamps never go back within
-    /// the file (a batch source such as probe or demo has every connection at
-    /// hand when it writes; the proxy writes each as it closes instead).
+    /// each with its comment on its certificate frame, their frames merged in
+    /// time order, so timestamps never go back within the unit (a batch source
+    /// such as probe or demo writes every connection at once; the proxy writes
+    /// each connection, both legs in intercept mode, as it closes). Whole or
+    /// not at all: when the disk fails part-way, the file is cut back to the
+    /// unit before and later writes are refused (the file stays a valid
+    /// capture of everything up to the failure).
     pub fn write_flows(
         &mut self,
         flows: &[(&FlowLog, String)],
@@ -155,12 +151,6 @@ impl PcapSink {
             frames.sort_by_key(|(at, _, _)| *at);
             me.write_frames(&frames)
         })
-    }
-
-    fn write_flow_frames(&mut self, flow: &FlowLog, comment: &str) -> anyhow::Result<()> {
-        self.flow_secrets(flow)?;
-        let frames = self.flow_frames(flow, comment);
-        self.write_frames(&frames)
     }
 
     /// The connection's TLS keys: a Decryption Secrets Block, and the key log file.

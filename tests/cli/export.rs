@@ -5,6 +5,7 @@
 
 use crate::tshark;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::process::Command;
 
 use edgetap::lab::pki::Ca;
@@ -466,4 +467,46 @@ async fn interrupted_probe_leaves_a_valid_capture() {
         "frame.comment",
     ]);
     assert_eq!(comments.lines().count(), 1, "{comments}");
+}
+
+/// Every capture shipped in captures/ (made by captures/refresh.sh with edgetap
+/// demo and edgetap proxy) is read by tshark without complaint, its timestamps
+/// never go back (intercept mode's two legs are merged in time order), and
+/// tshark finds a certificate in each but the TLS 1.3 passthrough one, whose
+/// chain is encrypted and whose keys a passthrough proxy never has.
+#[test]
+fn shipped_captures_open_in_tshark_in_time_order() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut files: Vec<_> = ["demo", "proxy"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5, "{files:?}");
+    for f in &files {
+        let path = f.to_str().unwrap();
+        let deltas = tshark(&["-r", path, "-T", "fields", "-e", "frame.time_delta"]);
+        assert!(
+            deltas.lines().all(|d| !d.trim().starts_with('-')),
+            "{path}: timestamps go backwards: {deltas}"
+        );
+        let certs = tshark(&[
+            "-r",
+            path,
+            "-Y",
+            "tls.handshake.type == 11",
+            "-T",
+            "fields",
+            "-e",
+            "tls.handshake.certificate",
+        ]);
+        let encrypted = path.ends_with("tls13-passthrough-no-keys.pcapng");
+        assert_eq!(
+            certs.trim().is_empty(),
+            encrypted,
+            "{path}: certificates {certs:?}"
+        );
+    }
 }
