@@ -34,7 +34,7 @@ fn shipped_suites_pass_and_write_junit_an_xml_parser_reads() {
         junit.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.ends_with("5 passed, 0 failed\n"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("9 passed, 0 failed\n"), "{}", r.stdout);
     let out = Command::new("python3")
         .args([
             "-c",
@@ -48,7 +48,7 @@ fn shipped_suites_pass_and_write_junit_an_xml_parser_reads() {
         .expect("python3 runs");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "1 0 0 1\n4 0 0 4\n",
+        "5 0 0 5\n4 0 0 4\n",
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
