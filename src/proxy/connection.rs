@@ -107,9 +107,12 @@ impl Proxy {
                 event.upstream = Some(addr.to_string());
                 event.upstream_host = Some(host.clone());
                 if self.forger.is_some() {
-                    let (outcome, logs) = self
-                        .intercept(id, client, server, peer, addr, &host, service)
-                        .await;
+                    // Boxed: intercept's state (two TLS sessions) is five times
+                    // relay's; inline, every connection's task would be sized
+                    // for it, passthrough ones included, for as long as they stay open.
+                    let (outcome, logs) =
+                        Box::pin(self.intercept(id, client, server, peer, addr, &host, service))
+                            .await;
                     event.bytes_up = outcome.up;
                     event.bytes_down = outcome.down;
                     event.close_reason = outcome.reason;

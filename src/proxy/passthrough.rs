@@ -37,8 +37,12 @@ impl Proxy {
         let watch = Arc::new(Mutex::new(Watch::default()));
         let (cr, cw) = client.into_split();
         let (sr, sw) = server.into_split();
-        let analysis: Arc<Mutex<Option<tokio::task::JoinHandle<Option<HandshakeReport>>>>> =
-            Arc::new(Mutex::new(None));
+        // The analysis task's answer. A channel, not its JoinHandle: a task
+        // kept by its handle stays allocated at its future's size (10 KiB,
+        // side probe and engine included) until the handle is awaited, which is
+        // when the connection ends; this way it is freed as soon as it answers.
+        type Answer = tokio::sync::oneshot::Receiver<Option<HandshakeReport>>;
+        let analysis: Arc<Mutex<Option<Answer>>> = Arc::new(Mutex::new(None));
         let ctx = Pump {
             record: self.recorder.capturing(),
             watch: watch.clone(),
@@ -66,19 +70,23 @@ impl Proxy {
                 let watch = watch.clone();
                 let host = host.clone();
                 let ended = ended.lock().ok().and_then(|e| e.clone());
-                *slot = Some(tokio::spawn(async move {
-                    me.analyse(
-                        id,
-                        &watch,
-                        peer,
-                        upstream,
-                        &host,
-                        service,
-                        service_fixed,
-                        ended.as_deref(),
-                    )
-                    .await
-                }));
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                *slot = Some(rx);
+                tokio::spawn(async move {
+                    let report = me
+                        .analyse(
+                            id,
+                            &watch,
+                            peer,
+                            upstream,
+                            &host,
+                            service,
+                            service_fixed,
+                            ended.as_deref(),
+                        )
+                        .await;
+                    let _ = tx.send(report);
+                });
             }
         };
         // Judge once the client has answered the server's flight; a client
@@ -118,9 +126,9 @@ impl Proxy {
             }
             start_analysis();
         }
-        let handle = analysis.lock().ok().and_then(|mut s| s.take());
-        let report = match handle {
-            Some(h) => h.await.ok().flatten(),
+        let answer = analysis.lock().ok().and_then(|mut s| s.take());
+        let report = match answer {
+            Some(rx) => rx.await.ok().flatten(),
             None => None,
         };
         RelayOutcome {
