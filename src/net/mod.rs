@@ -5,6 +5,7 @@
 pub mod limits;
 pub mod probe;
 pub mod recording;
+pub mod relay;
 pub mod resolve;
 pub mod revocation;
 pub mod tls;

@@ -107,6 +107,10 @@ pub fn observing_client_config(
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    // Every handshake must be a full one that shows the chain, and a ticket
+    // kept would hold the server's whole chain for the connection's life
+    // (each connection has its own config): no session resumption.
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 

@@ -127,17 +127,20 @@ impl Proxy {
     ) -> Result<RelayOutcome, String> {
         let t = self.timeouts;
         let xmpp = if service == Service::Xmpp && Service::xmpp_starttls_on(upstream.port()) {
-            Some(self.starttls_both_legs(id, c, s, upstream, host).await?)
+            Some(Box::pin(self.starttls_both_legs(id, c, s, upstream, host)).await?)
         } else {
             None
         };
         let xmpp_domain = xmpp.as_ref().map(|(d, _)| d.clone());
 
         // The client's hello first: its SNI is the name to use upstream.
-        let start = tokio::time::timeout(
+        // The handshake steps are boxed, here and below: their futures are
+        // freed once done, so an idle connection's task holds only the two
+        // sessions and the relay.
+        let start = Box::pin(tokio::time::timeout(
             t.handshake,
             tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), &mut *c),
-        )
+        ))
         .await
         .map_err(|_| "the client sent no TLS ClientHello in time".to_owned())?
         .map_err(|e| format!("the client's TLS hello is not readable: {e}"))?;
@@ -160,10 +163,10 @@ impl Proxy {
             Err(_) => ServerName::try_from(name.clone())
                 .map_err(|_| format!("{name:?} is not a server name"))?,
         };
-        let up = tokio::time::timeout(
+        let up = Box::pin(tokio::time::timeout(
             t.handshake,
             tokio_rustls::TlsConnector::from(Arc::new(up_config)).connect(server_name, &mut *s),
-        )
+        ))
         .await;
         let chain = recorder.take().unwrap_or_default();
         // Wall-clock time: when the handshake was seen, and the forged leaf's
@@ -199,7 +202,7 @@ impl Proxy {
                         t.handshake.as_secs_f32()
                     ),
                 ));
-                let report = self.judge(id, obs).await;
+                let report = Box::pin(self.judge(id, obs)).await;
                 return Ok(RelayOutcome {
                     up: 0,
                     down: 0,
@@ -209,7 +212,7 @@ impl Proxy {
             }
             Ok(Err(e)) => {
                 obs.tls.failure = Some(crate::net::tls::handshake_failure(&e));
-                let report = self.judge(id, obs).await;
+                let report = Box::pin(self.judge(id, obs)).await;
                 return Ok(RelayOutcome {
                     up: 0,
                     down: 0,
@@ -222,11 +225,11 @@ impl Proxy {
         let conn = upstream_tls.get_ref().1;
         note_negotiated(&mut obs.tls, conn);
         let chosen_alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
-        let report = self.judge(id, obs).await;
+        let report = Box::pin(self.judge(id, obs)).await;
 
-        let mut client_tls = self
-            .present_forged(start, &chain, &name, now, chosen_alpn, client_log)
-            .await?;
+        let mut client_tls =
+            Box::pin(self.present_forged(start, &chain, &name, now, chosen_alpn, client_log))
+                .await?;
         let (up, down, reason) = self
             .relay_decrypted(&mut client_tls, &mut upstream_tls, activity)
             .await;
@@ -305,6 +308,11 @@ impl Proxy {
             .with_cert_resolver(Arc::new(Forged(forged)));
         config.key_log = Arc::new(KeyLogLines(client_log.clone()));
         config.alpn_protocols = chosen_alpn.into_iter().collect();
+        // No resumption: the config is this connection's alone, so a ticket
+        // could never be used, and its session cache and the tickets it would
+        // keep are memory held for as long as the connection stays open.
+        config.send_tls13_tickets = 0;
+        config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         tokio::time::timeout(self.timeouts.handshake, start.into_stream(Arc::new(config)))
             .await
             .map_err(|_| "the client's TLS handshake with edgetap timed out".to_owned())?
@@ -320,7 +328,7 @@ impl Proxy {
         activity: &Activity,
     ) -> (u64, u64, String) {
         let mut stop = self.stop.clone();
-        let copy = tokio::io::copy_bidirectional(client_tls, upstream_tls);
+        let copy = crate::net::relay::copy_both_ways(client_tls, upstream_tls);
         tokio::pin!(copy);
         loop {
             tokio::select! {
