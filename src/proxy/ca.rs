@@ -145,16 +145,20 @@ impl Forger {
         fallback_name: &str,
         now: OffsetDateTime,
     ) -> anyhow::Result<Arc<CertifiedKey>> {
-        let info = CertInfo::parse(upstream_leaf).ok();
-        let key = info
-            .as_ref()
-            .map_or_else(|| fallback_name.to_owned(), |i| i.sha256.clone());
+        // The cache key is the upstream leaf's fingerprint (the name when
+        // there is no leaf); the leaf is parsed only to forge, on a miss.
+        let key = if upstream_leaf.is_empty() {
+            fallback_name.to_owned()
+        } else {
+            crate::core::x509::cert::sha256_hex(upstream_leaf)
+        };
         let fresh = |not_after: OffsetDateTime| now + Duration::days(1) < not_after;
         if let Some((hit, not_after)) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned())
             && fresh(not_after)
         {
             return Ok(hit);
         }
+        let info = CertInfo::parse(upstream_leaf).ok();
         if now >= self.ca_not_after {
             anyhow::bail!(
                 "the diagnostic CA expired on {}: create a new one with `edgetap ca init`",
