@@ -225,7 +225,7 @@ pub fn emit(
     fail_on: Option<FailOn>,
 ) -> ExitCode {
     match format {
-        Format::Json => crate::outln!("{}", crate::sink::json::render(report, now)),
+        Format::Json => crate::sink::json::print(report, now),
         Format::Html => crate::outln!("{}", crate::sink::html::render(report, now)),
         Format::Text => {
             use std::io::Write as _;
