@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 RUNS=${RUNS:-10000000}
 MAX_SECONDS=${MAX_SECONDS:-7200}
+# Seconds one input may take before libFuzzer calls it a hang (raise it on a
+# machine busy with other work: a starved fuzzer times out on wall-clock time).
+TIMEOUT=${TIMEOUT:-10}
 # MAX_SECONDS_<target> overrides MAX_SECONDS for one target.
 ALL="capture decap tcp tls_stream certificate chain xmpp dns keylog proxy_config regress_suite revocation"
 TARGETS=${*:-$ALL}
@@ -30,7 +33,7 @@ for t in $TARGETS; do
   mkdir -p "corpus/$t" "work/$t" "seeds/$t" "regressions/$t" "artifacts/$t"
   "$BIN/$t" "work/$t" "corpus/$t" "seeds/$t" "regressions/$t" \
     -runs="$RUNS" -max_total_time="$budget" -max_len="$len" \
-    -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 \
+    -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout="$TIMEOUT" \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 -print_pcs=0 \
     >"logs/$t.log" 2>&1 || { echo "$t: stopped (crash, leak or limit): see fuzz/logs/$t.log"; exit 1; }
   # Minimise: the smallest set of inputs that keeps every feature (set cover),
