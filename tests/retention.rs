@@ -37,23 +37,14 @@ fn live() -> isize {
     s.bytes_allocated as isize - s.bytes_deallocated as isize
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finished_connections_leave_nothing_behind() {
-    let _turn = ONE_AT_A_TIME.lock().await;
-    // An upstream that answers each connection with what it read, then closes.
-    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_port = echo.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 64];
-                if let Ok(n) = s.read(&mut buf).await {
-                    let _ = s.write_all(&buf[..n]).await;
-                }
-            });
-        }
-    });
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+/// A proxy in this process relaying plain TCP from a loopback listener to
+/// `upstream_port`, idle timeout `idle`; its stop sender (keep it: dropping it
+/// stops the proxy), the proxy and the port it listens on.
+async fn start_proxy(
+    upstream_port: u16,
+    idle: Duration,
+) -> (tokio::sync::watch::Sender<bool>, Arc<Proxy>, u16) {
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let engine = Engine::new(
         TrustStore::default(),
         TrustStore::default(),
@@ -72,7 +63,7 @@ async fn finished_connections_leave_nothing_behind() {
             starttls: step,
             handshake: step,
         },
-        Duration::from_secs(5),
+        idle,
         Recorder::start(Outputs::default()).unwrap(),
         stop.clone(),
     ));
@@ -84,12 +75,32 @@ async fn finished_connections_leave_nothing_behind() {
         service_fixed: true,
         upstreams: std::sync::RwLock::new(vec![Upstream {
             host: "127.0.0.1".into(),
-            port: echo_port,
+            port: upstream_port,
         }]),
         transparent: false,
         srv: None,
     };
     tokio::spawn(proxy.clone().serve(listener, stop));
+    (stop_tx, proxy, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_connections_leave_nothing_behind() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    // An upstream that answers each connection with what it read, then closes.
+    let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                if let Ok(n) = s.read(&mut buf).await {
+                    let _ = s.write_all(&buf[..n]).await;
+                }
+            });
+        }
+    });
+    let (_stop_tx, proxy, port) = start_proxy(echo_port, Duration::from_secs(5)).await;
 
     let round = |n: usize| async move {
         for _ in 0..n {
@@ -152,43 +163,7 @@ async fn an_idle_connection_holds_little() {
             });
         }
     });
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let engine = Engine::new(
-        TrustStore::default(),
-        TrustStore::default(),
-        DetectorConfig::default(),
-    );
-    let dns =
-        edgetap::net::resolve::Dns::new(&["127.0.0.1:9".parse().unwrap()], Duration::from_secs(1))
-            .unwrap();
-    let step = Duration::from_secs(2);
-    let proxy = Arc::new(Proxy::new(
-        engine,
-        None,
-        dns,
-        Timeouts {
-            connect: step,
-            starttls: step,
-            handshake: step,
-        },
-        Duration::from_secs(60),
-        Recorder::start(Outputs::default()).unwrap(),
-        stop.clone(),
-    ));
-    let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = socket.local_addr().unwrap().port();
-    let listener = Listener {
-        socket,
-        service: Service::Http,
-        service_fixed: true,
-        upstreams: std::sync::RwLock::new(vec![Upstream {
-            host: "127.0.0.1".into(),
-            port: up_port,
-        }]),
-        transparent: false,
-        srv: None,
-    };
-    tokio::spawn(proxy.clone().serve(listener, stop));
+    let (_stop_tx, proxy, port) = start_proxy(up_port, Duration::from_secs(60)).await;
     let open = |n: usize| async move {
         let mut held = Vec::new();
         for _ in 0..n {
