@@ -1,9 +1,34 @@
-//! A TCP stream that records what passes (bytes each way, with times, into a
-//! [`FlowLog`] for the capture; TLS keys as key log lines) and when it last
-//! moved (for idle timeouts). Used by `probe` for its own connections and by
-//! the proxy's intercept mode for both legs.
+//! A TCP stream that records what passes (bytes each way and TLS keys as key
+//! log lines, onto a [`Tape`]) and when it last moved (for idle timeouts).
+//! Used by `probe` for its own connections (kept in a [`FlowLog`], written
+//! when the probe is done) and by the proxy's intercept mode for both legs
+//! (streamed to the capture as they pass, `proxy::recorder::FlowTap`).
 
 use crate::core::export::FlowLog;
+
+/// Where a recorded connection's bytes and keys go.
+pub(crate) trait Tape: Send + Sync {
+    /// Bytes passed; `from_client` when the flow's client sent them.
+    fn bytes(&self, from_client: bool, bytes: &[u8]);
+    /// One NSS key log line (with its newline).
+    fn key_line(&self, line: String);
+}
+
+/// Kept in memory, for a source that writes its capture when it is done.
+impl Tape for std::sync::Mutex<FlowLog> {
+    fn bytes(&self, from_client: bool, bytes: &[u8]) {
+        if let Ok(mut log) = self.lock() {
+            log.chunks
+                .push((crate::clock::wall(), from_client, bytes.to_vec()));
+        }
+    }
+
+    fn key_line(&self, line: String) {
+        if let Ok(mut log) = self.lock() {
+            log.keylog.push_str(&line);
+        }
+    }
+}
 
 /// When a connection last moved a byte either way: what an idle timeout
 /// ("silent both ways for this long") is measured against.
@@ -43,13 +68,13 @@ impl Activity {
     }
 }
 
-/// Records the bytes read and written on a connection into a [`FlowLog`], up
+/// Records the bytes read and written on a connection onto a [`Tape`], up
 /// to `keep` bytes, and notes every byte in `activity`. In the log "from us"
 /// means from the flow's client; `we_are_client` says which side this end is
 /// (false on the client leg of an intercepting proxy).
 pub(crate) struct Recording<S> {
     pub(crate) inner: S,
-    pub(crate) log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
+    pub(crate) log: std::sync::Arc<dyn Tape>,
     pub(crate) we_are_client: bool,
     /// Bytes still to keep in the log (a long session keeps its start).
     pub(crate) keep: usize,
@@ -61,7 +86,7 @@ impl<S> Recording<S> {
     /// Record everything on `inner` into `log`.
     pub(crate) fn all(
         inner: S,
-        log: std::sync::Arc<std::sync::Mutex<FlowLog>>,
+        log: std::sync::Arc<dyn Tape>,
         we_are_client: bool,
     ) -> Recording<S> {
         Recording {
@@ -84,10 +109,7 @@ impl<S> Recording<S> {
             return;
         }
         self.keep -= take;
-        if let Ok(mut log) = self.log.lock() {
-            log.chunks
-                .push((crate::clock::wall(), from_us, bytes[..take].to_vec()));
-        }
+        self.log.bytes(from_us, &bytes[..take]);
     }
 }
 
@@ -134,16 +156,19 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recording<S> {
 }
 
 /// Collects TLS secrets as NSS key log lines.
-#[derive(Debug)]
-pub(crate) struct KeyLogLines(pub(crate) std::sync::Arc<std::sync::Mutex<FlowLog>>);
+pub(crate) struct KeyLogLines(pub(crate) std::sync::Arc<dyn Tape>);
+
+impl std::fmt::Debug for KeyLogLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyLogLines")
+    }
+}
 
 impl rustls::KeyLog for KeyLogLines {
     fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
         use crate::core::x509::cert::hex;
-        if let Ok(mut log) = self.0.lock() {
-            log.keylog
-                .push_str(&format!("{label} {} {}\n", hex(client_random), hex(secret)));
-        }
+        self.0
+            .key_line(format!("{label} {} {}\n", hex(client_random), hex(secret)));
     }
 }
 

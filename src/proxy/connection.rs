@@ -4,18 +4,18 @@
 //! is a drop guard, so every way out gives it back.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
 use tokio::net::TcpStream;
 
+use super::FlowTap;
 use super::Upstream;
 use super::listen::{Listener, original_destination};
 use super::{Notice, Proxy, decide};
 use crate::core::analysis::HandshakeReport;
-use crate::core::export::FlowLog;
 use crate::core::observation::Service;
 
 /// One JSON line per connection.
@@ -53,7 +53,6 @@ impl Proxy {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let _open = OpenConnection::count(&self.active);
         let started = Instant::now();
-        let opened = crate::clock::wall();
         let _ = client.set_nodelay(true);
         let mut event = ConnectionEvent {
             connection: id,
@@ -110,26 +109,27 @@ impl Proxy {
                     // Boxed: intercept's state (two TLS sessions) is five times
                     // relay's; inline, every connection's task would be sized
                     // for it, passthrough ones included, for as long as they stay open.
-                    let (outcome, logs) =
+                    let (outcome, taps) =
                         Box::pin(self.intercept(id, client, server, peer, addr, &host, service))
                             .await;
                     event.bytes_up = outcome.up;
                     event.bytes_down = outcome.down;
                     event.close_reason = outcome.reason;
                     event.handshake = outcome.report;
-                    self.recorder
-                        .keys(logs.iter().map(|l| l.keylog.as_str()).collect());
-                    self.capture(id, &event, logs);
+                    if event.handshake.is_none() {
+                        let taps: Vec<&FlowTap> = taps.iter().map(|t| &**t).collect();
+                        self.capture_verdict(&taps, id, None);
+                    }
+                    for tap in &taps {
+                        tap.close();
+                    }
                     event.duration_ms = started.elapsed().as_millis() as u64;
                     self.write_event(&event);
                     return;
                 }
-                let flow = Arc::new(Mutex::new(FlowLog {
-                    client: Some(peer),
-                    server: Some(addr),
-                    opened: Some(opened),
-                    ..FlowLog::default()
-                }));
+                // Opened when the upstream answered: the capture shows the
+                // client's connection as it reached the server.
+                let flow = Arc::new(self.recorder.tap(peer, addr));
                 let outcome = self
                     .relay(
                         id,
@@ -147,12 +147,10 @@ impl Proxy {
                 event.bytes_down = outcome.down;
                 event.close_reason = outcome.reason;
                 event.handshake = outcome.report;
-                if let Ok(mut f) = flow.lock() {
-                    f.closed = Some(crate::clock::wall());
+                if event.handshake.is_none() {
+                    self.capture_verdict(&[&flow], id, None);
                 }
-                if let Ok(mut flow) = flow.lock() {
-                    self.capture(id, &event, vec![std::mem::take(&mut *flow)]);
-                }
+                flow.close();
             }
         }
         event.duration_ms = started.elapsed().as_millis() as u64;

@@ -6,7 +6,7 @@
 //! the decrypted XMPP and HTTP of both flows.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -14,10 +14,10 @@ use rustls::sign::CertifiedKey;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::FlowTap;
 use super::decide::{self, CAPTURE_CAP};
 use super::{Proxy, RelayOutcome};
 use crate::core::analysis::HandshakeReport;
-use crate::core::export::FlowLog;
 use crate::core::observation::{Failure, Observation, Service, Step, XmppStartTls};
 use crate::core::xmpp::{self, ClientEvent};
 use crate::net::recording::{Activity, KeyLogLines, Recording};
@@ -34,7 +34,8 @@ impl ResolvesServerCert for Forged {
 }
 
 impl Proxy {
-    /// Intercept one connection; returns the outcome and both legs' logs.
+    /// Intercept one connection; returns the outcome and both legs' taps
+    /// (client leg, upstream leg), to be closed with the connection.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn intercept(
         &self,
@@ -45,20 +46,21 @@ impl Proxy {
         upstream: SocketAddr,
         host: &str,
         service: Service,
-    ) -> (RelayOutcome, Vec<FlowLog>) {
-        let opened = crate::clock::wall();
-        let client_log = Arc::new(Mutex::new(FlowLog {
-            client: Some(peer),
-            server: client.local_addr().ok().map(super::listen::unmapped),
-            opened: Some(opened),
-            ..FlowLog::default()
-        }));
-        let server_log = Arc::new(Mutex::new(FlowLog {
-            client: server.local_addr().ok().map(super::listen::unmapped),
-            server: Some(upstream),
-            opened: Some(opened),
-            ..FlowLog::default()
-        }));
+    ) -> (RelayOutcome, [Arc<FlowTap>; 2]) {
+        let tap = |from: Option<SocketAddr>, to: SocketAddr| {
+            Arc::new(match from {
+                Some(from) => self.recorder.tap(from, to),
+                None => FlowTap::none(),
+            })
+        };
+        let client_log = match client.local_addr() {
+            Ok(ours) => tap(Some(peer), super::listen::unmapped(ours)),
+            Err(_) => Arc::new(FlowTap::none()),
+        };
+        let server_log = tap(
+            server.local_addr().ok().map(super::listen::unmapped),
+            upstream,
+        );
         // Both legs' bytes are kept for the capture (up to its per-connection
         // cap), not at all without one; both note activity for the idle timeout.
         let keep = if self.recorder.capturing() {
@@ -91,14 +93,6 @@ impl Proxy {
                 &activity,
             )
             .await;
-        let logs: Vec<FlowLog> = [client_log, server_log]
-            .into_iter()
-            .filter_map(|l| {
-                let mut l = l.lock().ok()?.clone();
-                l.closed = Some(crate::clock::wall());
-                Some(l)
-            })
-            .collect();
         let outcome = match result {
             Ok(o) => o,
             Err(reason) => RelayOutcome {
@@ -108,7 +102,7 @@ impl Proxy {
                 report: None,
             },
         };
-        (outcome, logs)
+        (outcome, [client_log, server_log])
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -121,8 +115,8 @@ impl Proxy {
         upstream: SocketAddr,
         host: &str,
         service: Service,
-        client_log: &Arc<Mutex<FlowLog>>,
-        server_log: &Arc<Mutex<FlowLog>>,
+        client_log: &Arc<FlowTap>,
+        server_log: &Arc<FlowTap>,
         activity: &Activity,
     ) -> Result<RelayOutcome, String> {
         let t = self.timeouts;
@@ -202,7 +196,7 @@ impl Proxy {
                         t.handshake.as_secs_f32()
                     ),
                 ));
-                let report = Box::pin(self.judge(id, obs)).await;
+                let report = Box::pin(self.judge(id, obs, [client_log, server_log])).await;
                 return Ok(RelayOutcome {
                     up: 0,
                     down: 0,
@@ -212,7 +206,7 @@ impl Proxy {
             }
             Ok(Err(e)) => {
                 obs.tls.failure = Some(crate::net::tls::handshake_failure(&e));
-                let report = Box::pin(self.judge(id, obs)).await;
+                let report = Box::pin(self.judge(id, obs, [client_log, server_log])).await;
                 return Ok(RelayOutcome {
                     up: 0,
                     down: 0,
@@ -225,7 +219,7 @@ impl Proxy {
         let conn = upstream_tls.get_ref().1;
         note_negotiated(&mut obs.tls, conn);
         let chosen_alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
-        let report = Box::pin(self.judge(id, obs)).await;
+        let report = Box::pin(self.judge(id, obs, [client_log, server_log])).await;
 
         let mut client_tls =
             Box::pin(self.present_forged(start, &chain, &name, now, chosen_alpn, client_log))
@@ -295,7 +289,7 @@ impl Proxy {
         name: &str,
         now: time::OffsetDateTime,
         chosen_alpn: Option<Vec<u8>>,
-        client_log: &Arc<Mutex<FlowLog>>,
+        client_log: &Arc<FlowTap>,
     ) -> Result<tokio_rustls::server::TlsStream<&'c mut Recording<TcpStream>>, String> {
         let forger = self.forger.as_ref().ok_or("intercept without a CA")?;
         let forged = forger
@@ -348,7 +342,12 @@ impl Proxy {
 
     /// Judge the upstream's handshake (after the online checks, with `--online`:
     /// the first connection to a server waits for them, later ones hit the cache).
-    async fn judge(&self, id: usize, mut obs: Observation) -> Option<HandshakeReport> {
+    async fn judge(
+        &self,
+        id: usize,
+        mut obs: Observation,
+        legs: [&FlowTap; 2],
+    ) -> Option<HandshakeReport> {
         self.check_online(&mut obs).await;
         let mut h = self
             .engine
@@ -359,6 +358,7 @@ impl Proxy {
         self.handshakes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (self.notify)(super::Notice::Judged { id, report: &h });
+        self.capture_verdict(&legs, id, Some(&h));
         // As in passthrough: the chain's bytes live on in the shared chain entries.
         h.observation.presented = Vec::new();
         Some(h)

@@ -32,14 +32,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::core::analysis::{Engine, HandshakeReport};
-use crate::core::export::FlowLog;
 use crate::net::probe::Timeouts;
 use crate::net::resolve::Dns;
 pub use config::{ListenerConfig, ProxyConfig};
 pub use connection::ConnectionEvent;
 pub use listen::{Listener, Upstream, upstreams};
 use passthrough::RelayOutcome;
-pub use recorder::{Outputs, PcapRotation, Recorder};
+pub use recorder::{FlowTap, Outputs, PcapRotation, Recorder};
 
 /// Shared state of a running proxy.
 pub struct Proxy {
@@ -180,13 +179,16 @@ impl Proxy {
         self.next_id.load(Ordering::Relaxed).saturating_sub(1)
     }
 
-    /// Write a connection's flows to the capture, the verdict as the comment.
-    fn capture(&self, id: usize, event: &ConnectionEvent, flows: Vec<FlowLog>) {
+    /// Put the verdict on a connection's flows in the capture (as the comment
+    /// of the frame that carried the server's chain).
+    fn capture_verdict(&self, taps: &[&FlowTap], id: usize, handshake: Option<&HandshakeReport>) {
         if !self.recorder.capturing() {
             return;
         }
-        let comment = decide::capture_comment(id, event.handshake.as_ref());
-        self.recorder.flows(flows, comment);
+        let comment = decide::capture_comment(id, handshake);
+        for tap in taps {
+            tap.verdict(comment.clone());
+        }
     }
 
     fn write_event(&self, event: &ConnectionEvent) {

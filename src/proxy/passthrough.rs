@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpStream;
 
+use super::FlowTap;
 use super::pump::Pump;
 use super::{Notice, Proxy, decide};
 use crate::core::analysis::HandshakeReport;
 use crate::core::capture::watch::Watch;
-use crate::core::export::FlowLog;
 use crate::core::observation::Service;
 
 /// How long a client may sit on the server's flight before the handshake is
@@ -32,7 +32,7 @@ impl Proxy {
         host: &str,
         service: Service,
         service_fixed: bool,
-        flow: &Arc<Mutex<FlowLog>>,
+        flow: &Arc<FlowTap>,
     ) -> RelayOutcome {
         let watch = Arc::new(Mutex::new(Watch::default()));
         let (cr, cw) = client.into_split();
@@ -59,6 +59,7 @@ impl Proxy {
             let analysis = analysis.clone();
             let host = host.to_owned();
             let ended = ended.clone();
+            let flow = flow.clone();
             move || {
                 let Ok(mut slot) = analysis.lock() else {
                     return;
@@ -69,6 +70,7 @@ impl Proxy {
                 let me = me.clone();
                 let watch = watch.clone();
                 let host = host.clone();
+                let flow = flow.clone();
                 let ended = ended.lock().ok().and_then(|e| e.clone());
                 let (tx, rx) = tokio::sync::oneshot::channel();
                 *slot = Some(rx);
@@ -85,6 +87,9 @@ impl Proxy {
                             ended.as_deref(),
                         )
                         .await;
+                    if let Some(h) = &report {
+                        me.capture_verdict(&[&flow], id, Some(h));
+                    }
                     let _ = tx.send(report);
                 });
             }

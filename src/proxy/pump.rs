@@ -23,10 +23,10 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 
+use super::FlowTap;
 use super::decide;
 use crate::core::capture::watch::Watch;
-use crate::core::export::FlowLog;
-use crate::net::recording::Activity;
+use crate::net::recording::{Activity, Tape as _};
 
 /// User-space buffer for watched or recorded bytes and for interactive traffic.
 const READ_BUF: usize = 256 * 1024;
@@ -40,8 +40,8 @@ pub(super) struct Pump {
     pub record: bool,
     /// The handshake observer both directions feed.
     pub watch: Arc<Mutex<Watch>>,
-    /// The connection's bytes, for the capture.
-    pub flow: Arc<Mutex<FlowLog>>,
+    /// The connection's line to the capture.
+    pub flow: Arc<FlowTap>,
     /// Close after this long without data either way.
     pub idle: Duration,
     /// When either direction last moved data.
@@ -206,10 +206,7 @@ impl Pump {
             }
             let recording = decide::keep_for_capture(self.record, captured);
             if recording {
-                if let Ok(mut f) = self.flow.lock() {
-                    f.chunks
-                        .push((crate::clock::wall(), client_side, chunk.to_vec()));
-                }
+                self.flow.bytes(client_side, chunk);
                 captured += n;
             }
             if let Err(e) = to.write_all(chunk).await {

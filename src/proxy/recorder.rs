@@ -11,13 +11,15 @@
 //! events file as a `recorder-overflow` line with the running counts, and at
 //! shutdown on stderr.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crate::core::export::FlowLog;
+use crate::core::export::stream::{Block, CaptureStream, TapEvent, TapRecord};
+use crate::net::recording::Tape;
 use crate::sink::WholeRecords;
 
 /// A capture sink that starts a new file past a size.
@@ -40,13 +42,27 @@ impl PcapRotation {
         })
     }
 
-    /// Write one connection's flows (intercept mode has two legs) as one
-    /// unit, their frames merged in time order.
-    fn write(&mut self, flows: &[FlowLog], comment: &str) -> anyhow::Result<()> {
-        if let Some(sink) = &mut self.current {
-            let pairs: Vec<(&FlowLog, String)> =
-                flows.iter().map(|f| (f, comment.to_owned())).collect();
-            sink.write_flows(&pairs, None)?;
+    /// Write blocks as they leave the ordering window; past the size, the
+    /// next file starts (a connection open across the cut goes on in it).
+    fn write(&mut self, mut blocks: &[Block]) -> anyhow::Result<()> {
+        while let Some(sink) = &mut self.current
+            && !blocks.is_empty()
+        {
+            // What fits before the cut (one block at least).
+            let take = match self.max_bytes {
+                None => blocks.len(),
+                Some(m) => {
+                    let mut room = m.saturating_sub(sink.bytes_written());
+                    let mut n = 0;
+                    while n < blocks.len() && (n == 0 || room > 0) {
+                        room = room.saturating_sub(blocks[n].stored_len());
+                        n += 1;
+                    }
+                    n
+                }
+            };
+            sink.write_blocks(&blocks[..take])?;
+            blocks = &blocks[take..];
             if self.max_bytes.is_some_and(|m| sink.bytes_written() >= m) {
                 if let Some(old) = self.current.take() {
                     old.finish()?;
@@ -101,23 +117,19 @@ pub const QUEUE_BYTES: usize = 256 * 1024 * 1024;
 
 enum Record {
     Event(String),
-    Flows(Vec<FlowLog>, String),
-    Keys(String),
+    Tap(TapRecord),
 }
 
 impl Record {
     /// Bytes this record holds in memory while queued.
     fn size(&self) -> usize {
         match self {
-            Record::Event(s) | Record::Keys(s) => s.len(),
-            Record::Flows(flows, comment) => {
-                comment.len()
-                    + flows
-                        .iter()
-                        .flat_map(|f| &f.chunks)
-                        .map(|(_, _, b)| b.len())
-                        .sum::<usize>()
-            }
+            Record::Event(s) => s.len(),
+            Record::Tap(t) => match &t.event {
+                TapEvent::Data { bytes, .. } => bytes.len(),
+                TapEvent::Keys(s) | TapEvent::Verdict(s) => s.len(),
+                TapEvent::Open { .. } | TapEvent::Close => 0,
+            },
         }
     }
 }
@@ -127,7 +139,7 @@ impl Record {
 pub struct Dropped {
     /// Events-file lines.
     pub events: AtomicU64,
-    /// Connections left out of the capture.
+    /// Capture records (bytes read or written, verdicts) left out.
     pub captures: AtomicU64,
     /// Key log entries.
     pub keys: AtomicU64,
@@ -151,15 +163,70 @@ impl Dropped {
     }
 }
 
-/// Hands records to the writer thread.
-pub struct Recorder {
+/// The sending side, shared by the recorder and every flow's tap.
+struct Shared {
     capturing: bool,
+    keylogging: bool,
     /// Records with the bytes each holds (counted once, on the way in).
     tx: Mutex<Option<mpsc::SyncSender<(Record, usize)>>>,
-    thread: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
     queued_bytes: Arc<AtomicUsize>,
     max_bytes: usize,
     dropped: Arc<Dropped>,
+    next_flow: AtomicU64,
+    /// Flows whose close did not fit the queue: the writer closes them, so
+    /// it never keeps a flow forever.
+    orphans: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Shared {
+    /// Queue `r`; false when it was dropped (and counted).
+    fn send(&self, make: impl FnOnce() -> Record, counter: &AtomicU64) -> bool {
+        let Ok(tx) = self.tx.lock() else { return false };
+        // None once finish() ran: late records are dropped, not counted.
+        let Some(tx) = tx.as_ref() else { return false };
+        // Made (and so stamped) under the lock: records reach the writer in
+        // the order of their stamps, and the capture never goes back in time.
+        let r = make();
+        let size = r.size();
+        if self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            counter.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        if tx.try_send((r, size)).is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            counter.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn tap(&self, flow: u64, event: TapEvent) -> bool {
+        let counter = match event {
+            TapEvent::Keys(_) => &self.dropped.keys,
+            _ => &self.dropped.captures,
+        };
+        self.send(
+            || {
+                Record::Tap(TapRecord {
+                    flow,
+                    at: since_epoch(crate::clock::wall()),
+                    event,
+                })
+            },
+            counter,
+        )
+    }
+}
+
+fn since_epoch(t: std::time::SystemTime) -> std::time::Duration {
+    t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Hands records to the writer thread.
+pub struct Recorder {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<anyhow::Result<()>>>>,
 }
 
 impl Recorder {
@@ -174,13 +241,21 @@ impl Recorder {
         records: usize,
         bytes: usize,
     ) -> std::io::Result<Recorder> {
-        let capturing = outputs.pcap.is_some();
         let (tx, rx) = mpsc::sync_channel(records);
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let dropped = Arc::new(Dropped::default());
+        let shared = Arc::new(Shared {
+            capturing: outputs.pcap.is_some(),
+            keylogging: outputs.keylog.is_some() || outputs.pcap.is_some(),
+            tx: Mutex::new(Some(tx)),
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            max_bytes: bytes,
+            dropped: Arc::new(Dropped::default()),
+            next_flow: AtomicU64::new(1),
+            orphans: Arc::new(Mutex::new(Vec::new())),
+        });
         let writer = Writer {
-            queued_bytes: queued_bytes.clone(),
-            dropped: dropped.clone(),
+            queued_bytes: shared.queued_bytes.clone(),
+            dropped: shared.dropped.clone(),
+            orphans: shared.orphans.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("edgetap-recorder".into())
@@ -189,62 +264,40 @@ impl Recorder {
                 write_all(outputs, rx, writer)
             })?;
         Ok(Recorder {
-            capturing,
-            tx: Mutex::new(Some(tx)),
+            shared,
             thread: Mutex::new(Some(thread)),
-            queued_bytes,
-            max_bytes: bytes,
-            dropped,
         })
     }
 
     /// What was dropped so far.
     pub fn dropped(&self) -> &Dropped {
-        &self.dropped
+        &self.shared.dropped
     }
 
     /// A capture is being written (connections keep their bytes for it).
     pub fn capturing(&self) -> bool {
-        self.capturing
-    }
-
-    fn send(&self, r: Record) {
-        let size = r.size();
-        let counter = match &r {
-            Record::Event(_) => &self.dropped.events,
-            Record::Flows(..) => &self.dropped.captures,
-            Record::Keys(_) => &self.dropped.keys,
-        };
-        let Ok(tx) = self.tx.lock() else { return };
-        // None once finish() ran: late records are dropped, not counted.
-        let Some(tx) = tx.as_ref() else { return };
-        if self.queued_bytes.fetch_add(size, Ordering::Relaxed) + size > self.max_bytes {
-            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            counter.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        if tx.try_send((r, size)).is_err() {
-            self.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        self.shared.capturing
     }
 
     /// Queue one events-file line.
     pub fn event(&self, line: String) {
-        self.send(Record::Event(line));
+        self.shared
+            .send(|| Record::Event(line), &self.shared.dropped.events);
     }
 
-    /// Queue a connection's flows for the capture, with the verdict comment.
-    pub fn flows(&self, flows: Vec<FlowLog>, comment: String) {
-        if self.capturing {
-            self.send(Record::Flows(flows, comment));
+    /// A tap for one TCP flow from `client` to `server`, opened now: its
+    /// bytes go to the capture as they pass, its keys to the capture and the
+    /// key log. Without a capture or key log it records nothing.
+    pub fn tap(&self, client: SocketAddr, server: SocketAddr) -> FlowTap {
+        let flow = self.shared.next_flow.fetch_add(1, Ordering::Relaxed);
+        let live = self.shared.capturing || self.shared.keylogging;
+        if self.shared.capturing {
+            self.shared.tap(flow, TapEvent::Open { client, server });
         }
-    }
-
-    /// Queue key log lines.
-    pub fn keys(&self, lines: String) {
-        if !lines.is_empty() {
-            self.send(Record::Keys(lines));
+        FlowTap {
+            shared: live.then(|| self.shared.clone()),
+            flow,
+            state: Mutex::new(TapState::default()),
         }
     }
 
@@ -257,7 +310,7 @@ impl Recorder {
     /// stalls (a hung network mount, a pipe nobody reads) must not keep the
     /// proxy from stopping. What was still queued then is said to be lost.
     pub fn finish_within(&self, within: std::time::Duration) -> anyhow::Result<()> {
-        if let Ok(mut tx) = self.tx.lock() {
+        if let Ok(mut tx) = self.shared.tx.lock() {
             tx.take();
         }
         let thread = self.thread.lock().ok().and_then(|mut t| t.take());
@@ -270,7 +323,10 @@ impl Recorder {
                 anyhow::bail!(
                     "the output files did not finish writing within {}s (a stalled disk or an unread pipe?): {} KiB still queued are lost, and the last record of each file may be cut",
                     within.as_secs(),
-                    self.queued_bytes.load(Ordering::Relaxed).div_ceil(1024)
+                    self.shared
+                        .queued_bytes
+                        .load(Ordering::Relaxed)
+                        .div_ceil(1024)
                 );
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -280,10 +336,119 @@ impl Recorder {
     }
 }
 
+#[derive(Default)]
+struct TapState {
+    /// Bytes per direction (client, server) dropped since the last sent.
+    skipped: [u64; 2],
+    closed: bool,
+}
+
+/// One TCP flow's line to the capture: bytes as they pass, keys, the verdict,
+/// and the close (sent when the tap is closed or dropped).
+pub struct FlowTap {
+    /// None when nothing is recorded.
+    shared: Option<Arc<Shared>>,
+    flow: u64,
+    state: Mutex<TapState>,
+}
+
+impl FlowTap {
+    /// A tap that records nothing.
+    pub fn none() -> FlowTap {
+        FlowTap {
+            shared: None,
+            flow: 0,
+            state: Mutex::new(TapState::default()),
+        }
+    }
+
+    fn send_data(
+        shared: &Shared,
+        flow: u64,
+        state: &mut TapState,
+        from_client: bool,
+        bytes: Vec<u8>,
+    ) {
+        let side = usize::from(!from_client);
+        let n = bytes.len() as u64;
+        let skipped = state.skipped[side];
+        if shared.tap(
+            flow,
+            TapEvent::Data {
+                from_client,
+                bytes,
+                skipped,
+            },
+        ) {
+            state.skipped[side] = 0;
+        } else {
+            state.skipped[side] += n;
+        }
+    }
+
+    /// The verdict on the flow's handshake, for the capture's comment.
+    pub fn verdict(&self, comment: String) {
+        let Some(shared) = self.capturing() else {
+            return;
+        };
+        shared.tap(self.flow, TapEvent::Verdict(comment));
+    }
+
+    /// The flow ended (once; dropping the tap does it too).
+    pub fn close(&self) {
+        let Some(shared) = self.capturing() else {
+            return;
+        };
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if std::mem::replace(&mut state.closed, true) {
+            return;
+        }
+        if !shared.tap(self.flow, TapEvent::Close)
+            && let Ok(mut orphans) = shared.orphans.lock()
+        {
+            orphans.push(self.flow);
+        }
+    }
+
+    fn capturing(&self) -> Option<&Arc<Shared>> {
+        self.shared.as_ref().filter(|s| s.capturing)
+    }
+}
+
+impl Drop for FlowTap {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Tape for FlowTap {
+    fn bytes(&self, from_client: bool, bytes: &[u8]) {
+        let Some(shared) = self.capturing() else {
+            return;
+        };
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.closed || bytes.is_empty() {
+            return;
+        }
+        FlowTap::send_data(shared, self.flow, &mut state, from_client, bytes.to_vec());
+    }
+
+    fn key_line(&self, line: String) {
+        if let Some(shared) = &self.shared {
+            shared.tap(self.flow, TapEvent::Keys(line));
+        }
+    }
+}
+
 /// The writer thread's view of the queue's accounting.
 struct Writer {
     queued_bytes: Arc<AtomicUsize>,
     dropped: Arc<Dropped>,
+    orphans: Arc<Mutex<Vec<u64>>>,
 }
 
 /// Write failures (a full disk): the first of each file said at once on the
@@ -294,14 +459,14 @@ struct Lost {
 }
 
 impl Lost {
-    fn note(&mut self, file: &'static str, what: &'static str, e: &dyn std::fmt::Display) {
+    fn note(&mut self, file: &'static str, what: &'static str, n: u64, e: &dyn std::fmt::Display) {
         match self.by_file.iter_mut().find(|(f, _, _)| *f == file) {
-            Some(entry) => entry.2 += 1,
+            Some(entry) => entry.2 += n,
             None => {
                 eprintln!(
                     "edgetap: error: writing the {file} failed ({e}); relaying goes on, what cannot be written is counted"
                 );
-                self.by_file.push((file, what, 1));
+                self.by_file.push((file, what, n));
             }
         }
     }
@@ -317,6 +482,11 @@ impl Lost {
     }
 }
 
+/// How often held frames are looked at when no record comes.
+const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+/// Records taken from the queue before what they released is written.
+const BATCH: usize = 1024;
+
 fn write_all(
     mut out: Outputs,
     rx: mpsc::Receiver<(Record, usize)>,
@@ -324,6 +494,7 @@ fn write_all(
 ) -> anyhow::Result<()> {
     let mut events = out.events.take().map(WholeRecords::new);
     let mut keylog = out.keylog.take().map(WholeRecords::new);
+    let mut stream = CaptureStream::default();
     let mut lost = Lost::default();
     let mut reported = 0;
     let mut report_drops = |events: &mut Option<WholeRecords>| {
@@ -335,31 +506,68 @@ fn write_all(
             }
         }
     };
-    for (record, size) in rx {
-        acct.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-        report_drops(&mut events);
-        match record {
-            Record::Event(line) => {
-                if let Some(w) = &mut events
-                    && let Err(e) = w.write_line(&line)
-                {
-                    lost.note("events file", "event", &e);
+    let mut open = true;
+    while open {
+        let mut blocks = Vec::new();
+        let mut next = rx.recv_timeout(TICK);
+        let mut taken = 0;
+        loop {
+            let (record, size) = match next {
+                Ok(r) => r,
+                Err(mpsc::RecvTimeoutError::Timeout) => break,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            };
+            acct.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            match record {
+                Record::Event(line) => {
+                    report_drops(&mut events);
+                    if let Some(w) = &mut events
+                        && let Err(e) = w.write_line(&line)
+                    {
+                        lost.note("events file", "event", 1, &e);
+                    }
+                }
+                Record::Tap(tap) => {
+                    if let (TapEvent::Keys(lines), Some(f)) = (&tap.event, &mut keylog)
+                        && let Err(e) = f.write(lines.as_bytes())
+                    {
+                        lost.note("key log", "key entry", 1, &e);
+                    }
+                    if out.pcap.is_some() {
+                        blocks.extend(stream.push(tap));
+                    }
                 }
             }
-            Record::Flows(flows, comment) => {
-                if let Some(p) = &mut out.pcap
-                    && let Err(e) = p.write(&flows, &comment)
-                {
-                    lost.note("capture", "connection", &e);
-                }
+            taken += 1;
+            if taken == BATCH {
+                break;
             }
-            Record::Keys(lines) => {
-                if let Some(f) = &mut keylog
-                    && let Err(e) = f.write(lines.as_bytes())
-                {
-                    lost.note("key log", "key entry", &e);
-                }
+            next = rx.try_recv().map_err(|e| match e {
+                mpsc::TryRecvError::Empty => mpsc::RecvTimeoutError::Timeout,
+                mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
+            });
+        }
+        if let Ok(mut orphans) = acct.orphans.lock() {
+            for flow in orphans.drain(..) {
+                blocks.extend(stream.push(TapRecord {
+                    flow,
+                    at: since_epoch(crate::clock::wall()),
+                    event: TapEvent::Close,
+                }));
             }
+        }
+        blocks.extend(stream.tick(since_epoch(crate::clock::wall())));
+        if !open {
+            blocks.extend(stream.finish());
+        }
+        if let Some(p) = &mut out.pcap
+            && !blocks.is_empty()
+            && let Err(e) = p.write(&blocks)
+        {
+            lost.note("capture", "frame", blocks.len() as u64, &e);
         }
     }
     report_drops(&mut events);
@@ -381,20 +589,20 @@ fn write_all(
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use super::*;
 
-    fn flow(port: u16, bytes: usize) -> FlowLog {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000);
-        FlowLog {
-            client: Some(SocketAddr::from(([10, 0, 0, 2], port))),
-            server: Some(SocketAddr::from(([10, 0, 0, 1], 8443))),
-            opened: Some(t),
-            chunks: vec![(t, true, vec![0x5a; bytes]), (t, false, b"ok".to_vec())],
-            closed: Some(t),
-            keylog: String::new(),
-        }
+    /// One connection through `recorder`: `bytes` up, "ok" down, closed.
+    fn connection(recorder: &Recorder, port: u16, bytes: usize, verdict: &str) {
+        let tap = recorder.tap(
+            SocketAddr::from(([10, 0, 0, 2], port)),
+            SocketAddr::from(([10, 0, 0, 1], 8443)),
+        );
+        tap.bytes(true, &vec![0x5a; bytes]);
+        tap.bytes(false, b"ok");
+        tap.verdict(verdict.to_owned());
+        drop(tap);
     }
 
     fn frames(path: &std::path::Path) -> u64 {
@@ -419,11 +627,15 @@ mod tests {
         assert!(recorder.capturing());
         for i in 0..3u16 {
             // 700 KB each: the second connection takes the first file past 1 MB.
-            recorder.flows(vec![flow(40000 + i, 700_000)], format!("connection {i}"));
+            connection(&recorder, 40000 + i, 700_000, &format!("connection {i}"));
             recorder.event(format!("{{\"connection\":{i}}}"));
         }
-        recorder.keys("CLIENT_RANDOM aa bb\n".into());
-        recorder.keys(String::new());
+        let tap = recorder.tap(
+            SocketAddr::from(([10, 0, 0, 2], 1)),
+            SocketAddr::from(([10, 0, 0, 1], 2)),
+        );
+        tap.key_line("CLIENT_RANDOM aa bb\n".into());
+        drop(tap);
         recorder.finish().unwrap();
         // Records after finish are dropped, not a panic.
         recorder.event("late".into());
@@ -445,19 +657,28 @@ mod tests {
             std::fs::read_to_string(&keys).unwrap(),
             "CLIENT_RANDOM aa bb\n"
         );
-        // Two connections in the first file, the third in the next: both complete.
-        let first = frames(&base);
-        let second = frames(&dir.path().join("cap-1.pcapng"));
-        assert!(first > 0 && second > 0, "{first} {second}");
-        assert_eq!(first, second * 2, "same-sized connections");
-        assert!(!dir.path().join("cap-2.pcapng").exists());
+        // 2.1 MB of frames cut past each 1 MiB, each file complete: every frame
+        // is in one of them (3 connections of 3 + 484 + 1 + 3 frames, and the
+        // key-only connection's 6).
+        let files = [
+            base.clone(),
+            dir.path().join("cap-1.pcapng"),
+            dir.path().join("cap-2.pcapng"),
+        ];
+        let counts: Vec<u64> = files.iter().map(|f| frames(f)).collect();
+        assert_eq!(counts.iter().sum::<u64>(), 3 * 491 + 6, "{counts:?}");
+        for f in &files[..2] {
+            // Cut by the blocks' estimated size (a little over the real one).
+            assert!(std::fs::metadata(f).unwrap().len() > 1_000_000);
+        }
+        assert!(!dir.path().join("cap-3.pcapng").exists());
     }
 
     #[test]
     fn without_a_capture_flows_are_not_queued() {
         let recorder = Recorder::start(Outputs::default()).unwrap();
         assert!(!recorder.capturing());
-        recorder.flows(vec![flow(1, 10)], String::new());
+        connection(&recorder, 1, 10, "");
         recorder.event("{}".into());
         recorder.finish().unwrap();
     }
@@ -529,8 +750,8 @@ mod tests {
         )
         .unwrap();
         // Larger than the whole budget: never queued, whatever the writer does.
-        recorder.flows(vec![flow(1, 2_000_000)], String::new());
-        recorder.flows(vec![flow(2, 100)], String::new());
+        connection(&recorder, 1, 2_000_000, "");
+        connection(&recorder, 2, 100, "");
         recorder.event("{}".into());
         recorder.finish().unwrap();
         assert_eq!(recorder.dropped().captures.load(Ordering::Relaxed), 1);
@@ -548,12 +769,12 @@ mod tests {
         assert_eq!(lost.summary(), None);
         let e = std::io::Error::other("No space left on device");
         for _ in 0..3 {
-            lost.note("events file", "event", &e);
+            lost.note("events file", "event", 1, &e);
         }
-        lost.note("capture", "connection", &e);
+        lost.note("capture", "frame", 7, &e);
         assert_eq!(
             lost.summary().unwrap(),
-            "3 event(s) not written to the events file, 1 connection(s) not written to the capture"
+            "3 event(s) not written to the events file, 7 frame(s) not written to the capture"
         );
     }
 }

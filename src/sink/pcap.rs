@@ -1,4 +1,6 @@
-//! Writing probed (and later relayed) connections to a capture file: frames are
+//! Writing probed and relayed connections to a capture file. A batch (probe,
+//! demo) is written at once, its frames merged in time order; the proxy's
+//! frames come already ordered from `core::export::stream`. Frames are
 //! synthesised per connection, the verdict rides as a comment on the frame that
 //! completed the server's Certificate, the TLS keys go into a Decryption Secrets
 //! Block (pcapng) and, if asked, an SSLKEYLOGFILE. Each connection is flushed as
@@ -33,6 +35,9 @@ pub struct PcapSink {
 fn since_epoch(t: SystemTime) -> Duration {
     t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()
 }
+
+/// About how many bytes [`PcapSink::write_blocks`] writes and flushes at once.
+pub const UNIT_BYTES: u64 = 64 * 1024;
 
 /// A frame ready to write: time since the epoch, bytes, comment.
 type TimedFrame = (std::time::Duration, Vec<u8>, Option<String>);
@@ -151,6 +156,49 @@ impl PcapSink {
             frames.sort_by_key(|(at, _, _)| *at);
             me.write_frames(&frames)
         })
+    }
+
+    /// Blocks from a [`crate::core::export::stream::CaptureStream`] (the
+    /// proxy's capture, written as connections go on), in units of about
+    /// [`UNIT_BYTES`], each flushed whole or not at all, as
+    /// [`PcapSink::write_flows`]: a disk that fills keeps every unit before.
+    pub fn write_blocks(
+        &mut self,
+        blocks: &[crate::core::export::stream::Block],
+    ) -> anyhow::Result<()> {
+        use crate::core::export::stream::Block;
+        let mut rest = blocks;
+        while !rest.is_empty() {
+            let mut size = 0;
+            let n = rest
+                .iter()
+                .take_while(|b| {
+                    let fits = size == 0 || size + b.stored_len() <= UNIT_BYTES;
+                    size += b.stored_len();
+                    fits
+                })
+                .count();
+            let (unit, next) = rest.split_at(n);
+            rest = next;
+            self.whole(|me| {
+                let ctx = || format!("{}: writing failed (disk full?)", me.path);
+                for b in unit {
+                    me.bytes += b.stored_len();
+                    match b {
+                        Block::Frame { at, bytes, comment } => {
+                            me.writer
+                                .frame(*at, bytes, comment.as_deref())
+                                .with_context(ctx)?;
+                        }
+                        Block::Secrets(lines) => {
+                            me.writer.secrets(lines).with_context(ctx)?;
+                        }
+                    }
+                }
+                me.writer.flush().with_context(ctx)
+            })?;
+        }
+        Ok(())
     }
 
     /// The connection's TLS keys: a Decryption Secrets Block, and the key log file.

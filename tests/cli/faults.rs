@@ -90,7 +90,7 @@ fn capture_frames(path: &Path) -> u64 {
 
 /// The capture and events file on a 256 KiB disk: relaying goes on after it
 /// fills, each file's failure is said once, and both files hold only whole
-/// records (the capture ends at its last complete connection).
+/// records (the capture ends at its last complete write).
 #[test]
 fn a_disk_that_fills_up_leaves_whole_files_and_relaying_goes_on() {
     let disk = match SmallDisk::mount(256) {
@@ -130,10 +130,7 @@ fn a_disk_that_fills_up_leaves_whole_files_and_relaying_goes_on() {
         1,
         "{err}"
     );
-    assert!(
-        err.contains("connection(s) not written to the capture"),
-        "{err}"
-    );
+    assert!(err.contains("frame(s) not written to the capture"), "{err}");
     let frames = capture_frames(&pcap);
     assert!(
         frames > 0,

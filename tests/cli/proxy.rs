@@ -657,3 +657,114 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
         );
     }
 }
+
+/// Connections that overlap are captured as they pass, not each as a whole
+/// when it closes: connection A's handshake, then all of B, then A's request
+/// and close. The capture never goes back in time (tshark's frame deltas),
+/// each verdict rides on its Certificate frame, and the file replays to both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_connections_are_captured_in_time_order() {
+    use std::io::{BufRead as _, Write as _};
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let LabPki { root, edge, .. } = lab_pki("Overlap", DOMAIN, now);
+    let host = format!("expe.{DOMAIN}");
+    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let up = serve_with(any, Some(edge), Behaviour::Https, true)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("root.pem");
+    std::fs::write(&ca, pem(&root.der())).unwrap();
+    let cap = dir.path().join("overlap.pcapng");
+    let port = free_port();
+    let proxy = crate::spawn_proxy(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{}", up.port()),
+        "--service",
+        "http",
+        "--public-roots",
+        ca.to_str().unwrap(),
+        "--pcap",
+        cap.to_str().unwrap(),
+    ]);
+    wait_listening(port);
+
+    let (ca2, host2) = (ca.clone(), host.clone());
+    tokio::task::spawn_blocking(move || {
+        // A: a TLS 1.2 handshake, then the connection stays open.
+        let mut a = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", &host2, "-tls1_2", "-CAfile"])
+            .arg(&ca2)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl is installed");
+        let mut out = std::io::BufReader::new(a.stdout.take().unwrap());
+        let mut line = String::new();
+        while out.read_line(&mut line).unwrap() > 0 && !line.contains("Verify return code") {
+            line.clear();
+        }
+        assert!(line.contains("Verify return code"), "A's handshake ended");
+        // B: a whole connection while A is open.
+        assert_eq!(curl(port, &host2, &ca2, &["--tls-max", "1.2"]), "200");
+        // A goes on: a request, then end of input closes it.
+        let mut stdin = a.stdin.take().unwrap();
+        // One write (the lab server answers the first bytes it reads).
+        let sent = stdin.write_all(format!("GET / HTTP/1.0\r\nHost: {host2}\r\n\r\n").as_bytes());
+        drop(stdin);
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut rest);
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(&mut a.stderr.take().unwrap(), &mut err);
+        let status = a.wait().unwrap();
+        assert!(
+            sent.is_ok() && status.success(),
+            "{sent:?} {status}: {rest} {err}"
+        );
+    })
+    .await
+    .unwrap();
+    let stderr = tokio::task::spawn_blocking(move || crate::stop_proxy(proxy))
+        .await
+        .unwrap();
+    assert!(stderr.contains("stopped after"), "{stderr}");
+
+    let cap = cap.to_str().unwrap();
+    let deltas = tshark(&["-r", cap, "-T", "fields", "-e", "frame.time_delta"]);
+    assert!(deltas.lines().count() > 20, "{deltas}");
+    assert!(
+        deltas.lines().all(|d| !d.trim().starts_with('-')),
+        "timestamps go backwards: {deltas}"
+    );
+    // The two connections interleave in the file: A, then B, then A again.
+    let streams = tshark(&["-r", cap, "-T", "fields", "-e", "tcp.stream"]);
+    let mut runs: Vec<&str> = streams.lines().collect();
+    runs.dedup();
+    assert!(runs.len() >= 3, "interleaved: {runs:?}");
+    // Each verdict is on the frame holding its server's Certificate.
+    let on_certificates = tshark(&[
+        "-r",
+        cap,
+        "-Y",
+        "frame.comment && tls.handshake.type == 11",
+        "-T",
+        "fields",
+        "-e",
+        "frame.comment",
+    ]);
+    assert_eq!(
+        on_certificates
+            .lines()
+            .filter(|l| l.contains("jabber="))
+            .count(),
+        2,
+        "{on_certificates}"
+    );
+    let replayed = crate::run(&["replay", cap, "--format", "json"]).json();
+    assert_eq!(replayed["handshakes"].as_array().unwrap().len(), 2);
+}

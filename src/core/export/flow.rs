@@ -12,8 +12,9 @@ use etherparse::PacketBuilder;
 
 use crate::core::tls::{Certificates, DirectionParser, TlsEvent};
 
-/// What went over one connection, as a shell recorded it (probe, the proxy's
-/// legs): the exporter synthesises its frames from this.
+/// What went over one connection, as a batch source recorded it (probe):
+/// the exporter synthesises its frames from this when the batch is done. (The
+/// proxy streams its connections instead: `stream::CaptureStream`.)
 #[derive(Debug, Default, Clone)]
 pub struct FlowLog {
     /// The client's address (edgetap's, for a probe).
@@ -137,6 +138,13 @@ impl FlowSynth {
             frames.push(frame);
         }
         frames
+    }
+
+    /// Bytes one side sent that are not in the capture: the sequence numbers
+    /// move on, so Wireshark shows the gap ("previous segment not captured").
+    pub fn skip(&mut self, from_client: bool, n: u64) {
+        let side = usize::from(!from_client);
+        self.seq[side] = self.seq[side].wrapping_add(n as u32);
     }
 
     /// The connection ends: FIN from `by_client`'s side answered in kind, or a RST.

@@ -3,6 +3,7 @@
 pub mod comment;
 pub mod dns;
 pub mod flow;
+pub mod stream;
 pub mod writer;
 
 pub use flow::{FlowLog, FlowSynth, Frame};
