@@ -77,6 +77,7 @@ fn main() -> ExitCode {
             }
             no_thread_cache();
             let _ = edgetap::threads::ON_THREAD_START.set(no_thread_cache);
+            allocator_stats_every(std::env::var("EDGETAP_ALLOC_STATS").ok());
             runtime_builder()
                 .on_thread_start(no_thread_cache)
                 .build()
@@ -134,6 +135,35 @@ fn no_thread_cache() {
     if let Err(e) = b"thread.tcache.enabled\0".name().write(false) {
         tracing::debug!(error = %e, "jemalloc thread cache left on");
     }
+}
+
+/// `EDGETAP_ALLOC_STATS=SECS`: the allocator's figures on stderr every SECS
+/// seconds (memory held for live data, in partly used pages, resident, kept
+/// mapped), to tell what a proxy's memory is after a burst of connections.
+fn allocator_stats_every(secs: Option<String>) {
+    let Some(every) = secs.and_then(|s| s.parse::<u64>().ok()).filter(|s| *s > 0) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("edgetap-alloc-stats".into())
+        .spawn(move || {
+            use tikv_jemalloc_ctl::{epoch, stats};
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(every));
+                if epoch::advance().is_err() {
+                    return;
+                }
+                let kib = |r: tikv_jemalloc_ctl::Result<usize>| r.unwrap_or(0) / 1024;
+                eprintln!(
+                    "edgetap: allocator: allocated {} KiB, active {} KiB, resident {} KiB, metadata {} KiB, retained {} KiB",
+                    kib(stats::allocated::read()),
+                    kib(stats::active::read()),
+                    kib(stats::resident::read()),
+                    kib(stats::metadata::read()),
+                    kib(stats::retained::read()),
+                );
+            }
+        });
 }
 
 /// The tokio runtime for network commands (file-only commands never start one).

@@ -178,35 +178,10 @@ async fn probe_capture_opens_in_tshark_and_replays_to_the_same_chains() {
 
     // Three connections probed at once, written together: time never goes back
     // from one frame to the next, as tshark computes it.
-    let deltas = tshark(&["-r", &ng, "-T", "fields", "-e", "frame.time_delta"]);
-    assert!(deltas.lines().count() > 20, "{deltas}");
-    assert!(
-        deltas.lines().all(|d| !d.trim().starts_with('-')),
-        "timestamps go backwards: {deltas}"
-    );
+    assert!(crate::assert_time_order(&ng) > 20);
 
     // tshark decodes the certificates; with the embedded secrets, the TLS 1.3 ones too.
-    let der = tshark(&[
-        "-r",
-        &ng,
-        "-Y",
-        "tls.handshake.type == 11",
-        "-T",
-        "fields",
-        "-e",
-        "tls.handshake.certificate",
-    ]);
-    let seen: Vec<String> = der
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|h| !h.is_empty())
-        .map(|h| {
-            let bytes: Vec<u8> = (0..h.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
-                .collect();
-            edgetap::core::x509::cert::sha256_hex(&bytes)
-        })
-        .collect();
+    let seen = crate::tshark_certificates(&ng);
     for chain in chains(&probe) {
         for sha in chain {
             assert!(
@@ -487,24 +462,11 @@ fn shipped_captures_open_in_tshark_in_time_order() {
     assert_eq!(files.len(), 5, "{files:?}");
     for f in &files {
         let path = f.to_str().unwrap();
-        let deltas = tshark(&["-r", path, "-T", "fields", "-e", "frame.time_delta"]);
-        assert!(
-            deltas.lines().all(|d| !d.trim().starts_with('-')),
-            "{path}: timestamps go backwards: {deltas}"
-        );
-        let certs = tshark(&[
-            "-r",
-            path,
-            "-Y",
-            "tls.handshake.type == 11",
-            "-T",
-            "fields",
-            "-e",
-            "tls.handshake.certificate",
-        ]);
+        crate::assert_time_order(path);
+        let certs = crate::tshark_certificates(path);
         let encrypted = path.ends_with("tls13-passthrough-no-keys.pcapng");
         assert_eq!(
-            certs.trim().is_empty(),
+            certs.is_empty(),
             encrypted,
             "{path}: certificates {certs:?}"
         );

@@ -56,28 +56,6 @@ impl Drop for Tmux {
     }
 }
 
-fn curl_insecure(port: u16, host: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-k",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args([
-            "--resolve",
-            &format!("{host}:{port}:127.0.0.1"),
-            &format!("https://{host}:{port}/"),
-        ])
-        .output()
-        .expect("curl is installed");
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_view_shows_handshakes_filters_and_quits_under_tmux() {
     if Command::new("tmux").arg("-V").output().is_err() {
@@ -129,9 +107,11 @@ async fn live_view_shows_handshakes_filters_and_quits_under_tmux() {
     );
 
     for _ in 0..3 {
-        let got = tokio::task::spawn_blocking(move || curl_insecure(port, "expe.example.com"))
-            .await
-            .unwrap();
+        let got = tokio::task::spawn_blocking(move || {
+            crate::curl_trusting(port, "expe.example.com", None, &[])
+        })
+        .await
+        .unwrap();
         assert!(got.starts_with("200"), "curl through the proxy: {got}");
     }
     let screen = tmux.wait_for(

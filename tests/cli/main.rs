@@ -91,19 +91,27 @@ pub fn events(path: &Path) -> Vec<Value> {
 /// curl `https://HOST:PORT/` on loopback trusting `ca`: the HTTP status, then
 /// curl's complaint if any ("000..." when no answer came).
 pub fn curl(port: u16, host: &str, ca: &Path, extra: &[&str]) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "10",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args(extra)
-        .arg("--cacert")
-        .arg(ca)
+    curl_trusting(port, host, Some(ca), extra)
+}
+
+/// [`curl`] trusting `ca`, or with `None` whatever the server sends (`-k`).
+pub fn curl_trusting(port: u16, host: &str, ca: Option<&Path>, extra: &[&str]) -> String {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "10",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+    ])
+    .args(extra);
+    match ca {
+        Some(ca) => cmd.arg("--cacert").arg(ca),
+        None => cmd.arg("-k"),
+    };
+    let out = cmd
         .args([
             "--resolve",
             &format!("{host}:{port}:127.0.0.1"),
@@ -438,4 +446,40 @@ pub async fn start_prosody_at(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("prosody did not start listening on {interface}:{port}");
+}
+
+/// tshark's reading of a capture: time never goes back from one frame to the
+/// next (no negative `frame.time_delta`); returns the frame count.
+pub fn assert_time_order(path: &str) -> usize {
+    let deltas = tshark(&["-r", path, "-T", "fields", "-e", "frame.time_delta"]);
+    assert!(
+        deltas.lines().all(|d| !d.trim().starts_with('-')),
+        "{path}: timestamps go backwards: {deltas}"
+    );
+    deltas.lines().count()
+}
+
+/// The SHA-256 of every certificate tshark decodes in a capture's Certificate
+/// messages (with embedded secrets, TLS 1.3 ones too).
+pub fn tshark_certificates(path: &str) -> Vec<String> {
+    let der = tshark(&[
+        "-r",
+        path,
+        "-Y",
+        "tls.handshake.type == 11",
+        "-T",
+        "fields",
+        "-e",
+        "tls.handshake.certificate",
+    ]);
+    der.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let bytes: Vec<u8> = (0..h.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+                .collect();
+            edgetap::core::x509::cert::sha256_hex(&bytes)
+        })
+        .collect()
 }
