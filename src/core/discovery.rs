@@ -124,6 +124,24 @@ pub struct SrvLookup {
     pub answer: SrvAnswer,
 }
 
+impl ResolvedTarget {
+    /// What the target resolved to, as people read it: the addresses, or why
+    /// there are none (the look-up failed, or a capture did not hold it).
+    pub fn addresses_text(&self) -> String {
+        if !self.addresses.is_empty() {
+            self.addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else if self.not_seen {
+            "address look-up not seen".to_owned()
+        } else {
+            format!("no address: {}", self.error.as_deref().unwrap_or("none"))
+        }
+    }
+}
+
 impl SrvLookup {
     /// The targets, if any were found.
     pub fn targets(&self) -> &[ResolvedTarget] {

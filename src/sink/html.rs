@@ -355,15 +355,7 @@ fn dns_section(out: &mut String, dns: &DnsReport, prefix: &str) {
             .targets()
             .iter()
             .map(|t| {
-                let addrs = if t.addresses.is_empty() {
-                    format!("no address: {}", esc(t.error.as_deref().unwrap_or("none")))
-                } else {
-                    t.addresses
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
+                let addrs = esc(&t.addresses_text());
                 format!(
                     "prio {} weight {} <code>{}:{}</code> → {addrs}",
                     t.record.priority,
@@ -509,18 +501,9 @@ fn handshake(
 
 /// The paths to draw: one when every store gives the same path, else one per store.
 fn distinct_paths(paths: &[PathView]) -> Vec<&PathView> {
-    let same = |a: &PathView, b: &PathView| {
-        a.trusted == b.trusted
-            && a.end == b.end
-            && a.certificates.len() == b.certificates.len()
-            && a.certificates
-                .iter()
-                .zip(&b.certificates)
-                .all(|(x, y)| x.subject == y.subject && x.position == y.position)
-    };
     let mut out: Vec<&PathView> = Vec::new();
     for p in paths {
-        if !out.iter().any(|q| same(q, p)) {
+        if !out.iter().any(|q| q.same_path(p)) {
             out.push(p);
         }
     }
@@ -570,14 +553,6 @@ fn profile_list(set: ProfileSet) -> String {
         .map(Profile::as_str)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// "CN=Foo, O=Bar" -> "CN=Foo".
-fn short(subject: &str) -> &str {
-    subject
-        .split(", ")
-        .find(|part| part.starts_with("CN="))
-        .unwrap_or(subject)
 }
 
 const BOX_W: u32 = 640;
@@ -757,7 +732,7 @@ fn cert_box(
         tip = esc(&tooltip),
         tx = x + 12,
         y1 = y + 20,
-        name = esc_cut(short(&node.subject), 56),
+        name = esc_cut(crate::sink::short(&node.subject), 56),
         role = esc(role),
     );
     let finding_label = match effect {
@@ -854,7 +829,9 @@ fn path_end_text(p: &PathView) -> String {
         _ if p.trusted => "trusted".to_owned(),
         PathEnd::Anchored { .. } => "anchored, but a signature fails".to_owned(),
         PathEnd::UntrustedRoot => "ends at an untrusted root".to_owned(),
-        PathEnd::MissingIssuer { issuer } => format!("issuer {} not found", short(issuer)),
+        PathEnd::MissingIssuer { issuer } => {
+            format!("issuer {} not found", crate::sink::short(issuer))
+        }
     }
 }
 

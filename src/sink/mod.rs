@@ -166,6 +166,14 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// "CN=Foo, O=Bar" -> "CN=Foo": a subject as compact paths and diagrams show it.
+pub fn short(subject: &str) -> &str {
+    subject
+        .split(", ")
+        .find(|part| part.starts_with("CN="))
+        .unwrap_or(subject)
+}
+
 #[cfg(test)]
 mod tests {
     use super::printable;

@@ -141,15 +141,8 @@ fn dns_section(out: &mut String, dns: &DnsReport) {
     for l in &d.lookups {
         let _ = writeln!(out, "  {:<36} {}", pr(&l.name), pr(&l.describe()));
         for t in l.targets() {
-            let addrs = if t.addresses.is_empty() {
-                format!("no address: {}", pr(t.error.as_deref().unwrap_or("none")))
-            } else {
-                t.addresses
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let addrs = t.addresses_text();
+            let addrs = pr(&addrs);
             let _ = writeln!(
                 out,
                 "    {DIM}prio {} weight {}{DIM:#} {}:{} {DIM}->{DIM:#} {addrs}",
@@ -285,16 +278,7 @@ fn handshake(out: &mut String, number: usize, h: &HandshakeReport, now: OffsetDa
         }
     }
     // One line when every store gives the same path; one per store otherwise.
-    let same = h.paths.windows(2).all(|w| {
-        w[0].trusted == w[1].trusted
-            && w[0].end == w[1].end
-            && w[0].certificates.len() == w[1].certificates.len()
-            && w[0]
-                .certificates
-                .iter()
-                .zip(&w[1].certificates)
-                .all(|(a, b)| a.subject == b.subject && a.position == b.position)
-    });
+    let same = h.paths.windows(2).all(|w| w[0].same_path(&w[1]));
     if same {
         if let Some(p) = h.paths.first() {
             path(out, p, false);
@@ -391,8 +375,10 @@ fn path(out: &mut String, p: &PathView, per_store: bool) {
         .iter()
         .map(|c| match (c.position, c.source) {
             (Some(pos), _) => format!("#{pos}"),
-            (None, CertSource::PublicStore) => format!("{} (public store)", pr(&short(&c.subject))),
-            (None, _) => format!("{} (enterprise store)", pr(&short(&c.subject))),
+            (None, CertSource::PublicStore) => {
+                format!("{} (public store)", pr(crate::sink::short(&c.subject)))
+            }
+            (None, _) => format!("{} (enterprise store)", pr(crate::sink::short(&c.subject))),
         })
         .collect();
     let end = match &p.end {
@@ -400,7 +386,7 @@ fn path(out: &mut String, p: &PathView, per_store: bool) {
         crate::core::x509::PathEnd::Anchored { .. } => "anchored, but a signature fails".to_owned(),
         crate::core::x509::PathEnd::UntrustedRoot => "ends at an untrusted root".to_owned(),
         crate::core::x509::PathEnd::MissingIssuer { issuer } => {
-            format!("issuer {} not found", pr(&short(issuer)))
+            format!("issuer {} not found", pr(crate::sink::short(issuer)))
         }
     };
     let who = if per_store {
@@ -425,15 +411,6 @@ fn path(out: &mut String, p: &PathView, per_store: bool) {
         "  path{who}: {} -> {style}{end}{style:#}",
         steps.join(" -> ")
     );
-}
-
-/// "CN=Foo, O=Bar" -> "CN=Foo" for compact paths.
-fn short(subject: &str) -> String {
-    subject
-        .split(", ")
-        .find(|part| part.starts_with("CN="))
-        .unwrap_or(subject)
-        .to_owned()
 }
 
 fn clock(now: time::OffsetDateTime) -> String {

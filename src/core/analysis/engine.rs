@@ -116,6 +116,21 @@ pub struct PathView {
     pub certificates: Vec<PathCert>,
 }
 
+impl PathView {
+    /// The same path as `other` (one store's path drawn for both): the same
+    /// trust, end, and certificates in the same places.
+    pub fn same_path(&self, other: &PathView) -> bool {
+        self.trusted == other.trusted
+            && self.end == other.end
+            && self.certificates.len() == other.certificates.len()
+            && self
+                .certificates
+                .iter()
+                .zip(&other.certificates)
+                .all(|(a, b)| a.subject == b.subject && a.position == b.position)
+    }
+}
+
 /// One certificate along a displayed path.
 #[derive(Debug, Clone, Serialize)]
 pub struct PathCert {
