@@ -393,6 +393,40 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// A copy without the presented chain's bytes: what a report keeps (the
+    /// chain lives on, decoded, in its entries; a chain seen 2,000 times is
+    /// not copied 2,000 times).
+    pub fn without_chain(&self) -> Observation {
+        let Observation {
+            endpoint,
+            service,
+            reference_identity,
+            edge_domain,
+            presented: _,
+            tls,
+            srv,
+            xmpp,
+            capture,
+            origin,
+            revocation,
+            fetched_issuers,
+        } = self;
+        Observation {
+            endpoint: endpoint.clone(),
+            service: *service,
+            reference_identity: reference_identity.clone(),
+            edge_domain: edge_domain.clone(),
+            presented: Vec::new(),
+            tls: tls.clone(),
+            srv: srv.clone(),
+            xmpp: *xmpp,
+            capture: capture.clone(),
+            origin: origin.clone(),
+            revocation: revocation.clone(),
+            fetched_issuers: fetched_issuers.clone(),
+        }
+    }
+
     /// An observation with the essentials; the rest starts empty.
     pub fn new(
         service: Service,

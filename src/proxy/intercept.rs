@@ -349,7 +349,7 @@ impl Proxy {
         legs: [&FlowTap; 2],
     ) -> Option<HandshakeReport> {
         self.check_online(&mut obs).await;
-        let mut h = self
+        let h = self
             .engine
             .evaluate(&[obs], self.judge_time.now())
             .handshakes
@@ -359,8 +359,6 @@ impl Proxy {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (self.notify)(super::Notice::Judged { id, report: &h });
         self.capture_verdict(&legs, id, Some(&h));
-        // As in passthrough: the chain's bytes live on in the shared chain entries.
-        h.observation.presented = Vec::new();
         Some(h)
     }
 }

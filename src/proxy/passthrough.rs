@@ -181,13 +181,9 @@ impl Proxy {
         }
         self.check_online(&mut obs).await;
         let report = self.engine.evaluate(&[obs], self.judge_time.now());
-        let mut h = report.handshakes.into_iter().next()?;
+        let h = report.handshakes.into_iter().next()?;
         self.handshakes.fetch_add(1, Ordering::Relaxed);
         (self.notify)(Notice::Judged { id, report: &h });
-        // The report waits for the connection to end (its event line); the
-        // chain's bytes are in its shared chain entries, so the observation's
-        // own copy goes now: an idle connection holds as little as it can.
-        h.observation.presented = Vec::new();
         Some(h)
     }
 }

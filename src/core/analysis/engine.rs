@@ -37,7 +37,7 @@ pub const CACHE_ENTRIES: usize = 4096;
 /// a capture, or on every connection through the proxy, is judged once.
 #[derive(Debug, Clone)]
 struct Judgement {
-    chain: Vec<CertInfo>,
+    chain: Arc<Vec<CertInfo>>,
     positions: Vec<usize>,
     malformed: Vec<(usize, String)>,
     findings: Vec<Finding>,
@@ -61,18 +61,55 @@ pub struct JudgementCache {
 /// made up to a minute earlier; expiry is judged in days).
 fn judgement_key(obs: &Observation, now: OffsetDateTime) -> Option<String> {
     use std::hash::{Hash as _, Hasher as _};
-    let mut value = serde_json::to_value(obs).ok()?;
-    let map = value.as_object_mut()?;
-    map.remove("capture");
-    let kind = map.remove("origin").and_then(|o| o.get("kind").cloned());
+    // Every field named, so a field added to Observation cannot be left out
+    // of the key by accident (it will not compile until it is placed).
+    let Observation {
+        endpoint,
+        service,
+        reference_identity,
+        edge_domain,
+        presented,
+        tls,
+        srv,
+        xmpp,
+        capture: _,
+        origin,
+        revocation,
+        fetched_issuers,
+    } = obs;
+    #[derive(Serialize)]
+    struct Key<'a> {
+        endpoint: &'a crate::core::observation::Endpoint,
+        service: &'a crate::core::observation::Service,
+        reference_identity: &'a crate::core::observation::ReferenceIdentity,
+        edge_domain: &'a Option<String>,
+        tls: &'a crate::core::observation::TlsParams,
+        srv: &'a Option<crate::core::observation::SrvContext>,
+        xmpp: &'a Option<crate::core::observation::XmppStartTls>,
+        kind: &'a crate::core::observation::SourceKind,
+        revocation: &'a [crate::core::observation::RevocationCheck],
+        fetched_issuers: &'a [crate::core::observation::FetchedIssuer],
+    }
+    let value = serde_json::to_string(&Key {
+        endpoint,
+        service,
+        reference_identity,
+        edge_domain,
+        tls,
+        srv,
+        xmpp,
+        kind: &origin.kind,
+        revocation,
+        fetched_issuers,
+    })
+    .ok()?;
     let mut der = std::collections::hash_map::DefaultHasher::new();
-    obs.presented.hash(&mut der);
+    presented.hash(&mut der);
     Some(format!(
-        "{}|{}|{:x}|{}|{}",
+        "{}|{:x}|{}|{}",
         value,
-        kind.unwrap_or_default(),
         der.finish(),
-        obs.presented.iter().map(Vec::len).sum::<usize>(),
+        presented.iter().map(Vec::len).sum::<usize>(),
         now.unix_timestamp().div_euclid(60)
     ))
 }
@@ -175,7 +212,8 @@ pub struct ChainEntry {
 /// Everything edgetap concludes about one handshake.
 #[derive(Debug, Clone, Serialize)]
 pub struct HandshakeReport {
-    /// The handshake as observed.
+    /// The handshake as observed, without the presented chain's bytes
+    /// (`presented` is empty: the chain, decoded, is in `chain`).
     #[serde(flatten)]
     pub observation: Observation,
     /// Presented certificates that decoded, in the order sent (shared by every
@@ -413,7 +451,7 @@ impl Engine {
                     .map(|p| (p, verdict(p, hs.obs.service, &findings, unseen.as_deref())))
                     .collect();
                 HandshakeReport {
-                    observation: hs.obs.clone(),
+                    observation: hs.obs.without_chain(),
                     chain,
                     paths,
                     findings,

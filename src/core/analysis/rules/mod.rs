@@ -50,8 +50,9 @@ impl Default for DetectorConfig {
 pub struct Handshake<'a> {
     /// The observation.
     pub obs: &'a Observation,
-    /// Presented certificates that decoded, in the order sent.
-    pub chain: Vec<CertInfo>,
+    /// Presented certificates that decoded, in the order sent (shared with
+    /// the engine's cached judgement: a chain seen again is not copied).
+    pub chain: std::sync::Arc<Vec<CertInfo>>,
     /// For each entry of `chain`, its position as sent.
     pub positions: Vec<usize>,
     /// Presented certificates that did not decode: (position, reason).
@@ -65,9 +66,10 @@ pub struct Handshake<'a> {
 impl<'a> Handshake<'a> {
     /// Decode the observation's chain.
     pub fn new(obs: &'a Observation, now: OffsetDateTime, config: &'a DetectorConfig) -> Self {
+        let mut chain = Vec::new();
         let mut hs = Handshake {
             obs,
-            chain: Vec::new(),
+            chain: Default::default(),
             positions: Vec::new(),
             malformed: Vec::new(),
             now,
@@ -76,12 +78,13 @@ impl<'a> Handshake<'a> {
         for (position, der) in obs.presented.iter().enumerate() {
             match CertInfo::parse(der) {
                 Ok(cert) => {
-                    hs.chain.push(cert);
+                    chain.push(cert);
                     hs.positions.push(position);
                 }
                 Err(e) => hs.malformed.push((position, e.to_string())),
             }
         }
+        hs.chain = std::sync::Arc::new(chain);
         hs
     }
 
