@@ -43,8 +43,13 @@ impl PcapRotation {
     }
 
     /// Write blocks as they leave the ordering window; past the size, the
-    /// next file starts (a connection open across the cut goes on in it).
-    fn write(&mut self, mut blocks: &[Block]) -> anyhow::Result<()> {
+    /// next file starts (a connection open across the cut goes on in it, the
+    /// keys of the open connections, `open_keys`, first).
+    fn write(
+        &mut self,
+        mut blocks: &[Block],
+        open_keys: &dyn Fn() -> String,
+    ) -> anyhow::Result<()> {
         while let Some(sink) = &mut self.current
             && !blocks.is_empty()
         {
@@ -81,7 +86,12 @@ impl PcapRotation {
                 let next = self
                     .base
                     .with_file_name(format!("{stem}-{}.{ext}", self.index));
-                self.current = Some(crate::sink::pcap::PcapSink::create(&next, None)?);
+                let mut sink = crate::sink::pcap::PcapSink::create(&next, None)?;
+                let keys = open_keys();
+                if !keys.is_empty() {
+                    sink.write_blocks(&[Block::Secrets(keys)])?;
+                }
+                self.current = Some(sink);
             }
         }
         Ok(())
@@ -560,15 +570,21 @@ fn write_all(
             }
         }
         blocks.extend(stream.tick(since_epoch(crate::clock::wall())));
+        // The keys a new file after a cut starts with: the open flows', taken
+        // before closing the stream forgets them.
+        let mut keys = None;
         if !open {
+            keys = Some(stream.open_keys());
             blocks.extend(stream.finish());
         }
+        let open_keys = || keys.clone().unwrap_or_else(|| stream.open_keys());
         if let Some(p) = &mut out.pcap
             && !blocks.is_empty()
-            && let Err(e) = p.write(&blocks)
+            && let Err(e) = p.write(&blocks, &open_keys)
         {
             lost.note("capture", "frame", blocks.len() as u64, &e);
         }
+        stream.forget_released();
     }
     report_drops(&mut events);
     if let Some(summary) = lost.summary() {
@@ -625,16 +641,17 @@ mod tests {
         })
         .unwrap();
         assert!(recorder.capturing());
-        for i in 0..3u16 {
-            // 700 KB each: the second connection takes the first file past 1 MB.
-            connection(&recorder, 40000 + i, 700_000, &format!("connection {i}"));
-            recorder.event(format!("{{\"connection\":{i}}}"));
-        }
+        // A TLS connection open across both cuts, keys first.
         let tap = recorder.tap(
             SocketAddr::from(([10, 0, 0, 2], 1)),
             SocketAddr::from(([10, 0, 0, 1], 2)),
         );
         tap.key_line("CLIENT_RANDOM aa bb\n".into());
+        for i in 0..3u16 {
+            // 700 KB each: the second connection takes the first file past 1 MB.
+            connection(&recorder, 40000 + i, 700_000, &format!("connection {i}"));
+            recorder.event(format!("{{\"connection\":{i}}}"));
+        }
         drop(tap);
         recorder.finish().unwrap();
         // Records after finish are dropped, not a panic.
@@ -672,6 +689,17 @@ mod tests {
             assert!(std::fs::metadata(f).unwrap().len() > 1_000_000);
         }
         assert!(!dir.path().join("cap-3.pcapng").exists());
+        // Every file holds the keys of the connection open across it.
+        for f in &files {
+            let mut keys = 0;
+            crate::input::capture::read_capture(f, Box::new(|_| {}), |item| {
+                if let crate::input::capture::Item::TlsKeys(k) = item {
+                    keys += usize::from(k.contains("CLIENT_RANDOM aa bb"));
+                }
+            })
+            .unwrap();
+            assert_eq!(keys, 1, "{}", f.display());
+        }
     }
 
     #[test]

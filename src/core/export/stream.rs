@@ -129,6 +129,8 @@ struct Flow {
     first_held: Option<u64>,
     pending: Pending,
     run: Option<Run>,
+    /// The flow's key log lines so far (for a file that starts mid-flow).
+    keys: String,
 }
 
 /// A block in the window; `run_of` names the flow whose joined reads will
@@ -153,6 +155,9 @@ pub struct CaptureStream {
     /// The latest stamp seen: stamps never go back from it.
     latest: Duration,
     opened: u32,
+    /// Closed flows' keys, kept until their last frame is given out: (its
+    /// absolute index, the keys).
+    closed_keys: Vec<(u64, String)>,
 }
 
 impl Default for CaptureStream {
@@ -173,12 +178,32 @@ impl CaptureStream {
             released: 0,
             latest: Duration::ZERO,
             opened: 0,
+            closed_keys: Vec::new(),
         }
     }
 
     /// Flows open now.
     pub fn open_flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// The key log lines of every flow with frames not yet written: what a
+    /// new capture file (after a rotation) needs first, so connections open
+    /// across the cut decrypt. Call [`CaptureStream::forget_released`] once
+    /// what was given out is written.
+    pub fn open_keys(&self) -> String {
+        self.flows
+            .values()
+            .map(|f| f.keys.as_str())
+            .chain(self.closed_keys.iter().map(|(_, k)| k.as_str()))
+            .collect()
+    }
+
+    /// Everything given out so far is written: closed flows whose last frame
+    /// went out no longer need their keys.
+    pub fn forget_released(&mut self) {
+        let released = self.released;
+        self.closed_keys.retain(|(last, _)| *last >= released);
     }
 
     /// Take one record; returns what may be written now, in order.
@@ -196,6 +221,7 @@ impl CaptureStream {
                 first_held: None,
                 pending: Pending::None,
                 run: None,
+                keys: String::new(),
             };
             for f in frames {
                 self.hold_frame(&mut flow, at, f.bytes, None);
@@ -206,9 +232,11 @@ impl CaptureStream {
         }
         if let TapEvent::Keys(lines) = r.event {
             // Looked up in place: the insertion renumbers every open flow's frames.
-            if let Some(first) = self.flows.get(&r.flow).map(|f| f.first_held)
+            if let Some(flow) = self.flows.get_mut(&r.flow)
                 && !lines.is_empty()
             {
+                flow.keys.push_str(&lines);
+                let first = flow.first_held;
                 self.hold_secrets(first, at, lines);
             }
             return self.release(at);
@@ -302,6 +330,11 @@ impl CaptureStream {
                 for f in flow.synth.close(true, false) {
                     self.hold_frame(&mut flow, at, f.bytes, pending.take());
                 }
+                if !flow.keys.is_empty() {
+                    let last = self.next_index().saturating_sub(1);
+                    self.closed_keys
+                        .push((last, std::mem::take(&mut flow.keys)));
+                }
                 open = false;
             }
         }
@@ -327,6 +360,7 @@ impl CaptureStream {
         }
         self.released += self.held.len() as u64;
         self.held_bytes = 0;
+        self.closed_keys.clear();
         self.held
             .drain(..)
             .filter(|h| h.run_of.is_none())
@@ -422,6 +456,11 @@ impl CaptureStream {
         );
         // Every index from `slot` on moved up by one.
         let from = self.released + slot as u64;
+        for (last, _) in &mut self.closed_keys {
+            if *last >= from {
+                *last += 1;
+            }
+        }
         for f in self.flows.values_mut() {
             let run = f.run.as_mut().map(|r| &mut r.slot);
             for i in [f.certificate.as_mut(), f.first_held.as_mut(), run]
@@ -704,5 +743,22 @@ mod tests {
         s.push(rec(1, 1_001, data(true, b"x")));
         s.push(rec(1, 1_002, TapEvent::Close));
         assert_eq!(times(&s.finish()).len(), 1 + 3);
+    }
+
+    #[test]
+    fn open_flows_keys_are_kept_for_a_new_file() {
+        let mut s = CaptureStream::default();
+        s.push(rec(1, 0, open(40001)));
+        s.push(rec(2, 1, open(40002)));
+        s.push(rec(1, 2, TapEvent::Keys("CLIENT_RANDOM aa bb\n".into())));
+        s.push(rec(2, 3, TapEvent::Keys("CLIENT_RANDOM cc dd\n".into())));
+        s.push(rec(1, 4, TapEvent::Close));
+        // Flow 1 closed, but its frames are still to be written.
+        assert_eq!(s.open_keys(), "CLIENT_RANDOM cc dd\nCLIENT_RANDOM aa bb\n");
+        s.forget_released();
+        assert!(s.open_keys().contains("aa bb"), "still held");
+        s.tick(at(60_000));
+        s.forget_released();
+        assert_eq!(s.open_keys(), "CLIENT_RANDOM cc dd\n", "written: forgotten");
     }
 }
