@@ -381,29 +381,7 @@ async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture()
     );
 
     // tshark, reading the same file, decrypts the same certificates.
-    let listed = crate::tshark(&[
-        "-r",
-        dsb.to_str().unwrap(),
-        "-Y",
-        "tls.handshake.type == 11",
-        "-T",
-        "fields",
-        "-e",
-        "tls.handshake.certificate",
-    ]);
-    let mut tshark_certs: Vec<String> = listed
-        .split([',', '\n'])
-        .filter(|s| !s.is_empty())
-        .map(|hex| {
-            let der: Vec<u8> = (0..hex.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                .collect();
-            edgetap::core::x509::cert::hex(
-                ring::digest::digest(&ring::digest::SHA256, &der).as_ref(),
-            )
-        })
-        .collect();
+    let mut tshark_certs = crate::tshark_certificates(dsb.to_str().unwrap());
     let mut ours: Vec<String> = judged(&doc).into_values().flat_map(|(c, _)| c).collect();
     tshark_certs.sort();
     ours.sort();
