@@ -79,6 +79,30 @@ pub fn wait_listening(port: u16) {
     panic!("nothing listening on {port}");
 }
 
+/// [`wait_listening`] for a `child` we started: if it exits first, or never
+/// listens, the panic carries its exit status and what it wrote on stderr
+/// (piped), so a failure says why (a full disk, a port taken) instead of only
+/// "nothing listening".
+pub fn wait_child_listening(child: &mut std::process::Child, port: u16) {
+    use std::io::Read;
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+    let mut err = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut err);
+    }
+    panic!("nothing listening on {port}; the process ended with {status}, stderr:\n{err}");
+}
+
 /// The proxy's events file, one JSON value per line (empty if not written yet).
 pub fn events(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)

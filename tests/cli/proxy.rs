@@ -5,7 +5,7 @@
 
 use crate::{
     LabPki, chain_sha256s, curl, events, finding_rules, free_port, key_pem, lab_pki, pem, tshark,
-    wait_listening,
+    wait_child_listening,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
@@ -76,14 +76,14 @@ async fn curl_through_passthrough_proxy_matches_probe() {
         "--pcap".into(),
         cap.display().to_string(),
     ]);
-    let proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
+    let mut proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     for p in &ports {
-        wait_listening(*p);
+        wait_child_listening(&mut proxy, *p);
     }
 
     let (c12, c13, cbad, cref) = tokio::task::spawn_blocking({
@@ -330,7 +330,7 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
     std::fs::write(&ca, pem(&root.der())).unwrap();
     let ev = dir.path().join("events.jsonl");
     let listen = free_port();
-    let proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
+    let mut proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
         .args([
             "proxy",
             "--listen",
@@ -352,7 +352,7 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_listening(listen);
+    wait_child_listening(&mut proxy, listen);
     let client = tokio::task::spawn_blocking({
         let ca = ca.clone();
         move || {
@@ -508,13 +508,13 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
     ]);
     let keys = dir.path().join("keys.log");
     args.extend(["--keylog".into(), keys.display().to_string()]);
-    let proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
+    let mut proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_listening(lh);
+    wait_child_listening(&mut proxy, lh);
 
     let code = tokio::task::spawn_blocking({
         let (diag, host) = (diag.clone(), host.clone());
@@ -678,7 +678,7 @@ async fn overlapping_connections_are_captured_in_time_order() {
     std::fs::write(&ca, pem(&root.der())).unwrap();
     let cap = dir.path().join("overlap.pcapng");
     let port = free_port();
-    let proxy = crate::spawn_proxy(&[
+    let mut proxy = crate::spawn_proxy(&[
         "--listen",
         &format!("127.0.0.1:{port}"),
         "--upstream",
@@ -690,7 +690,7 @@ async fn overlapping_connections_are_captured_in_time_order() {
         "--pcap",
         cap.to_str().unwrap(),
     ]);
-    wait_listening(port);
+    wait_child_listening(&mut proxy, port);
 
     let (ca2, host2) = (ca.clone(), host.clone());
     tokio::task::spawn_blocking(move || {

@@ -8,7 +8,7 @@
 
 use crate::{
     LabPki, chain_sha256s as sha256s, curl, events, finding_rules, free_port, lab_pki, pem,
-    wait_listening,
+    wait_child_listening,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
@@ -105,8 +105,8 @@ async fn srv_placement_with_curl_and_openssl_starttls() {
     }
     let cfg = dir.path().join("srv.toml");
     std::fs::write(&cfg, config).unwrap();
-    let proxy = start_proxy(&cfg, &roots);
-    wait_listening(lh);
+    let mut proxy = start_proxy(&cfg, &roots);
+    wait_child_listening(&mut proxy, lh);
 
     let (curl, xmpp) = tokio::task::spawn_blocking({
         let (roots, expe, with_xmpp) = (roots.clone(), expe.clone(), prosody.is_some());
@@ -246,8 +246,8 @@ async fn srv_listener_follows_changed_records() {
         ),
     )
     .unwrap();
-    let proxy = start_proxy(&cfg, &roots);
-    wait_listening(port);
+    let mut proxy = start_proxy(&cfg, &roots);
+    wait_child_listening(&mut proxy, port);
     let curl = {
         let (roots, expe) = (roots.clone(), expe.clone());
         move || curl(port, &expe, &roots, &[])
