@@ -169,13 +169,26 @@ fn run_sample(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let mut analysis = args.analysis.clone();
     analysis.time.at = Some(args.analysis.time.at.unwrap_or(SAMPLE_AT));
     let now = analysis.now();
+    let engine = analysis.engine_with_enterprise(sample_root()?)?;
+    let observations = sample_observations(now)?;
+    let report = engine.evaluate(&observations, now);
+    analysis.emit(&report, now)
+}
+
+/// The sample deployment's root, the store its chains end in.
+pub(crate) fn sample_root() -> anyhow::Result<crate::core::x509::TrustStore> {
     let root = input::parse_certificates(SAMPLE_ROOT, std::path::Path::new("example-root-ca.pem"))?;
-    let enterprise = crate::core::x509::TrustStore::from_der_certs(
+    Ok(crate::core::x509::TrustStore::from_der_certs(
         root,
         crate::core::x509::StoreKind::Enterprise,
-    )?;
-    let engine = analysis.engine_with_enterprise(enterprise)?;
-    let observations = SAMPLES
+    )?)
+}
+
+/// The sample deployment's handshakes, observed at `now`.
+pub(crate) fn sample_observations(
+    now: time::OffsetDateTime,
+) -> anyhow::Result<Vec<crate::core::observation::Observation>> {
+    SAMPLES
         .iter()
         .map(|(file, pem, name, service, edge)| {
             let path = std::path::Path::new(file);
@@ -189,7 +202,5 @@ fn run_sample(args: &InspectArgs) -> anyhow::Result<ExitCode> {
                 now,
             ))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let report = engine.evaluate(&observations, now);
-    analysis.emit(&report, now)
+        .collect()
 }

@@ -65,7 +65,7 @@ pub fn forged_by_edgetap(c: &TlsConnection) -> bool {
     // The CA's name is in the leaf's bytes (as its issuer) or the leaf is not
     // edgetap's: most leaves are told apart without decoding them.
     let cn = crate::core::x509::trust::DIAGNOSTIC_CA_CN.as_bytes();
-    if !leaf.windows(cn.len()).any(|w| w == cn) {
+    if memchr::memmem::find(leaf, cn).is_none() {
         return false;
     }
     x509_parser::parse_x509_certificate(leaf).is_ok_and(|(_, cert)| {
