@@ -130,9 +130,9 @@ fn write_document(
 /// `,\n    {element}` for each handshake, as serde_json prints array
 /// elements at depth two.
 fn elements(chunk: &[HandshakeReport]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(chunk.len() * 8 * 1024);
+    let mut out = Vec::new();
     let mut one = Vec::with_capacity(16 * 1024);
-    for h in chunk {
+    for (i, h) in chunk.iter().enumerate() {
         one.clear();
         serde_json::to_writer_pretty(&mut one, h)?;
         out.extend_from_slice(b",\n    ");
@@ -143,6 +143,11 @@ fn elements(chunk: &[HandshakeReport]) -> std::io::Result<Vec<u8>> {
             from = nl + 1;
         }
         out.extend_from_slice(&one[from..]);
+        if i == 0 {
+            // Room for the rest at the first one's size and an eighth, so the
+            // part is not copied as it grows.
+            out.reserve((out.len() + out.len() / 8) * chunk.len());
+        }
     }
     Ok(out)
 }
