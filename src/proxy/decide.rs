@@ -9,7 +9,7 @@
 //!   upstream and what its handshake is;
 //! - [`capture_comment`] and [`ending`]: what the capture and
 //!   the person watching are told when a connection ends;
-//! - [`after_buffered_read`], [`after_splice`], [`keep_for_capture`]: how a
+//! - [`splice_after_read`], [`after_splice`], [`keep_for_capture`]: how a
 //!   passthrough direction carries its next bytes (when a direction is done
 //!   being watched is the watch's own answer, `Watch::side_done`).
 
@@ -293,28 +293,11 @@ pub const TRICKLE: usize = 16 * 1024;
 /// Bytes of one connection kept for the capture; past this, the capture notes it.
 pub const CAPTURE_CAP: usize = 16 * 1024 * 1024;
 
-/// What a passthrough direction does after relaying `n` bytes through its
-/// user-space buffer (of `buffer` bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterRead {
-    /// Bulk data that nobody needs to see: let the kernel move it (splice).
-    Splice,
-    /// Keep the buffer for the next read.
-    KeepBuffer,
-    /// A trickle (interactive traffic): give the buffer's memory back.
-    FreeBuffer,
-}
-
-/// Decide how the next bytes move: splice only when the read was bulk and the
-/// handshake watch and the capture are both done with this direction.
-pub fn after_buffered_read(n: usize, buffer: usize, watching: bool, recording: bool) -> AfterRead {
-    if n >= BULK && !recording && !watching {
-        AfterRead::Splice
-    } else if n < buffer / 4 {
-        AfterRead::FreeBuffer
-    } else {
-        AfterRead::KeepBuffer
-    }
+/// Whether a passthrough direction moves to splice after relaying `n` bytes
+/// through user space: only when the read was bulk and the handshake watch
+/// and the capture are both done with this direction.
+pub fn splice_after_read(n: usize, watching: bool, recording: bool) -> bool {
+    n >= BULK && !recording && !watching
 }
 
 /// After splicing `n` bytes: keep the pipe while bulk data flows, give it
@@ -503,25 +486,16 @@ mod tests {
 
     #[test]
     fn a_direction_splices_only_bulk_nobody_watches() {
-        let buf = 256 * 1024;
-        assert_eq!(
-            after_buffered_read(BULK, buf, false, false),
-            AfterRead::Splice
-        );
-        assert_eq!(
-            after_buffered_read(BULK, buf, true, false),
-            AfterRead::KeepBuffer,
+        assert!(splice_after_read(BULK, false, false));
+        assert!(
+            !splice_after_read(BULK, true, false),
             "the handshake is still watched"
         );
-        assert_eq!(
-            after_buffered_read(buf, buf, false, true),
-            AfterRead::KeepBuffer,
+        assert!(
+            !splice_after_read(4 * BULK, false, true),
             "the capture keeps the bytes"
         );
-        assert_eq!(
-            after_buffered_read(100, buf, false, false),
-            AfterRead::FreeBuffer
-        );
+        assert!(!splice_after_read(BULK - 1, false, false), "not bulk");
         assert!(after_splice(TRICKLE) && !after_splice(TRICKLE - 1));
         assert!(keep_for_capture(true, CAPTURE_CAP - 1));
         assert!(

@@ -28,8 +28,18 @@ use super::decide;
 use crate::core::capture::watch::Watch;
 use crate::net::recording::{Activity, Tape as _};
 
-/// User-space buffer for watched or recorded bytes and for interactive traffic.
+/// User-space buffer for watched or recorded bytes and for interactive
+/// traffic: one per thread, not per connection. A read goes into it and out
+/// to the other socket at once; only what that socket cannot take yet is
+/// copied into a buffer of the connection's own, freed once written. (A
+/// buffer per read cost every short connection an allocation of 256 KiB,
+/// zeroed, and the allocator's `madvise` to give it back.)
 const READ_BUF: usize = 256 * 1024;
+
+thread_local! {
+    static READ_SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; READ_BUF].into_boxed_slice());
+}
 /// Pipe capacity asked for (the kernel default is 64 KiB; 1 MiB is the
 /// default ceiling for unprivileged processes).
 const PIPE_SIZE: usize = 1024 * 1024;
@@ -120,8 +130,6 @@ impl Pump {
     ) -> (u64, Option<String>) {
         let who = if client_side { "client" } else { "server" };
         let other = if client_side { "server" } else { "client" };
-        // The buffer exists only while data flows: an idle connection holds none.
-        let mut buf: Vec<u8> = Vec::new();
         let mut pipe: Option<Pipe> = None;
         let mut total = 0u64;
         let mut captured = 0usize;
@@ -175,55 +183,65 @@ impl Pump {
                 }
                 continue;
             }
-            if buf.is_empty() {
-                buf = vec![0u8; READ_BUF];
-            }
-            let n = match from.try_read(&mut buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    buf = Vec::new();
-                    continue;
+            // Read, watch, record and write as far as the other side takes
+            // it, all without waiting, in the thread's scratch buffer.
+            let step = READ_SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                let n = match from.try_read(&mut scratch) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                    Err(e) => return Err(e),
+                    Ok(n) => n,
+                };
+                let chunk = &scratch[..n];
+                if n > 0 {
+                    if watching && let Ok(mut w) = self.watch.lock() {
+                        if client_side {
+                            w.client_bytes(chunk)
+                        } else {
+                            w.server_bytes(chunk)
+                        }
+                        on_watched(&w);
+                        watching = !w.side_done(client_side);
+                    }
+                    if decide::keep_for_capture(self.record, captured) {
+                        self.flow.bytes(client_side, chunk);
+                        captured += n;
+                    }
                 }
+                let written = match to.try_write(chunk) {
+                    Ok(w) => w,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                    // Said when the rest is written (the same error again).
+                    Err(_) => 0,
+                };
+                Ok(Some((n, chunk[written.min(n)..].to_vec())))
+            });
+            let (n, rest) = match step {
+                Ok(None) => continue,
                 Err(e) => {
                     let _ = to.shutdown().await;
                     return (total, Some(format!("{who} error: {e}")));
                 }
-                Ok(0) => {
-                    // Half-close: the other side may still send.
-                    let _ = to.shutdown().await;
-                    return (total, None);
-                }
-                Ok(n) => n,
+                Ok(Some(read)) => read,
             };
-            let chunk = &buf[..n];
-            if watching && let Ok(mut w) = self.watch.lock() {
-                if client_side {
-                    w.client_bytes(chunk)
-                } else {
-                    w.server_bytes(chunk)
-                }
-                on_watched(&w);
-                watching = !w.side_done(client_side);
+            if n == 0 {
+                // Half-close: the other side may still send.
+                let _ = to.shutdown().await;
+                return (total, None);
             }
-            let recording = decide::keep_for_capture(self.record, captured);
-            if recording {
-                self.flow.bytes(client_side, chunk);
-                captured += n;
-            }
-            if let Err(e) = to.write_all(chunk).await {
+            if !rest.is_empty()
+                && let Err(e) = to.write_all(&rest).await
+            {
                 return (total, Some(format!("{other} went away: {e}")));
             }
             total += n as u64;
             self.activity.touch();
-            match decide::after_buffered_read(n, buf.len(), watching, recording) {
-                decide::AfterRead::Splice => match Pipe::new() {
-                    Ok(p) => {
-                        pipe = Some(p);
-                        buf = Vec::new();
-                    }
+            let recording = decide::keep_for_capture(self.record, captured);
+            if decide::splice_after_read(n, watching, recording) {
+                match Pipe::new() {
+                    Ok(p) => pipe = Some(p),
                     Err(e) => tracing::debug!(error = %e, "no pipe for splice; copying instead"),
-                },
-                decide::AfterRead::FreeBuffer => buf = Vec::new(),
-                decide::AfterRead::KeepBuffer => {}
+                }
             }
         }
     }
