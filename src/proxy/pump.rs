@@ -208,12 +208,9 @@ impl Pump {
                         captured += n;
                     }
                 }
-                let written = match to.try_write(chunk) {
-                    Ok(w) => w,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                    // Said when the rest is written (the same error again).
-                    Err(_) => 0,
-                };
+                // Not ready (WouldBlock) or failed: the rest is written below,
+                // where a failure is said.
+                let written = to.try_write(chunk).unwrap_or(0);
                 Ok(Some((n, chunk[written.min(n)..].to_vec())))
             });
             let (n, rest) = match step {

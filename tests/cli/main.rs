@@ -68,15 +68,27 @@ pub fn refused_port() -> RefusedPort {
     }
 }
 
-/// Wait until something accepts connections on loopback `port`.
-pub fn wait_listening(port: u16) {
-    for _ in 0..200 {
+/// Whether something accepts connections on loopback `port`, tried every
+/// 25 ms up to `tries` times while `running()` holds.
+fn accepts_within(port: u16, tries: u32, mut running: impl FnMut() -> bool) -> bool {
+    for _ in 0..tries {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return true;
+        }
+        if !running() {
+            return false;
         }
         std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    panic!("nothing listening on {port}");
+    false
+}
+
+/// Wait until something accepts connections on loopback `port`.
+pub fn wait_listening(port: u16) {
+    assert!(
+        accepts_within(port, 200, || true),
+        "nothing listening on {port}"
+    );
 }
 
 /// [`wait_listening`] for a `child` we started: if it exits first, or never
@@ -85,14 +97,8 @@ pub fn wait_listening(port: u16) {
 /// "nothing listening".
 pub fn wait_child_listening(child: &mut std::process::Child, port: u16) {
     use std::io::Read;
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if child.try_wait().ok().flatten().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
+    if accepts_within(port, 400, || child.try_wait().ok().flatten().is_none()) {
+        return;
     }
     let _ = child.kill();
     let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
