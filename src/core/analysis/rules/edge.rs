@@ -302,12 +302,13 @@ mod tests {
             assert!(h.findings.iter().any(|f| f.rule.id == "edge.shared-key"));
         }
         // Different keys, or the same server twice (8443 and 5222), are fine.
-        let c = leaf(
+        let c = leaf_with_key(
             leaf_params(
                 "vcse.example.com",
                 &["vcse.example.com", "expe1.example.com", "expe2.example.com"],
             ),
             &root,
+            &rsa_key_other_than(&key),
         );
         assert_quiet(
             &run_all(&[

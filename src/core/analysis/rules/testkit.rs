@@ -38,6 +38,18 @@ pub fn rsa_key() -> KeyPair {
     KeyPair::try_from(der.as_slice()).expect("rcgen imports RSA PKCS#8")
 }
 
+/// A key from the pool that is not `other`: [`rsa_key`] takes the pool's 8
+/// keys in turn for every test of the binary, so two calls in one test can
+/// meet on the same key when other tests run between them.
+pub fn rsa_key_other_than(other: &KeyPair) -> KeyPair {
+    loop {
+        let key = rsa_key();
+        if key.serialize_der() != other.serialize_der() {
+            return key;
+        }
+    }
+}
+
 /// A fresh ECDSA P-256 key.
 pub fn ec_key() -> KeyPair {
     KeyPair::generate().expect("P-256 key")
