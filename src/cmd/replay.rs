@@ -90,6 +90,7 @@ pub fn read_all(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
+                crate::threads::started();
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };

@@ -102,7 +102,12 @@ fn write_document(
             std::thread::scope(|scope| {
                 let running: Vec<_> = window
                     .chunks(per)
-                    .map(|chunk| scope.spawn(move || elements(chunk)))
+                    .map(|chunk| {
+                        scope.spawn(move || {
+                            crate::threads::started();
+                            elements(chunk)
+                        })
+                    })
                     .collect();
                 running
                     .into_iter()
