@@ -61,13 +61,48 @@ fn engine() -> &'static Engine {
 }
 
 /// A whole capture file (pcap, pcapng, gzip; Decryption Secrets Blocks
-/// included) through replay, captured DNS, observations and the engine.
+/// included) through replay, captured DNS, observations and the engine; and
+/// the file read in blocks of 1 to 64 bytes (chosen by its last byte) gives
+/// the same frames, keys and summary as in one block.
 pub fn capture(data: &[u8]) {
     let (_, observations) =
         crate::cmd::replay::capture_report("fuzz", &HashMap::new(), &KeyLog::new(), |on| {
             read_capture_from(data, "fuzz", on)
         });
     engine().evaluate(&observations, at());
+    let small = 1 + usize::from(data.last().copied().unwrap_or(0) % 64);
+    assert_eq!(
+        capture_items(data, 1 << 20),
+        capture_items(data, small),
+        "blocks of {small} bytes"
+    );
+}
+
+/// A capture item, owned: number, time (bits), link type and bytes (keys
+/// with number 0).
+type OwnedItem = (u64, u64, u32, Vec<u8>);
+
+/// Each item of a capture read `block` bytes at a time, and the summary or
+/// error.
+fn capture_items(data: &[u8], block: usize) -> (Vec<OwnedItem>, String) {
+    let mut items = Vec::new();
+    let summary =
+        crate::input::capture::read_capture_blocks(data, "fuzz", block, |item| match item {
+            crate::input::capture::Item::Frame {
+                number,
+                time,
+                linktype,
+                data,
+            } => items.push((number, time.to_bits(), linktype, data.to_vec())),
+            crate::input::capture::Item::TlsKeys(text) => {
+                items.push((0, 0, 0, text.as_bytes().to_vec()));
+            }
+        });
+    let summary = match summary {
+        Ok(s) => format!("{} {} {:?}", s.frames, s.format, s.truncated),
+        Err(e) => e.to_string(),
+    };
+    (items, summary)
 }
 
 /// Link types the decapsulation knows, chosen by the input's first byte.

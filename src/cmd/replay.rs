@@ -136,7 +136,7 @@ fn read_one(
         bar
     });
     let tick = bar.clone();
-    let progress: Box<dyn FnMut(u64)> = Box::new(move |n| {
+    let progress: Box<dyn FnMut(u64) + Send> = Box::new(move |n| {
         if let Some(b) = &tick {
             b.inc(n);
         }
