@@ -63,7 +63,10 @@ fn engine() -> &'static Engine {
 /// A whole capture file (pcap, pcapng, gzip; Decryption Secrets Blocks
 /// included) through replay, captured DNS, observations and the engine; and
 /// the file read in blocks of 1 to 64 bytes (chosen by its last byte) gives
-/// the same frames, keys and summary as in one block.
+/// the same frames, keys and summary as in one block. A damaged gzip stream
+/// is the exception: flate2 drops what it inflated in the read that met the
+/// damage, and a larger read inflates more, so in one block the frames may
+/// stop earlier, never differ.
 pub fn capture(data: &[u8]) {
     let (_, observations) =
         crate::cmd::replay::capture_report("fuzz", &HashMap::new(), &KeyLog::new(), |on| {
@@ -71,11 +74,21 @@ pub fn capture(data: &[u8]) {
         });
     engine().evaluate(&observations, at());
     let small = 1 + usize::from(data.last().copied().unwrap_or(0) % 64);
-    assert_eq!(
-        capture_items(data, 1 << 20),
-        capture_items(data, small),
-        "blocks of {small} bytes"
-    );
+    let (one, one_summary) = capture_items(data, 1 << 20);
+    let (many, many_summary) = capture_items(data, small);
+    let gzip = data.starts_with(&[0x1f, 0x8b]);
+    if gzip && (&one, &one_summary) != (&many, &many_summary) {
+        assert!(
+            many.starts_with(&one),
+            "blocks of {small} bytes: not the same frames as in one block"
+        );
+    } else {
+        assert_eq!(
+            (one, one_summary),
+            (many, many_summary),
+            "blocks of {small} bytes"
+        );
+    }
 }
 
 /// A capture item, owned: number, time (bits), link type and bytes (keys

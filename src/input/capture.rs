@@ -174,13 +174,18 @@ pub(crate) fn read_capture_blocks(
                 Box::new(head.chain(raw))
             };
             // Each block filled as far as the bytes go; what was read before
-            // an error (a gzip stream cut short) is still handed over.
+            // an error (a gzip stream cut short or damaged) is still handed
+            // over. flate2 drops what it inflated in the call that meets
+            // the damage, so it is asked for 64 KiB at a time: that is the
+            // most a damaged stream can lose before the damage.
+            let piece = if gz { 64 * 1024 } else { block };
             loop {
                 let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0; block]);
                 let mut n = 0;
                 let mut error = None;
                 while n < buf.len() {
-                    match bytes.read(&mut buf[n..]) {
+                    let end = buf.len().min(n + piece);
+                    match bytes.read(&mut buf[n..end]) {
                         Ok(0) => break,
                         Ok(k) => n += k,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
