@@ -147,7 +147,7 @@ fn no_thread_cache() {
 /// the commands that read and report: replay's file readers and JSON
 /// writers). jemalloc gives each new thread the next of its arenas (four per
 /// core), and each arena takes fresh pages for its own slabs; a replay whose
-/// threads share one arena reuses the pages another freed: 6,500 page faults
+/// threads share one arena reuses the pages another freed: 6,600 page faults
 /// instead of 11,600 for a 115 MB capture, and a few ms less (the 64 KiB slabs
 /// of `.cargo/config.toml` cost replay 3,100 faults without this). The proxy
 /// keeps one arena per thread: its threads allocate at the same time, without

@@ -1,6 +1,7 @@
 //! Threads edgetap starts itself (the proxy's output writer, the terminal line
-//! writer, replay's file readers and JSON writers): a hook run first on each, which the binary sets to tune its
-//! allocator per thread, as tokio's `on_thread_start` does for the runtime's.
+//! writer, replay's file readers, capture block readers and JSON writers): a
+//! hook run first on each, which the binary sets to tune its allocator per
+//! thread, as tokio's `on_thread_start` does for the runtime's.
 
 use std::sync::OnceLock;
 
