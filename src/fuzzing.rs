@@ -20,7 +20,7 @@ use crate::core::tls::{DirectionParser, messages};
 use crate::core::x509::cert::CertInfo;
 use crate::core::x509::trust::{StoreKind, TrustStore};
 use crate::core::xmpp;
-use crate::input::capture::read_capture_from;
+use crate::input::capture::{OwnedItem, read_capture_from};
 
 /// One fuzz target: its name (the file in `fuzz/fuzz_targets/`, the folder in
 /// `fuzz/corpus/`) and what it runs.
@@ -91,26 +91,10 @@ pub fn capture(data: &[u8]) {
     }
 }
 
-/// A capture item, owned: number, time (bits), link type and bytes (keys
-/// with number 0).
-type OwnedItem = (u64, u64, u32, Vec<u8>);
-
 /// Each item of a capture read `block` bytes at a time, and the summary or
-/// error.
+/// error, as text.
 fn capture_items(data: &[u8], block: usize) -> (Vec<OwnedItem>, String) {
-    let mut items = Vec::new();
-    let summary =
-        crate::input::capture::read_capture_blocks(data, "fuzz", block, |item| match item {
-            crate::input::capture::Item::Frame {
-                number,
-                time,
-                linktype,
-                data,
-            } => items.push((number, time.to_bits(), linktype, data.to_vec())),
-            crate::input::capture::Item::TlsKeys(text) => {
-                items.push((0, 0, 0, text.as_bytes().to_vec()));
-            }
-        });
+    let (items, summary) = crate::input::capture::owned_items(data, block);
     let summary = match summary {
         Ok(s) => format!("{} {} {:?}", s.frames, s.format, s.truncated),
         Err(e) => e.to_string(),

@@ -143,7 +143,7 @@ const MAX_RECORD: usize = 8_000_000;
 /// [`read_capture_from`] with `block` bytes read at a time (tests and the
 /// capture fuzz target use small blocks too, so that records straddle blocks
 /// everywhere).
-pub(crate) fn read_capture_blocks(
+fn read_capture_blocks(
     source: impl Read + Send,
     name: &str,
     block: usize,
@@ -159,13 +159,11 @@ pub(crate) fn read_capture_blocks(
             crate::threads::started();
             let mut raw = BufReader::with_capacity(64 * 1024, source);
             let mut magic = [0u8; 2];
-            let n = match read_up_to(&mut raw, &mut magic) {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = full_tx.send(Err(e));
-                    return false;
-                }
-            };
+            let (n, error) = fill(&mut raw, &mut magic, 2);
+            if let Some(e) = error {
+                let _ = full_tx.send(Err(e));
+                return false;
+            }
             let head = std::io::Cursor::new(magic[..n].to_vec());
             let gz = n == 2 && magic == [0x1f, 0x8b];
             let mut bytes: Box<dyn Read> = if gz {
@@ -181,20 +179,7 @@ pub(crate) fn read_capture_blocks(
             let piece = if gz { 64 * 1024 } else { block };
             loop {
                 let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0; block]);
-                let mut n = 0;
-                let mut error = None;
-                while n < buf.len() {
-                    let end = buf.len().min(n + piece);
-                    match bytes.read(&mut buf[n..end]) {
-                        Ok(0) => break,
-                        Ok(k) => n += k,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => {
-                            error = Some(e);
-                            break;
-                        }
-                    }
-                }
+                let (n, error) = fill(&mut bytes, &mut buf, piece);
                 if n > 0 && full_tx.send(Ok((buf, n))).is_err() {
                     break;
                 }
@@ -262,15 +247,7 @@ fn parse_capture(
         | [0x4d, 0x3c, 0xb2, 0xa1]
         | [0xa1, 0xb2, 0x3c, 0x4d] => {
             summary.format = "pcap".into();
-            let mut header = None;
-            blocks
-                .next(|s| {
-                    let (rem, p) = PcapParser::new(s)?;
-                    header = Some(p);
-                    Ok(s.len() - rem.len())
-                })
-                .map_err(bad_header)?;
-            let parser = header.ok_or_else(|| bad_header(eof()))?;
+            let parser = blocks.header(PcapParser::new).map_err(bad_header)?;
             let linktype = u32::from(parser.header().datalink);
             let frames = &mut summary.frames;
             let read = blocks.each(|s| {
@@ -290,15 +267,7 @@ fn parse_capture(
         }
         [0x0a, 0x0d, 0x0d, 0x0a] => {
             summary.format = "pcapng".into();
-            let mut header = None;
-            blocks
-                .next(|s| {
-                    let (rem, p) = PcapNgParser::new(s)?;
-                    header = Some(p);
-                    Ok(s.len() - rem.len())
-                })
-                .map_err(bad_header)?;
-            let mut ng = header.ok_or_else(|| bad_header(eof()))?;
+            let mut ng = blocks.header(PcapNgParser::new).map_err(bad_header)?;
             // Interfaces per section, tracked here as the blocks go by.
             let mut interfaces: Vec<u32> = Vec::new();
             let mut big_endian = ng.section().endianness == pcap_file::Endianness::Big;
@@ -361,6 +330,30 @@ fn parse_capture(
     Ok(summary)
 }
 
+/// An item, owned, to compare reads: frame number, time (its bits), link
+/// type and bytes; a key log has number 0 (frames count from 1).
+pub(crate) type OwnedItem = (u64, u64, u32, Vec<u8>);
+
+/// Every item of `source` read `block` bytes at a time, owned, and how the
+/// read ended (for the tests and the capture fuzz target, which compare
+/// block sizes).
+pub(crate) fn owned_items(
+    source: &[u8],
+    block: usize,
+) -> (Vec<OwnedItem>, Result<ReadSummary, CaptureError>) {
+    let mut items = Vec::new();
+    let summary = read_capture_blocks(source, "capture", block, |item| match item {
+        Item::Frame {
+            number,
+            time,
+            linktype,
+            data,
+        } => items.push((number, time.to_bits(), linktype, data.to_vec())),
+        Item::TlsKeys(text) => items.push((0, 0, 0, text.as_bytes().to_vec())),
+    });
+    (items, summary)
+}
+
 /// The error for bytes that end inside a record.
 fn eof() -> PcapError {
     PcapError::IoError(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
@@ -401,6 +394,21 @@ impl Blocks {
             Ok(Err(e)) => Err(e),
             Err(_) => Ok(false),
         }
+    }
+
+    /// The file's header, parsed by `parse` (a parser's `new`, which owns
+    /// what it keeps): an error if the bytes end before it.
+    fn header<T>(
+        &mut self,
+        parse: impl Fn(&[u8]) -> Result<(&[u8], T), PcapError>,
+    ) -> Result<T, PcapError> {
+        let mut header = None;
+        self.next(|s| {
+            let (rem, parsed) = parse(s)?;
+            header = Some(parsed);
+            Ok(s.len() - rem.len())
+        })?;
+        header.ok_or_else(eof)
     }
 
     /// Each record to the end: see [`Blocks::next`].
@@ -487,18 +495,21 @@ fn tls_key_log(body: &[u8], big_endian: bool) -> Option<String> {
     Some(String::from_utf8_lossy(data).into_owned())
 }
 
-/// Fill `buf` as far as the source goes (short only at its end).
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Fill `buf` as far as the source goes, `piece` bytes a read at most:
+/// short only at the end of the source or at an error, which comes back with
+/// the count of the bytes read before it.
+fn fill(r: &mut impl Read, buf: &mut [u8], piece: usize) -> (usize, Option<std::io::Error>) {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..]) {
+        let end = buf.len().min(n + piece);
+        match r.read(&mut buf[n..end]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (n, Some(e)),
         }
     }
-    Ok(n)
+    (n, None)
 }
 
 #[cfg(test)]
@@ -506,33 +517,16 @@ mod tests {
     use super::*;
     use pcap_file::pcapng::PcapNgReader;
 
-    /// An item, owned, to compare.
-    #[derive(Debug, PartialEq)]
-    enum Seen {
-        Frame(u64, u64, u32, Vec<u8>),
-        Keys(String),
-    }
-
     /// A read's frame count, format and truncation, or its error.
     type Outcome = Result<(u64, String, Option<String>), String>;
 
     /// Everything a read gives: the items and the summary (or the error).
-    fn read(bytes: &[u8], block: usize) -> (Vec<Seen>, Outcome) {
-        let mut seen = Vec::new();
-        let r = read_capture_blocks(bytes, "t", block, |item| {
-            seen.push(match item {
-                Item::Frame {
-                    number,
-                    time,
-                    linktype,
-                    data,
-                } => Seen::Frame(number, time.to_bits(), linktype, data.to_vec()),
-                Item::TlsKeys(text) => Seen::Keys(text.to_owned()),
-            })
-        });
+    fn read(bytes: &[u8], block: usize) -> (Vec<OwnedItem>, Outcome) {
+        let (items, summary) = owned_items(bytes, block);
         (
-            seen,
-            r.map(|s| (s.frames, s.format, s.truncated))
+            items,
+            summary
+                .map(|s| (s.frames, s.format, s.truncated))
                 .map_err(|e| e.to_string()),
         )
     }
@@ -597,14 +591,12 @@ mod tests {
                 }
                 let ours: Vec<Vec<u8>> = items
                     .iter()
-                    .filter_map(|i| match i {
-                        Seen::Frame(_, _, _, d) => Some(d.clone()),
-                        Seen::Keys(_) => None,
-                    })
+                    .filter(|(number, ..)| *number != 0)
+                    .map(|(.., d)| d.clone())
                     .collect();
                 assert_eq!(ours, oracle);
                 assert!(
-                    items.iter().any(|i| matches!(i, Seen::Keys(_))),
+                    items.iter().any(|(number, ..)| *number == 0),
                     "secrets block read"
                 );
             }
