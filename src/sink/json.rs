@@ -2,10 +2,15 @@
 
 use std::io::Write;
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use serde::Serialize;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::core::analysis::{HandshakeReport, Report};
+use crate::core::analysis::engine::{ChainEntry, PathView};
+use crate::core::analysis::{Finding, HandshakeReport, Profile, Report, Verdict};
 
 /// The top-level document.
 #[derive(Serialize)]
@@ -73,10 +78,9 @@ const WINDOW: usize = 256;
 /// The document [`render`] gives, byte for byte, written to `out` with the
 /// handshakes serialised on `workers` threads: a capture's thousands of
 /// handshakes took a third of `replay`'s time on one core. serde_json has no
-/// parallel serialiser, and a raw fragment (`RawValue`) is parsed again when
-/// made, so the document's last field is written here: the head as serde_json
-/// prints it, then each handshake printed apart with its lines moved to their
-/// depth (JSON strings hold no raw newline, so every newline starts a line).
+/// parallel serialiser, so the document's last field is written here: the
+/// head as serde_json prints it, then each handshake printed apart at its
+/// depth ([`elements`]).
 fn write_document(
     out: &mut impl Write,
     report: &Report,
@@ -133,21 +137,28 @@ fn write_document(
 }
 
 /// `,\n    {element}` for each handshake, as serde_json prints array
-/// elements at depth two.
+/// elements at depth two. A capture's handshakes mostly repeat each other's
+/// chain, paths, findings and verdicts (2,000 handshakes of one server show
+/// one chain): each of those is printed once, as a [`Repeats`] fragment, and
+/// copied into every handshake that has the same.
 fn elements(chunk: &[HandshakeReport]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut one = Vec::with_capacity(16 * 1024);
+    let mut repeats = Repeats::default();
     for (i, h) in chunk.iter().enumerate() {
-        one.clear();
-        serde_json::to_writer_pretty(&mut one, h)?;
+        let chain = repeats.chains.find(&h.chain, Arc::ptr_eq)?;
+        let paths = repeats.paths.find(&h.paths, Arc::ptr_eq)?;
+        let findings = repeats.findings.find(&h.findings, PartialEq::eq)?;
+        let verdicts = repeats.verdicts.find(&h.verdicts, PartialEq::eq)?;
         out.extend_from_slice(b",\n    ");
-        let mut from = 0;
-        for nl in memchr::memchr_iter(b'\n', &one) {
-            out.extend_from_slice(&one[from..=nl]);
-            out.extend_from_slice(b"    ");
-            from = nl + 1;
-        }
-        out.extend_from_slice(&one[from..]);
+        let element = Element {
+            observation: &h.observation,
+            chain: repeats.chains.fragment(chain),
+            paths: repeats.paths.fragment(paths),
+            findings: repeats.findings.fragment(findings),
+            verdicts: repeats.verdicts.fragment(verdicts),
+        };
+        let mut json = serde_json::Serializer::with_formatter(&mut out, Indented::at(2));
+        element.serialize(&mut json)?;
         if i == 0 {
             // Room for the rest at the first one's size and an eighth, so the
             // part is not copied as it grows.
@@ -155,6 +166,158 @@ fn elements(chunk: &[HandshakeReport]) -> std::io::Result<Vec<u8>> {
         }
     }
     Ok(out)
+}
+
+/// A [`HandshakeReport`] as it is printed, field for field and in the same
+/// order (the test below holds the two to the same bytes), with the fields
+/// that repeat from handshake to handshake already printed.
+#[derive(Serialize)]
+struct Element<'a> {
+    #[serde(flatten)]
+    observation: &'a crate::core::observation::Observation,
+    chain: &'a RawValue,
+    paths: &'a RawValue,
+    findings: &'a RawValue,
+    verdicts: &'a RawValue,
+}
+
+/// The fields of the handshakes printed so far, each value printed once.
+#[derive(Default)]
+struct Repeats<'a> {
+    chains: Printed<'a, Arc<Vec<ChainEntry>>>,
+    paths: Printed<'a, Arc<Vec<PathView>>>,
+    findings: Printed<'a, Vec<Finding>>,
+    verdicts: Printed<'a, BTreeMap<Profile, Verdict>>,
+}
+
+/// The last few distinct values of one field, each with its JSON as printed
+/// at its depth in a handshake. A handful is enough: captures interleave a
+/// few servers' handshakes, and a value not kept is printed again.
+struct Printed<'a, T> {
+    kept: Vec<(&'a T, Box<RawValue>)>,
+}
+
+impl<T> Default for Printed<'_, T> {
+    fn default() -> Self {
+        Printed { kept: Vec::new() }
+    }
+}
+
+/// How many distinct values of a field are kept.
+const KEPT: usize = 8;
+
+impl<'a, T: Serialize> Printed<'a, T> {
+    /// The index of `value`'s fragment, printed now if no kept value is the
+    /// `same`.
+    fn find(&mut self, value: &'a T, same: impl Fn(&T, &T) -> bool) -> std::io::Result<usize> {
+        if let Some(i) = self.kept.iter().position(|(k, _)| same(k, value)) {
+            return Ok(i);
+        }
+        // A field's value sits at depth three: inside the handshake, inside
+        // the array, inside the document.
+        let mut text = Vec::new();
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut text,
+            Indented::at(3),
+        ))?;
+        let text = String::from_utf8(text).map_err(std::io::Error::other)?;
+        let fragment = RawValue::from_string(text)?;
+        if self.kept.len() == KEPT {
+            self.kept.remove(0);
+        }
+        self.kept.push((value, fragment));
+        Ok(self.kept.len() - 1)
+    }
+
+    /// The fragment [`Printed::find`] gave the index of.
+    fn fragment(&self, i: usize) -> &RawValue {
+        &self.kept[i].1
+    }
+}
+
+/// serde_json's pretty printing (two spaces a level) of a value that sits
+/// `depth` levels down in the document, so a part printed apart reads as if
+/// the whole document had been printed in one go. serde_json's
+/// `PrettyFormatter` always starts at the left margin; these are its rules
+/// with a starting depth.
+struct Indented {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Indented {
+    fn at(depth: usize) -> Indented {
+        Indented {
+            depth,
+            has_value: false,
+        }
+    }
+
+    fn newline(&self, w: &mut (impl ?Sized + Write), comma: bool) -> std::io::Result<()> {
+        const SPACES: &[u8] = &[b' '; 64];
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        let mut n = 2 * self.depth;
+        while n > 0 {
+            let k = n.min(SPACES.len());
+            w.write_all(&SPACES[..k])?;
+            n -= k;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, w: &mut (impl ?Sized + Write), bracket: &[u8]) -> std::io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(bracket)
+    }
+
+    fn close(&mut self, w: &mut (impl ?Sized + Write), bracket: &[u8]) -> std::io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            self.newline(w, false)?;
+        }
+        w.write_all(bracket)
+    }
+}
+
+impl serde_json::ser::Formatter for Indented {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.newline(w, !first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.newline(w, !first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(b": ")
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

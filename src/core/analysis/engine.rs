@@ -115,7 +115,7 @@ fn judgement_key(obs: &Observation, now: OffsetDateTime) -> Option<String> {
 }
 
 /// One profile's verdict on one handshake.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
     /// False when this client does not use the handshake's service (phones and
     /// XMPP); the outcome is then `ok` and no rule counts.
@@ -132,7 +132,7 @@ pub struct Verdict {
 }
 
 /// A rule's contribution to a verdict.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reason {
     /// Rule ID.
     pub rule: &'static str,

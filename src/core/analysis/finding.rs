@@ -58,6 +58,19 @@ pub struct Finding {
     pub profiles: ProfileSet,
 }
 
+/// The same rule with the same words, certificate, evidence, fix and
+/// profiles: a finding that reads the same.
+impl PartialEq for Finding {
+    fn eq(&self, other: &Finding) -> bool {
+        self.rule.id == other.rule.id
+            && self.message == other.message
+            && self.certificate == other.certificate
+            && self.evidence == other.evidence
+            && self.fix == other.fix
+            && self.profiles == other.profiles
+    }
+}
+
 impl Serialize for Finding {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
