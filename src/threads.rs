@@ -14,3 +14,65 @@ pub fn started() {
         start();
     }
 }
+
+/// Items per thread below which [`map_in_parallel`] starts no thread: a
+/// thread costs tens of microseconds to start, more than a few items take.
+const MIN_PER_THREAD: usize = 32;
+
+/// `f` of each item, in order, on the calling thread and up to one scoped
+/// thread more per core (each started with [`started`]). Written here rather
+/// than taking rayon for the two places that need it (judging a capture's
+/// thousands of handshakes, printing their JSON): a split into one chunk per
+/// core is all they need. A panic in `f` goes on in the caller.
+pub fn map_in_parallel<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / MIN_PER_THREAD).max(1);
+    if threads == 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let per = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut chunks = chunks.into_iter();
+        let first = chunks.next().unwrap_or_default();
+        let running: Vec<_> = chunks
+            .map(|chunk| {
+                scope.spawn(move || {
+                    started();
+                    chunk.into_iter().map(f).collect::<Vec<U>>()
+                })
+            })
+            .collect();
+        let mut out: Vec<U> = first.into_iter().map(f).collect();
+        for thread in running {
+            match thread.join() {
+                Ok(part) => out.extend(part),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_in_parallel_keeps_the_order() {
+        for n in [0, 1, 31, 64, 65, 1000] {
+            let items: Vec<usize> = (0..n).collect();
+            let expected: Vec<usize> = items.iter().map(|i| i * 3).collect();
+            assert_eq!(map_in_parallel(items, |i| i * 3), expected, "{n} items");
+        }
+    }
+}

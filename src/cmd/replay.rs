@@ -211,11 +211,21 @@ pub fn capture_report(
         .iter()
         .filter(|c| c.certificates.as_ref().is_some_and(|m| !m.certs.is_empty()))
         .count();
-    for c in &connections {
-        if forged_by_edgetap(c) {
+    // One observation per handshake, on every core (a capture holds
+    // thousands), but for edgetap's own intercept legs.
+    let discoveries = &report.discoveries;
+    let built = crate::threads::map_in_parallel(connections.iter().collect(), |c| {
+        (!forged_by_edgetap(c)).then(|| {
+            let mut obs = observation(c, name, services);
+            give_context(&mut obs, discoveries);
+            obs
+        })
+    });
+    for (c, obs) in connections.iter().zip(built) {
+        let Some(obs) = obs else {
             report.intercept_legs += 1;
             continue;
-        }
+        };
         if !c.damage.is_empty() {
             report.damaged.push(format!(
                 "stream {} {} -> {}: {}",
@@ -225,8 +235,6 @@ pub fn capture_report(
                 c.damage.join("; ")
             ));
         }
-        let mut obs = observation(c, name, services);
-        give_context(&mut obs, &report.discoveries);
         observations.push(obs);
     }
     (report, observations)

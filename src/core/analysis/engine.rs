@@ -404,12 +404,16 @@ impl Engine {
     pub fn evaluate(&self, observations: &[Observation], now: OffsetDateTime) -> Report {
         let scopes = self.scopes();
         let known = self.public.union(&self.enterprise);
+        // Each handshake judged on its own, on every core (a capture holds
+        // thousands); most are judged from the cache.
+        let judged = crate::threads::map_in_parallel(observations.iter().collect(), |obs| {
+            self.judge(obs, now, &scopes, &known)
+        });
         let mut handshakes: Vec<Handshake<'_>> = Vec::with_capacity(observations.len());
         let mut findings: Vec<Vec<Finding>> = Vec::with_capacity(observations.len());
         let mut paths: Vec<Arc<Vec<PathView>>> = Vec::with_capacity(observations.len());
         let mut entries: Vec<Arc<Vec<ChainEntry>>> = Vec::with_capacity(observations.len());
-        for obs in observations {
-            let j = self.judge(obs, now, &scopes, &known);
+        for (obs, j) in observations.iter().zip(judged) {
             entries.push(j.entries.clone());
             handshakes.push(Handshake {
                 obs,
@@ -428,12 +432,14 @@ impl Engine {
             }
         }
 
-        let handshakes = handshakes
+        let parts: Vec<_> = handshakes
             .into_iter()
             .zip(findings)
             .zip(paths)
             .zip(entries)
-            .map(|(((hs, mut findings), paths), chain)| {
+            .collect();
+        let handshakes =
+            crate::threads::map_in_parallel(parts, |(((hs, mut findings), paths), chain)| {
                 // A finding says nothing to a client that does not speak the service.
                 let users = ProfileSet::of(
                     &Profile::ALL
@@ -457,8 +463,7 @@ impl Engine {
                     findings,
                     verdicts,
                 }
-            })
-            .collect();
+            });
         Report {
             dns: None,
             capture: None,
