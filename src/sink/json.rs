@@ -358,4 +358,53 @@ mod tests {
             }
         }
     }
+
+    /// A report whose handshakes each have a chain, findings and verdicts
+    /// of their own (more distinct values than are kept), then the same
+    /// again: every fragment is printed afresh or found, never mixed up.
+    #[test]
+    fn more_distinct_values_than_are_kept_print_the_same_document() {
+        let mut report = report_of(3 * KEPT);
+        for (i, h) in report.handshakes.iter_mut().enumerate() {
+            let mut chain = (*h.chain).clone();
+            if let Some(first) = chain.first_mut() {
+                first.cert.subject = format!("CN=server {i}");
+            }
+            h.chain = Arc::new(chain);
+            if let Some(f) = h.findings.first_mut() {
+                f.message = format!("finding of handshake {i}");
+            }
+            if let Some(v) = h.verdicts.values_mut().next() {
+                v.rules = vec![if i % 2 == 0 { "even" } else { "odd" }];
+            }
+        }
+        let again = report.handshakes.clone();
+        report.handshakes.extend(again);
+        let expected = render(&report, OffsetDateTime::UNIX_EPOCH);
+        assert!(expected.contains("CN=server 23") && expected.contains("finding of handshake 23"));
+        for workers in [1, 2] {
+            assert_eq!(written(&report, workers), expected, "{workers} threads");
+        }
+    }
+
+    /// The indenting formatter at depth 0 is serde_json's pretty printer.
+    #[test]
+    fn indented_at_the_margin_is_pretty_printing() {
+        let value = serde_json::json!({
+            "a": [1, [], {}, {"b": [true, null, "x"]}],
+            "c": {"d": {"e": []}},
+            "f": "g"
+        });
+        let mut ours = Vec::new();
+        value
+            .serialize(&mut serde_json::Serializer::with_formatter(
+                &mut ours,
+                Indented::at(0),
+            ))
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+    }
 }
