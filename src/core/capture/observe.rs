@@ -63,9 +63,13 @@ pub fn forged_by_edgetap(c: &TlsConnection) -> bool {
         return false;
     };
     // The CA's name is in the leaf's bytes (as its issuer) or the leaf is not
-    // edgetap's: most leaves are told apart without decoding them.
-    let cn = crate::core::x509::trust::DIAGNOSTIC_CA_CN.as_bytes();
-    if memchr::memmem::find(leaf, cn).is_none() {
+    // edgetap's: most leaves are told apart without decoding them. The
+    // searcher is built once: building it cost more than most searches.
+    static CA_NAME: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| {
+            memchr::memmem::Finder::new(crate::core::x509::trust::DIAGNOSTIC_CA_CN.as_bytes())
+        });
+    if CA_NAME.find(leaf).is_none() {
         return false;
     }
     x509_parser::parse_x509_certificate(leaf).is_ok_and(|(_, cert)| {
