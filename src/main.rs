@@ -130,27 +130,35 @@ fn print_bytes(bytes: &[u8]) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Run the proxy without transparent huge pages. jemalloc asks for them
-/// (`thp:always` in .cargo/config.toml, for replay), and a 2 MiB page per
-/// arena would be most of an idle proxy's memory: 20.9 MB idle instead of
-/// 14.8. Memory touched before the kernel is told stays in huge pages, and
-/// jemalloc has touched some before `main`, so the proxy tells the kernel
-/// (the setting is kept across exec) and starts itself once more, before it
-/// has done anything. If it cannot, it goes on as it is.
+/// Run the proxy on jemalloc without transparent huge pages. jemalloc asks
+/// for them (`thp:always` in .cargo/config.toml, for replay), but they would
+/// be most of an idle proxy's memory (20.9 MB idle instead of 14.8), and the
+/// madvise calls cost its new connections CPU. jemalloc reads its settings
+/// before `main`, from `_RJEM_MALLOC_CONF` last, so the proxy starts itself
+/// once more, before it has done anything, with `thp:default` added there:
+/// jemalloc then leaves pages as the system sets them, as before. If it
+/// cannot, it says so and goes on as it is.
 fn proxy_without_huge_pages() {
     use std::os::unix::process::CommandExt as _;
-    if rustix::thread::transparent_huge_pages_are_disabled().unwrap_or(true)
-        || rustix::thread::disable_transparent_huge_pages(true).is_err()
-    {
+    const VAR: &str = "_RJEM_MALLOC_CONF";
+    const NO_HUGE_PAGES: &str = "thp:default";
+    let conf = std::env::var(VAR).unwrap_or_default();
+    if conf.split(',').any(|option| option == NO_HUGE_PAGES) {
         return;
     }
+    let conf = if conf.is_empty() {
+        NO_HUGE_PAGES.to_owned()
+    } else {
+        format!("{conf},{NO_HUGE_PAGES}")
+    };
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_default();
     let error = std::process::Command::new("/proc/self/exe")
         .arg0(arg0)
         .args(args)
+        .env(VAR, conf)
         .exec();
-    eprintln!("edgetap: note: proxy started with huge pages allowed ({error})");
+    eprintln!("edgetap: note: the proxy runs with huge pages allowed ({error})");
 }
 
 /// Turn off jemalloc's cache of freed blocks for the calling thread (the

@@ -25,9 +25,15 @@ const MIN_PER_THREAD: usize = 32;
 /// thousands of handshakes, printing their JSON): a split into one chunk per
 /// core is all they need. A panic in `f` goes on in the caller.
 pub fn map_in_parallel<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Sync) -> Vec<U> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cores.min(items.len() / MIN_PER_THREAD).max(1);
-    if threads == 1 {
+    // Asked only when there is enough to share (the proxy judges one
+    // handshake at a time): the standard library reads the cgroup's CPU
+    // quota from files each time, a dozen system calls.
+    let threads = if items.len() < 2 * MIN_PER_THREAD {
+        1
+    } else {
+        cores().min(items.len() / MIN_PER_THREAD)
+    };
+    if threads <= 1 {
         return items.into_iter().map(f).collect();
     }
     let per = items.len().div_ceil(threads);
@@ -61,6 +67,12 @@ pub fn map_in_parallel<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> U + Syn
         }
         out
     })
+}
+
+/// The cores this process may use, asked once.
+pub fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 #[cfg(test)]

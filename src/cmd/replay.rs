@@ -80,10 +80,7 @@ pub fn read_all(
     keys: &KeyLog,
 ) -> (Vec<CaptureFileReport>, Vec<Observation>) {
     let bars = indicatif::MultiProgress::new();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(files.len())
-        .max(1);
+    let workers = crate::threads::cores().min(files.len()).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done: std::sync::Mutex<Vec<Option<FileRead>>> =
         std::sync::Mutex::new(files.iter().map(|_| None).collect());

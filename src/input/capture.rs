@@ -105,9 +105,7 @@ pub fn read_capture(
         cause,
     })?;
     let size = file.metadata().map_or(0, |m| m.len());
-    let lanes = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(MAX_LANES);
+    let lanes = crate::threads::cores().min(MAX_LANES);
     if lanes > 1 && size >= LANES_FROM && !gzipped(&file) {
         return read_file_in_lanes(&file, &name, lanes, BLOCK, progress, on);
     }

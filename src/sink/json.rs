@@ -38,7 +38,7 @@ struct Head<'a> {
 /// held in memory whole). A closed stdout ends the output quietly.
 pub fn print(report: &Report, now: OffsetDateTime) {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = write_document(&mut out, report, now, cores())
+    let written = write_document(&mut out, report, now, crate::threads::cores())
         .and_then(|()| out.write_all(b"\n"))
         .and_then(|()| out.flush());
     if let Err(e) = written
@@ -66,10 +66,6 @@ fn head(report: &Report, now: OffsetDateTime) -> Head<'_> {
         dns: report.dns.as_ref(),
         capture: report.capture.as_ref(),
     }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Handshakes serialised together on `workers` threads, then written in order.
