@@ -763,3 +763,31 @@ async fn overlapping_connections_are_captured_in_time_order() {
     let replayed = crate::run(&["replay", cap, "--format", "json"]).json();
     assert_eq!(replayed["handshakes"].as_array().unwrap().len(), 2);
 }
+
+/// The proxy runs on jemalloc without huge pages (the other commands ask for
+/// them, .cargo/config.toml): it starts itself once more, in the same
+/// process, with `thp:default` in jemalloc's settings, and then listens and
+/// stops on a signal as it would have.
+#[test]
+fn the_proxy_runs_without_huge_pages_and_still_stops_on_a_signal() {
+    let port = crate::free_port();
+    let upstream = crate::refused_port();
+    let mut proxy = crate::spawn_proxy(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &format!("127.0.0.1:{}", upstream.port),
+        "--service",
+        "http",
+    ]);
+    crate::wait_child_listening(&mut proxy, port);
+    let environ = std::fs::read(format!("/proc/{}/environ", proxy.id())).unwrap();
+    let settings: Vec<&[u8]> = environ
+        .split(|b| *b == 0)
+        .filter(|v| v.starts_with(b"_RJEM_MALLOC_CONF="))
+        .collect();
+    assert_eq!(settings, [&b"_RJEM_MALLOC_CONF=thp:default"[..]]);
+    let (status, err, _) = crate::signal_and_wait(proxy, "INT", std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status} {err}");
+    assert!(!err.contains("huge pages allowed"), "{err}");
+}
