@@ -161,6 +161,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         .map(|n| parse_nameserver(n))
         .collect::<Result<_, _>>()?;
     let dns = Dns::new(&nameservers, Duration::from_secs(2))?;
+    let mut signals = catch_stop_signals()?;
     let listeners = bind_listeners(&cfg, &dns).await?;
     let recorder = start_recorder(&cfg)?;
     let forger = load_forger(args)?;
@@ -250,7 +251,7 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         acceptors.spawn(proxy.clone().serve(l, accept_rx.clone()));
     }
 
-    wait_for_stop(&quit).await;
+    wait_for_stop(&mut signals, &quit).await;
     // The live view gives the terminal back before anything more is said.
     if let Some(view) = live.get() {
         view.stop();
@@ -417,29 +418,44 @@ fn notice_line(notice: Notice<'_>) -> Option<String> {
     })
 }
 
+/// Ctrl-C and SIGTERM, caught from the proxy's start, before it listens: a
+/// stop that comes as soon as the port accepts is graceful, not the signal's
+/// default (which would end the process without flushing anything).
+#[cfg(unix)]
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+fn catch_stop_signals() -> std::io::Result<StopSignals> {
+    use tokio::signal::unix::{SignalKind, signal};
+    Ok(StopSignals {
+        interrupt: signal(SignalKind::interrupt())?,
+        terminate: signal(SignalKind::terminate())?,
+    })
+}
+
+/// Elsewhere Ctrl-C is caught when the proxy starts waiting.
+#[cfg(not(unix))]
+struct StopSignals;
+
+#[cfg(not(unix))]
+fn catch_stop_signals() -> std::io::Result<StopSignals> {
+    Ok(StopSignals)
+}
+
 /// Until Ctrl-C, SIGTERM, or `quit` (the live view's q key).
-async fn wait_for_stop(quit: &tokio::sync::Notify) {
+async fn wait_for_stop(signals: &mut StopSignals, quit: &tokio::sync::Notify) {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = quit.notified() => {}
-                    }
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-            _ = quit.notified() => {}
-        }
+    tokio::select! {
+        _ = signals.interrupt.recv() => {}
+        _ = signals.terminate.recv() => {}
+        _ = quit.notified() => {}
     }
     #[cfg(not(unix))]
     {
+        let _ = signals;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = quit.notified() => {}
