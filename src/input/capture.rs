@@ -159,25 +159,16 @@ fn read_file_in_lanes(
             scope.spawn(move || {
                 crate::threads::started();
                 for b in (lane..).step_by(lanes) {
-                    let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0; block]);
                     let mut at = At {
                         file,
                         offset: b as u64 * block as u64,
                     };
-                    let (n, error) = fill(&mut at, &mut buf, block);
-                    if n > 0 {
+                    let counted = |n: usize| {
                         if let Ok(mut p) = progress.lock() {
                             p(n as u64);
                         }
-                        if full_tx.send(Ok((buf, n))).is_err() {
-                            break;
-                        }
-                    }
-                    if let Some(e) = error {
-                        let _ = full_tx.send(Err(e));
-                        break;
-                    }
-                    if n < block {
+                    };
+                    if !hand_over(&mut at, &empty_rx, &full_tx, block, block, counted) {
                         break;
                     }
                 }
@@ -254,20 +245,7 @@ fn read_capture_blocks(
             // the damage, so it is asked for 64 KiB at a time: that is the
             // most a damaged stream can lose before the damage.
             let piece = if gz { 64 * 1024 } else { block };
-            loop {
-                let mut buf = empty_rx.try_recv().unwrap_or_else(|_| vec![0; block]);
-                let (n, error) = fill(&mut bytes, &mut buf, piece);
-                if n > 0 && full_tx.send(Ok((buf, n))).is_err() {
-                    break;
-                }
-                if let Some(e) = error {
-                    let _ = full_tx.send(Err(e));
-                    break;
-                }
-                if n < block {
-                    break;
-                }
-            }
+            while hand_over(&mut bytes, &empty_rx, &full_tx, block, piece, |_| {}) {}
             gz
         });
         let result = parse_blocks(
@@ -613,6 +591,34 @@ fn tls_key_log(body: &[u8], big_endian: bool) -> Option<String> {
     let len = usize::try_from(word(4)?).ok()?;
     let data = body.get(8..8 + len.min(body.len().saturating_sub(8)))?;
     Some(String::from_utf8_lossy(data).into_owned())
+}
+
+/// A reader's step: a drained block back from the parser (or a new one of
+/// `block` bytes) filled from `source`, `piece` bytes a read at most (see
+/// [`fill`]), and handed over with what it holds, `counted` told how much.
+/// A read error follows what was read before it. False when this reader is
+/// done: the parser is gone, the source failed or ended (a block not full).
+fn hand_over(
+    source: &mut impl Read,
+    empty: &std::sync::mpsc::Receiver<Vec<u8>>,
+    full: &std::sync::mpsc::SyncSender<std::io::Result<(Vec<u8>, usize)>>,
+    block: usize,
+    piece: usize,
+    counted: impl FnOnce(usize),
+) -> bool {
+    let mut buf = empty.try_recv().unwrap_or_else(|_| vec![0; block]);
+    let (n, error) = fill(source, &mut buf, piece);
+    if n > 0 {
+        counted(n);
+        if full.send(Ok((buf, n))).is_err() {
+            return false;
+        }
+    }
+    if let Some(e) = error {
+        let _ = full.send(Err(e));
+        return false;
+    }
+    n == block
 }
 
 /// A file read from `offset` on, leaving the file's own position alone (so
