@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use edgetap::core::export::{CaptureWriter, FlowSynth, Format};
-use edgetap::core::tls::build::{certificate, handshake, hello, record};
+use edgetap::testing::tls_records::{certificate, handshake, hello, record};
 
 fn generate(path: &Path, megabytes: u64, chain: &[Vec<u8>]) -> u64 {
     let client_hello = record(22, &hello(false));

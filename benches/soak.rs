@@ -372,7 +372,6 @@ async fn soak(mode: &str, n: usize, upstreams: [SocketAddr; 3], dir: &std::path:
         cmd.args(["--intercept", "--ca"]).arg(dir.join("ca"));
     }
     // SOAK_PROXY_STDERR=PREFIX keeps the proxy's stderr in PREFIX-MODE.log
-    // (with EDGETAP_ALLOC_STATS=SECS, the allocator's figures over the run).
     let stderr = match std::env::var("SOAK_PROXY_STDERR") {
         Ok(prefix) => Stdio::from(std::fs::File::create(format!("{prefix}-{mode}.log")).unwrap()),
         Err(_) => Stdio::null(),

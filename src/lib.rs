@@ -14,11 +14,13 @@
 pub mod clock;
 pub mod cmd;
 pub mod core;
-pub mod fuzzing;
 pub mod input;
+#[cfg(feature = "demo")]
 pub mod lab;
 pub mod logs;
 pub mod net;
 pub mod proxy;
 pub mod sink;
+#[doc(hidden)]
+pub mod testing;
 pub mod threads;

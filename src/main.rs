@@ -40,6 +40,7 @@ enum Command {
     /// Manage the diagnostic CA used by `proxy --intercept`.
     Ca(cmd::ca::CaArgs),
     /// Start a small deployment on loopback and discover + probe it.
+    #[cfg(feature = "demo")]
     Demo(cmd::demo::DemoArgs),
     /// List the rules with their effect on each client profile.
     Rules(cmd::rules::RulesArgs),
@@ -62,13 +63,27 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    if matches!(cli.command, Command::Proxy(_)) {
-        proxy_without_huge_pages();
-    }
     edgetap::logs::init(level);
-    if !matches!(cli.command, Command::Proxy(_)) {
-        first_arena();
-        let _ = edgetap::threads::ON_THREAD_START.set(first_arena);
+    let is_proxy = matches!(cli.command, Command::Proxy(_));
+    if is_proxy {
+        // Freed memory goes back to the system in the background, so a
+        // proxy left running after a burst of connections shrinks again.
+        if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+            tracing::debug!(error = %e, "jemalloc background thread not started");
+        }
+    }
+    // Every thread edgetap starts (tokio's, rayon's, its own) runs this first.
+    edgetap::threads::set_start_hook(if is_proxy {
+        no_thread_cache
+    } else {
+        first_arena
+    });
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("edgetap-work-{i}"))
+        .start_handler(|_| edgetap::threads::started())
+        .build_global()
+    {
+        tracing::debug!(error = %e, "rayon's pool left as it was");
     }
 
     let result = match &cli.command {
@@ -78,21 +93,8 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(args),
         Command::Discover(args) => runtime().and_then(|rt| rt.block_on(cmd::discover::run(args))),
         Command::Probe(args) => runtime().and_then(|rt| rt.block_on(cmd::probe::run(args))),
-        Command::Proxy(args) => {
-            // Freed memory goes back to the system in the background, so a
-            // proxy left running after a burst of connections shrinks again.
-            if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
-                tracing::debug!(error = %e, "jemalloc background thread not started");
-            }
-            no_thread_cache();
-            let _ = edgetap::threads::ON_THREAD_START.set(no_thread_cache);
-            allocator_stats_every(std::env::var("EDGETAP_ALLOC_STATS").ok());
-            runtime_builder()
-                .on_thread_start(no_thread_cache)
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(cmd::proxy::run(args)))
-        }
+        Command::Proxy(args) => runtime().and_then(|rt| rt.block_on(cmd::proxy::run(args))),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(cmd::demo::run(args))),
         Command::Regress(args) => runtime().and_then(|rt| rt.block_on(cmd::regress::run(args))),
         Command::Completions { shell } => {
@@ -130,37 +132,6 @@ fn print_bytes(bytes: &[u8]) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Run the proxy on jemalloc without transparent huge pages. jemalloc asks
-/// for them (`thp:always` in .cargo/config.toml, for replay), but they would
-/// be most of an idle proxy's memory (20.9 MB idle instead of 14.8), and the
-/// madvise calls cost its new connections CPU. jemalloc reads its settings
-/// before `main`, from `_RJEM_MALLOC_CONF` last, so the proxy starts itself
-/// once more, before it has done anything, with `thp:default` added there:
-/// jemalloc then leaves pages as the system sets them, as before. If it
-/// cannot, it says so and goes on as it is.
-fn proxy_without_huge_pages() {
-    use std::os::unix::process::CommandExt as _;
-    const VAR: &str = "_RJEM_MALLOC_CONF";
-    const NO_HUGE_PAGES: &str = "thp:default";
-    let conf = std::env::var(VAR).unwrap_or_default();
-    if conf.split(',').any(|option| option == NO_HUGE_PAGES) {
-        return;
-    }
-    let conf = if conf.is_empty() {
-        NO_HUGE_PAGES.to_owned()
-    } else {
-        format!("{conf},{NO_HUGE_PAGES}")
-    };
-    let mut args = std::env::args_os();
-    let arg0 = args.next().unwrap_or_default();
-    let error = std::process::Command::new("/proc/self/exe")
-        .arg0(arg0)
-        .args(args)
-        .env(VAR, conf)
-        .exec();
-    eprintln!("edgetap: note: the proxy runs with huge pages allowed ({error})");
-}
-
 /// Turn off jemalloc's cache of freed blocks for the calling thread (the
 /// proxy's threads). A thread's cache is refilled and trimmed only as that
 /// thread allocates, so after a burst of connections idle threads keep
@@ -193,46 +164,13 @@ fn first_arena() {
     }
 }
 
-/// `EDGETAP_ALLOC_STATS=SECS`: the allocator's figures on stderr every SECS
-/// seconds (memory held for live data, in partly used pages, resident, kept
-/// mapped), to tell what a proxy's memory is after a burst of connections.
-fn allocator_stats_every(secs: Option<String>) {
-    let Some(every) = secs.and_then(|s| s.parse::<u64>().ok()).filter(|s| *s > 0) else {
-        return;
-    };
-    let _ = std::thread::Builder::new()
-        .name("edgetap-alloc-stats".into())
-        .spawn(move || {
-            use tikv_jemalloc_ctl::{epoch, stats};
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(every));
-                if epoch::advance().is_err() {
-                    return;
-                }
-                let kib = |r: tikv_jemalloc_ctl::Result<usize>| r.unwrap_or(0) / 1024;
-                eprintln!(
-                    "edgetap: allocator: allocated {} KiB, active {} KiB, resident {} KiB, metadata {} KiB, retained {} KiB",
-                    kib(stats::allocated::read()),
-                    kib(stats::active::read()),
-                    kib(stats::resident::read()),
-                    kib(stats::metadata::read()),
-                    kib(stats::retained::read()),
-                );
-            }
-        });
-}
-
-/// The tokio runtime for network commands (file-only commands never start one).
+/// The multi-threaded tokio runtime every network command runs on (file-only
+/// commands never start one); its threads run the allocator hook first.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(runtime_builder().build()?)
-}
-
-/// The multi-threaded runtime every network command runs on, before any
-/// command-specific setting.
-fn runtime_builder() -> tokio::runtime::Builder {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    builder
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(edgetap::threads::started)
+        .build()?)
 }
 
 #[cfg(test)]
@@ -243,15 +181,15 @@ mod tests {
         super::Cli::command().debug_assert();
     }
 
-    /// The jemalloc settings baked in by `.cargo/config.toml` reached the
+    /// The jemalloc setting baked in by `.cargo/config.toml` reached the
     /// build: without the slab sizes 10,000 intercepted connections at once
     /// leave the proxy at 1.22x its idle RSS after they close (1.04-1.08x
-    /// with them); without huge pages replay takes 2.7 times the page faults.
+    /// with them).
     #[test]
     fn jemalloc_is_built_with_edgetaps_settings() {
         let conf = tikv_jemalloc_ctl::config::malloc_conf::read().unwrap();
         assert!(
-            conf.contains("slab_sizes:3073-16384:16") && conf.contains("thp:always"),
+            conf.contains("slab_sizes:3073-16384:16") && !conf.contains("thp"),
             "jemalloc built without .cargo/config.toml's settings: {conf:?}"
         );
     }

@@ -21,7 +21,7 @@ fn inputs(dir: &Path) -> Vec<std::path::PathBuf> {
 fn every_corpus_and_crash_input_runs_cleanly() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut slow = Vec::new();
-    for &(name, run) in edgetap::fuzzing::TARGETS {
+    for &(name, run) in edgetap::testing::fuzz::TARGETS {
         let corpus = inputs(&root.join("corpus").join(name));
         assert!(
             !corpus.is_empty(),
@@ -49,13 +49,13 @@ fn every_corpus_and_crash_input_runs_cleanly() {
 fn every_target_has_a_fuzz_binary() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("fuzz/Cargo.toml");
-    for &(name, _) in edgetap::fuzzing::TARGETS {
+    for &(name, _) in edgetap::testing::fuzz::TARGETS {
         let source = root.join("fuzz_targets").join(format!("{name}.rs"));
         let text = std::fs::read_to_string(&source)
             .unwrap_or_else(|_| panic!("{} is missing", source.display()));
         assert!(
-            text.contains(&format!("edgetap::fuzzing::{name}(")),
-            "{} does not call edgetap::fuzzing::{name}",
+            text.contains(&format!("edgetap::testing::fuzz::{name}(")),
+            "{} does not call edgetap::testing::fuzz::{name}",
             source.display()
         );
         assert!(

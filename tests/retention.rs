@@ -22,7 +22,7 @@ use edgetap::core::analysis::rules::DetectorConfig;
 use edgetap::core::observation::Service;
 use edgetap::core::x509::TrustStore;
 use edgetap::net::probe::Timeouts;
-use edgetap::proxy::{Listener, Outputs, Proxy, Recorder, Upstream};
+use edgetap::proxy::{Listener, Outputs, Proxy, Recorder, Settings, Upstream};
 
 #[global_allocator]
 static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -54,19 +54,17 @@ async fn start_proxy(
         edgetap::net::resolve::Dns::new(&["127.0.0.1:9".parse().unwrap()], Duration::from_secs(1))
             .unwrap();
     let step = Duration::from_secs(2);
-    let proxy = Arc::new(Proxy::new(
-        engine,
-        None,
-        dns,
-        Timeouts {
-            connect: step,
-            starttls: step,
-            handshake: step,
-        },
+    let timeouts = Timeouts {
+        connect: step,
+        starttls: step,
+        handshake: step,
+    };
+    let recorder = Recorder::start(Outputs::default()).unwrap();
+    let settings = Settings {
         idle,
-        Recorder::start(Outputs::default()).unwrap(),
-        stop.clone(),
-    ));
+        ..Settings::new(engine, dns, timeouts, recorder)
+    };
+    let proxy = Arc::new(Proxy::new(settings, stop.clone()));
     let socket = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = socket.local_addr().unwrap().port();
     let listener = Listener {

@@ -1,3 +1,3 @@
-//! Fuzz target `capture`: see `edgetap::fuzzing::capture`.
+//! Fuzz target `capture`: see `edgetap::testing::fuzz::capture`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::capture(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::capture(data));

@@ -1,3 +1,3 @@
-//! Fuzz target `certificate`: see `edgetap::fuzzing::certificate`.
+//! Fuzz target `certificate`: see `edgetap::testing::fuzz::certificate`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::certificate(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::certificate(data));

@@ -1,3 +1,3 @@
-//! Fuzz target `chain`: see `edgetap::fuzzing::chain`.
+//! Fuzz target `chain`: see `edgetap::testing::fuzz::chain`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::chain(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::chain(data));

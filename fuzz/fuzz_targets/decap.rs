@@ -1,3 +1,3 @@
-//! Fuzz target `decap`: see `edgetap::fuzzing::decap`.
+//! Fuzz target `decap`: see `edgetap::testing::fuzz::decap`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::decap(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::decap(data));

@@ -1,3 +1,3 @@
-//! Fuzz target `dns`: see `edgetap::fuzzing::dns`.
+//! Fuzz target `dns`: see `edgetap::testing::fuzz::dns`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::dns(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::dns(data));

@@ -1,3 +1,3 @@
-//! Fuzz target `keylog`: see `edgetap::fuzzing::keylog`.
+//! Fuzz target `keylog`: see `edgetap::testing::fuzz::keylog`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::keylog(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::keylog(data));

@@ -1,3 +1,3 @@
-//! Fuzz target `proxy_config`: see `edgetap::fuzzing::proxy_config`.
+//! Fuzz target `proxy_config`: see `edgetap::testing::fuzz::proxy_config`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::proxy_config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::proxy_config(data));

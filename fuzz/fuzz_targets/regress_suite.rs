@@ -1,3 +1,3 @@
-//! Fuzz target `regress_suite`: see `edgetap::fuzzing::regress_suite`.
+//! Fuzz target `regress_suite`: see `edgetap::testing::fuzz::regress_suite`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::regress_suite(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::regress_suite(data));

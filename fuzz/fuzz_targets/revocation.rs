@@ -1,3 +1,3 @@
-//! Fuzz target `revocation`: see `edgetap::fuzzing::revocation`.
+//! Fuzz target `revocation`: see `edgetap::testing::fuzz::revocation`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::revocation(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::revocation(data));

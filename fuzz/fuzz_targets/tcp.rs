@@ -1,3 +1,3 @@
-//! Fuzz target `tcp`: see `edgetap::fuzzing::tcp`.
+//! Fuzz target `tcp`: see `edgetap::testing::fuzz::tcp`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::tcp(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::tcp(data));

@@ -1,3 +1,3 @@
-//! Fuzz target `tls_stream`: see `edgetap::fuzzing::tls_stream`.
+//! Fuzz target `tls_stream`: see `edgetap::testing::fuzz::tls_stream`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::tls_stream(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::tls_stream(data));

@@ -1,3 +1,3 @@
-//! Fuzz target `xmpp`: see `edgetap::fuzzing::xmpp`.
+//! Fuzz target `xmpp`: see `edgetap::testing::fuzz::xmpp`.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::fuzzing::xmpp(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgetap::testing::fuzz::xmpp(data));

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::clock::JudgeTime;
 use crate::core::analysis::rules::DetectorConfig;
@@ -51,9 +50,9 @@ impl FailOn {
     }
 }
 
-/// Trust, time and output flags.
+/// The trust-store flags of every command that judges (`proxy` included).
 #[derive(Debug, Clone, Args)]
-pub struct AnalysisArgs {
+pub struct TrustArgs {
     /// Enterprise CA certificates (PEM bundle or DER), trusted by jabber and
     /// expressway-c only: 7800/8800 phones and TelePresence endpoints cannot add CAs.
     #[arg(long, value_name = "FILE")]
@@ -61,6 +60,48 @@ pub struct AnalysisArgs {
     /// Public roots trusted by every profile, instead of the bundled Mozilla set.
     #[arg(long, value_name = "FILE")]
     pub public_roots: Option<PathBuf>,
+}
+
+impl TrustArgs {
+    /// The public and enterprise stores these flags name.
+    pub fn stores(&self) -> anyhow::Result<(TrustStore, TrustStore)> {
+        trust_stores(self.public_roots.as_deref(), &self.trust)
+    }
+}
+
+/// The online revocation flags of every command that judges (`proxy` included).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct OnlineArgs {
+    /// Check revocation online, as the clients do: fetch each certificate's
+    /// CRLs and ask its OCSP responders over HTTP (signatures, freshness and
+    /// serial checked), and fetch a missing issuer from its caIssuers URL,
+    /// once per URL for the whole run. Off by default: without it edgetap
+    /// contacts no third party.
+    #[arg(long)]
+    pub online: bool,
+    /// Seconds each online fetch may take (with --online).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub online_timeout: u64,
+}
+
+impl OnlineArgs {
+    /// The online checker these flags ask for, or none without `--online`.
+    pub fn checker(&self) -> anyhow::Result<Option<crate::net::revocation::Online>> {
+        if !self.online {
+            return Ok(None);
+        }
+        Ok(Some(crate::net::revocation::Online::new(
+            std::time::Duration::from_secs(self.online_timeout.max(1)),
+        )?))
+    }
+}
+
+/// Trust, time and output flags.
+#[derive(Debug, Clone, Args)]
+pub struct AnalysisArgs {
+    /// Which CAs each profile trusts.
+    #[command(flatten)]
+    pub stores: TrustArgs,
     /// When to judge, and how close an expiry warns.
     #[command(flatten)]
     pub time: TimeArgs,
@@ -74,15 +115,9 @@ pub struct AnalysisArgs {
     /// to a support case), whatever --format prints.
     #[arg(long, value_name = "FILE", value_parser = parse_report_path)]
     pub report: Option<PathBuf>,
-    /// Check revocation online, as the clients do: fetch each certificate's
-    /// CRLs and ask its OCSP responders over HTTP (signatures, freshness and
-    /// serial checked), and fetch a missing issuer from its caIssuers URL. Off
-    /// by default: without it edgetap contacts no third party.
-    #[arg(long)]
-    pub online: bool,
-    /// Seconds each online fetch may take (with --online).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub online_timeout: u64,
+    /// Online revocation checks.
+    #[command(flatten)]
+    pub revocation: OnlineArgs,
 }
 
 /// The time flags of every command that judges (`proxy` included).
@@ -90,7 +125,7 @@ pub struct AnalysisArgs {
 pub struct TimeArgs {
     /// Judge as of this time (RFC 3339, e.g. 2026-01-31T12:00:00Z) instead of
     /// now: for fixed-date fixtures, or to see what next month's expiry does.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    #[arg(long, value_name = "RFC3339", value_parser = crate::core::timestamp::parse_time)]
     pub at: Option<OffsetDateTime>,
     /// Warn about certificates expiring within this many days.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
@@ -111,19 +146,6 @@ impl TimeArgs {
     }
 }
 
-/// RFC 3339, or a bare date taken as 00:00 UTC that day.
-fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t);
-    }
-    let date_only = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(s, &date_only)
-        .map(|d| d.midnight().assume_utc())
-        .map_err(|_| {
-            format!("{s:?} is not a time: use RFC 3339 (2026-01-31T12:00:00Z) or a date (2026-01-31, read as 00:00 UTC)")
-        })
-}
-
 impl AnalysisArgs {
     /// The analysis time: `--at`, else the clock.
     pub fn now(&self) -> OffsetDateTime {
@@ -137,7 +159,7 @@ impl AnalysisArgs {
 
     /// As [`Self::engine`], with `extra` added to the enterprise store.
     pub fn engine_with_enterprise(&self, extra: TrustStore) -> anyhow::Result<Engine> {
-        let (public, enterprise) = trust_stores(self.public_roots.as_deref(), &self.trust)?;
+        let (public, enterprise) = self.stores.stores()?;
         Ok(Engine::new(
             public,
             extra.union(&enterprise),
@@ -151,13 +173,10 @@ impl AnalysisArgs {
     /// whatever `--at` says.
     pub async fn check_online(&self, observations: &mut [Observation]) -> anyhow::Result<()> {
         let now = crate::clock::now();
-        if !self.online {
+        let Some(online) = self.revocation.checker()? else {
             return Ok(());
-        }
-        let (public, enterprise) = trust_stores(self.public_roots.as_deref(), &self.trust)?;
-        let online = crate::net::revocation::Online::new(std::time::Duration::from_secs(
-            self.online_timeout.max(1),
-        ))?;
+        };
+        let (public, enterprise) = self.stores.stores()?;
         online
             .check_all(observations, &public.union(&enterprise), now)
             .await;
@@ -166,7 +185,7 @@ impl AnalysisArgs {
 
     /// [`Self::check_online`] for the commands that run without a runtime.
     pub fn check_online_blocking(&self, observations: &mut [Observation]) -> anyhow::Result<()> {
-        if !self.online {
+        if !self.revocation.online {
             return Ok(());
         }
         tokio::runtime::Builder::new_current_thread()
@@ -283,13 +302,5 @@ mod tests {
         assert!(unknown >= FailOn::Unknown.threshold());
         assert!(unknown < FailOn::Prompt.threshold());
         assert!(Outcome::Warn < FailOn::Unknown.threshold());
-    }
-
-    #[test]
-    fn at_takes_rfc3339_or_a_bare_date() {
-        let midnight = time::macros::datetime!(2026-01-31 00:00 UTC);
-        assert_eq!(parse_time("2026-01-31").unwrap(), midnight);
-        assert_eq!(parse_time("2026-01-31T00:00:00Z").unwrap(), midnight);
-        assert!(parse_time("yesterday").unwrap_err().contains("RFC 3339"));
     }
 }

@@ -15,8 +15,8 @@ use crate::core::analysis::Engine;
 use crate::core::analysis::engine::DnsReport;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::x509::{StoreKind, TrustStore};
-use crate::lab::pki::Ca;
-use crate::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve_with};
+use crate::lab::deployment::Deployment;
+use crate::lab::{Behaviour, DnsAuthority, Identity};
 use crate::net::probe::Timeouts;
 use crate::net::resolve::Dns;
 
@@ -47,32 +47,69 @@ pub struct DemoArgs {
 
 const DOMAIN: &str = "example.com";
 
-/// Serve on `ip:port`, or on an ephemeral loopback port when that is taken;
-/// `tls12_only` for a server not yet on TLS 1.3.
+/// Serve `fqdn` on `ip:port`, or on an ephemeral loopback port when that is
+/// taken; `tls12_only` for a server not yet on TLS 1.3.
 async fn serve_somewhere(
-    ip: Ipv4Addr,
-    port: u16,
+    lab: &mut Deployment,
+    fqdn: &str,
+    (ip, port): (Ipv4Addr, u16),
     id: Identity,
     b: Behaviour,
     tls12_only: bool,
 ) -> anyhow::Result<SocketAddr> {
-    match serve_with(
-        SocketAddr::from((ip, port)),
-        Some(id.clone()),
-        b.clone(),
-        tls12_only,
-    )
-    .await
+    let wanted = SocketAddr::from((ip, port));
+    match lab
+        .serve_at(fqdn, wanted, Some(id.clone()), b.clone(), tls12_only)
+        .await
     {
         Ok(addr) => Ok(addr),
-        Err(_) => Ok(serve_with(
-            SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            Some(id),
-            b,
-            tls12_only,
-        )
-        .await?),
+        Err(_) => Ok(lab.serve(fqdn, Some(id), b, tls12_only).await?),
     }
+}
+
+/// The demo deployment, up: two Expressway-E peers (expe2 lacks the edge
+/// SAN and is still on TLS 1.2), IM and Presence with STARTTLS, and the DNS
+/// authority for the zone.
+struct Running {
+    lab: Deployment,
+    authority: DnsAuthority,
+    servers: [SocketAddr; 3],
+}
+
+/// Start the demo deployment, with certificates valid around `now`.
+async fn start(dns_port: Option<u16>, now: time::OffsetDateTime) -> anyhow::Result<Running> {
+    let mut lab = Deployment::new("edgetap demo", DOMAIN, now)?;
+    let cluster = "vcse.example.com";
+    let (e1, e2, cup) = (lab.fqdn("expe1"), lab.fqdn("expe2"), lab.fqdn("cup"));
+    let expe1 = lab.identity(
+        cluster,
+        &[cluster, &e1, "collab-edge.example.com", DOMAIN],
+        None,
+    )?;
+    // The defect: expe2's certificate lacks collab-edge.example.com and example.com.
+    let expe2 = lab.identity(cluster, &[cluster, &e2], None)?;
+    let cup_id = lab.identity(&cup, &[&cup, DOMAIN], Some(DOMAIN))?;
+    let https = Behaviour::Https;
+    let at = |last: u8, port: u16| (Ipv4Addr::new(127, 0, 0, last), port);
+    let a1 = serve_somewhere(&mut lab, &e1, at(2, 8443), expe1, https.clone(), false).await?;
+    // expe2 is an older peer still on TLS 1.2: its chain is in the clear.
+    let a2 = serve_somewhere(&mut lab, &e2, at(3, 8443), expe2, https, true).await?;
+    let xmpp = lab.xmpp();
+    let a3 = serve_somewhere(&mut lab, &cup, at(4, 5222), cup_id, xmpp, false).await?;
+    lab.srv("_collab-edge._tls", 10, &e1, a1.port());
+    lab.srv("_collab-edge._tls", 10, &e2, a2.port());
+    lab.srv("_xmpp-client._tcp", 0, &cup, a3.port());
+    let authority = lab
+        .start_dns(SocketAddr::from((
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            dns_port.unwrap_or(0),
+        )))
+        .await?;
+    Ok(Running {
+        lab,
+        authority,
+        servers: [a1, a2, a3],
+    })
 }
 
 /// Run `demo`.
@@ -86,97 +123,15 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let now = crate::clock::now();
-    let root = Ca::root("edgetap demo Root CA", now)?;
-    let issuing = root.intermediate("edgetap demo Issuing CA", now)?;
-    let inter = vec![issuing.der()];
-
-    let cluster = "vcse.example.com";
-    let expe1 = issuing.identity(
-        cluster,
-        &[
-            cluster,
-            "expe1.example.com",
-            "collab-edge.example.com",
-            DOMAIN,
-        ],
-        None,
-        &inter,
-        now,
-    )?;
-    // The defect: expe2's certificate lacks collab-edge.example.com and example.com.
-    let expe2 = issuing.identity(cluster, &[cluster, "expe2.example.com"], None, &inter, now)?;
-    let cup = issuing.identity(
-        "cup.example.com",
-        &["cup.example.com", DOMAIN],
-        Some(DOMAIN),
-        &inter,
-        now,
-    )?;
-
-    let a1 = serve_somewhere(
-        Ipv4Addr::new(127, 0, 0, 2),
-        8443,
-        expe1,
-        Behaviour::Https,
-        false,
-    )
-    .await?;
-    // expe2 is an older peer still on TLS 1.2: its chain is in the clear.
-    let a2 = serve_somewhere(
-        Ipv4Addr::new(127, 0, 0, 3),
-        8443,
-        expe2,
-        Behaviour::Https,
-        true,
-    )
-    .await?;
-    let xmpp = Behaviour::Xmpp {
-        domain: DOMAIN.into(),
-        offer: true,
-        required: true,
-    };
-    let a3 = serve_somewhere(Ipv4Addr::new(127, 0, 0, 4), 5222, cup, xmpp, false).await?;
-
-    let records = vec![
-        ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            10,
-            10,
-            a1.port(),
-            "expe1.example.com".into(),
-        ),
-        ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            10,
-            10,
-            a2.port(),
-            "expe2.example.com".into(),
-        ),
-        ZoneRecord::Srv(
-            format!("_xmpp-client._tcp.{DOMAIN}"),
-            0,
-            0,
-            a3.port(),
-            "cup.example.com".into(),
-        ),
-        ZoneRecord::Addr("expe1.example.com".into(), a1.ip()),
-        ZoneRecord::Addr("expe2.example.com".into(), a2.ip()),
-        ZoneRecord::Addr("cup.example.com".into(), a3.ip()),
-    ];
-    let authority = DnsAuthority::start(
-        SocketAddr::from((IpAddr::V4(Ipv4Addr::LOCALHOST), args.dns_port.unwrap_or(0))),
-        DOMAIN,
-        &records,
-    )
-    .await?;
-
+    let demo = start(args.dns_port, now).await?;
     if args.format == Format::Text {
+        let [a1, a2, a3] = demo.servers;
         crate::outln!(
             "edgetap demo: a deployment on loopback. DNS authority {} serves {DOMAIN}; Expressway-E peers expe1 ({a1}) and expe2 ({a2}, TLS 1.2 only), IM and Presence cup ({a3}). The demo root CA is trusted as a public root.\n",
-            authority.addr
+            demo.authority.addr
         );
     }
-    let dns = Dns::new(&[authority.addr], Duration::from_secs(2))?;
+    let dns = Dns::new(&[demo.authority.addr], Duration::from_secs(2))?;
     let discovery = dns.discover(DOMAIN).await;
     let targets = super::probe::plan(&discovery);
     let timeouts = Timeouts {
@@ -187,7 +142,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let record = args.pcap.is_some() || args.keylog.is_some();
     let probed = super::probe::probe_all_recorded(&targets, timeouts, now, 8, record).await;
     let (observations, flows): (Vec<_>, Vec<_>) = probed.into_iter().unzip();
-    let public = TrustStore::from_der_certs(vec![root.der()], StoreKind::Public)?;
+    let public = TrustStore::from_der_certs(vec![demo.lab.root.der()], StoreKind::Public)?;
     let engine = Engine::new(public, TrustStore::default(), DetectorConfig::default());
     let mut report = engine.evaluate(&observations, now);
     report.dns = Some(DnsReport::judge(discovery, true));
@@ -198,18 +153,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         &flows,
         dns.nameserver,
     )
-    .and_then(|()| match &args.pcap {
-        // The demo root beside the capture: replay trusts it the way
-        // the demo did, and gives the same verdicts.
-        Some(p) => {
-            let roots = p.with_extension("root.pem");
-            std::fs::write(&roots, crate::lab::pki::pem(&root.der())).map_err(|e| {
-                anyhow::anyhow!("{}: cannot write the demo root: {e}", roots.display())
-            })?;
-            Ok(Some((p.clone(), roots)))
-        }
-        None => Ok(None),
-    });
+    .and_then(|()| write_root_beside(args.pcap.as_deref(), &demo.lab));
     // The report is printed even when the capture could not be finished.
     let code = super::common::emit(&report, now, args.format, args.fail_on);
     if let (Ok(Some((pcap, roots))), Format::Text) = (&written, args.format) {
@@ -222,11 +166,26 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     if args.serve {
         eprintln!(
             "edgetap demo: serving {DOMAIN} (DNS on {}) until Ctrl-C",
-            authority.addr
+            demo.authority.addr
         );
         wait_for_stop().await;
     }
     written.map(|_| code)
+}
+
+/// The demo root beside the capture, so that replay trusts it the way the
+/// demo did and gives the same verdicts: the capture and root paths.
+fn write_root_beside(
+    pcap: Option<&std::path::Path>,
+    lab: &Deployment,
+) -> anyhow::Result<Option<(std::path::PathBuf, std::path::PathBuf)>> {
+    let Some(p) = pcap else {
+        return Ok(None);
+    };
+    let roots = p.with_extension("root.pem");
+    std::fs::write(&roots, lab.root_pem())
+        .map_err(|e| anyhow::anyhow!("{}: cannot write the demo root: {e}", roots.display()))?;
+    Ok(Some((p.to_owned(), roots)))
 }
 
 /// Ctrl-C or SIGTERM.

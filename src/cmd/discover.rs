@@ -9,13 +9,14 @@ use clap::Args;
 use super::common::{FailOn, Format};
 use crate::core::analysis::Report;
 use crate::core::analysis::engine::DnsReport;
-use crate::net::resolve::{Dns, parse_nameserver};
+use crate::core::hostport::parse_nameserver;
+use crate::net::resolve::Dns;
 
 /// DNS flags shared by discover and probe.
 #[derive(Debug, Clone, Args)]
 pub struct DnsArgs {
     /// Ask this nameserver (IP or IP:PORT; repeatable) instead of the system resolver.
-    #[arg(long = "nameserver", value_name = "IP[:PORT]", value_parser = parse_ns)]
+    #[arg(long = "nameserver", value_name = "IP[:PORT]", value_parser = parse_nameserver)]
     pub nameservers: Vec<SocketAddr>,
     /// Seconds to wait for each DNS answer; a look-up gives up after two (two attempts).
     #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
@@ -23,10 +24,6 @@ pub struct DnsArgs {
     /// The resolver is inside the enterprise: internal SRV records answering is expected.
     #[arg(long)]
     pub inside: bool,
-}
-
-fn parse_ns(s: &str) -> Result<SocketAddr, String> {
-    parse_nameserver(s).map_err(|e| e.to_string())
 }
 
 impl DnsArgs {

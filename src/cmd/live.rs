@@ -35,13 +35,10 @@ impl Live {
     ) -> std::io::Result<Live> {
         let (tx, rx) = std::sync::mpsc::sync_channel(4096);
         let terminal = ratatui::try_init()?;
-        let thread = std::thread::Builder::new()
-            .name("edgetap-live".into())
-            .spawn(move || {
-                crate::threads::started();
-                run(terminal, rx, title, counters, quit);
-                ratatui::restore();
-            });
+        let thread = crate::threads::spawn("live", move || {
+            run(terminal, rx, title, counters, quit);
+            ratatui::restore();
+        });
         let thread = match thread {
             Ok(t) => t,
             Err(e) => {

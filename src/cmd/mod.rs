@@ -2,6 +2,7 @@
 
 pub mod ca;
 pub mod common;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod discover;
 pub mod inspect;

@@ -11,11 +11,12 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::core::analysis::Engine;
+use crate::core::hostport::parse_nameserver;
 use crate::net::probe::Timeouts;
-use crate::net::resolve::{Dns, parse_nameserver};
+use crate::net::resolve::{Dns, ResolverError};
 use crate::proxy::{
     Listener, ListenerConfig, Notice, Outputs, PcapRotation, Proxy, ProxyConfig, Recorder,
-    upstreams,
+    Settings, upstreams,
 };
 use crate::sink::open_append;
 
@@ -60,23 +61,15 @@ pub struct ProxyArgs {
     /// The diagnostic CA directory (`edgetap ca init --dir DIR`), with --intercept.
     #[arg(long, value_name = "DIR", requires = "intercept")]
     pub ca: Option<PathBuf>,
-    /// Enterprise CA certificates, trusted by jabber and expressway-c only.
-    #[arg(long, value_name = "FILE")]
-    pub trust: Vec<PathBuf>,
-    /// Public roots trusted by every profile, instead of the bundled set.
-    #[arg(long, value_name = "FILE")]
-    pub public_roots: Option<PathBuf>,
+    /// Which CAs each profile trusts.
+    #[command(flatten)]
+    pub stores: super::common::TrustArgs,
     /// When to judge, and how close an expiry warns.
     #[command(flatten)]
     pub time: super::common::TimeArgs,
-    /// Check revocation online as the clients do (CRLs and OCSP over HTTP, a
-    /// missing issuer from caIssuers), once per URL for the whole run. Off by
-    /// default: without it the proxy contacts no third party.
-    #[arg(long)]
-    pub online: bool,
-    /// Seconds each online fetch may take (with --online).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub online_timeout: u64,
+    /// Online revocation checks.
+    #[command(flatten)]
+    pub revocation: super::common::OnlineArgs,
     /// One line per handshake on stdout instead of the live view (the live
     /// view is shown only when stdout is a terminal).
     #[arg(long)]
@@ -142,66 +135,125 @@ fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
 pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     let cfg = config(args)?;
     raise_open_file_limit();
-    let (public, enterprise) =
-        super::common::trust_stores(args.public_roots.as_deref(), &args.trust)?;
-    let online = if args.online {
-        Some((
-            Arc::new(crate::net::revocation::Online::new(Duration::from_secs(
-                args.online_timeout.max(1),
-            ))?),
-            public.union(&enterprise),
-        ))
-    } else {
-        None
-    };
-    let engine = Engine::new(public, enterprise, args.time.detector_config());
-    let nameservers: Vec<SocketAddr> = cfg
-        .nameservers
-        .iter()
-        .map(|n| parse_nameserver(n))
-        .collect::<Result<_, _>>()?;
-    let dns = Dns::new(&nameservers, Duration::from_secs(2))?;
+    let dns = resolver(&cfg)?;
     let mut signals = catch_stop_signals()?;
     let listeners = bind_listeners(&cfg, &dns).await?;
-    let recorder = start_recorder(&cfg)?;
-    let forger = load_forger(args)?;
-    let mode = if forger.is_some() {
+    let settings = settings(args, &cfg, dns)?;
+    let mode = if settings.forger.is_some() {
         "intercept"
     } else {
         "passthrough"
     };
+    let (accept_tx, accept_rx) = tokio::sync::watch::channel(false);
+    let (force_tx, force_rx) = tokio::sync::watch::channel(false);
+    let mut proxy = Proxy::new(settings, force_rx);
+    let screen = Screen::start(!args.plain)?;
+    proxy.notify = screen.notify();
+    if let Some(at) = args.time.at {
+        eprintln!(
+            "edgetap: judging every handshake as of {} (--at), not when it passes",
+            crate::core::timestamp::rfc3339(at)
+        );
+    }
+    let proxy = Arc::new(proxy);
+    eprintln!("edgetap: mode {mode}");
+    let quit = Arc::new(tokio::sync::Notify::new());
+    screen.start_live_view(&proxy, &listeners, mode, &quit);
+    let mut acceptors = tokio::task::JoinSet::new();
+    for l in listeners {
+        acceptors.spawn(proxy.clone().serve(l, accept_rx.clone()));
+    }
+
+    wait_for_stop(&mut signals, &quit).await;
+    screen.stop_live_view();
+    let grace = secs(cfg.grace_secs, 5.0);
+    eprintln!(
+        "edgetap: stopping: no new connections; {} open get {}s to finish",
+        proxy.active(),
+        grace.as_secs_f32()
+    );
+    let _ = accept_tx.send(true);
+    while acceptors.join_next().await.is_some() {}
+    drain(&proxy, grace, Duration::from_millis(50)).await;
+    let _ = force_tx.send(true);
+    drain(&proxy, Duration::from_secs(5), Duration::from_millis(20)).await;
+    // Like a full disk, a stalled one loses output but is not an error exit.
+    if let Err(e) = proxy.finish() {
+        eprintln!("edgetap: warning: {e:#}");
+    }
+    screen.close();
+    eprintln!(
+        "edgetap: stopped after {} handshakes",
+        proxy.handshakes.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The resolver the configuration names (the system's when none).
+fn resolver(cfg: &ProxyConfig) -> anyhow::Result<Dns> {
+    let nameservers: Vec<SocketAddr> = cfg
+        .nameservers
+        .iter()
+        .map(|n| parse_nameserver(n).map_err(ResolverError::BadNameserver))
+        .collect::<Result<_, _>>()?;
+    Ok(Dns::new(&nameservers, Duration::from_secs(2))?)
+}
+
+/// The proxy's parts as the flags and configuration decide them: engine,
+/// timeouts, output files, diagnostic CA, online checks.
+fn settings(args: &ProxyArgs, cfg: &ProxyConfig, dns: Dns) -> anyhow::Result<Settings> {
+    let (public, enterprise) = args.stores.stores()?;
+    let online = args
+        .revocation
+        .checker()?
+        .map(|online| (Arc::new(online), public.union(&enterprise)));
+    let engine = Engine::new(public, enterprise, args.time.detector_config());
     let connect = secs(cfg.connect_timeout_secs, 5.0);
     let timeouts = Timeouts {
         connect,
         starttls: connect,
         handshake: connect * 2,
     };
-    let (accept_tx, accept_rx) = tokio::sync::watch::channel(false);
-    let (force_tx, force_rx) = tokio::sync::watch::channel(false);
-    let mut proxy = Proxy::new(
-        engine,
-        cfg.domain.clone(),
-        dns,
-        timeouts,
-        secs(cfg.idle_timeout_secs, 300.0),
-        recorder,
-        force_rx,
-    );
-    proxy.forger = forger;
-    proxy.srv_refresh = secs(cfg.srv_refresh_secs, 300.0);
-    proxy.judge_time = args.time.judge_time();
-    proxy.online = online;
-    // Terminal lines go through their own thread: stdout piped into a pager
-    // that stopped reading must never hold up a connection. On a terminal the
-    // live view takes them instead (started below, once the proxy exists).
-    let terminal = Arc::new(
-        crate::sink::out::LineQueue::start(std::io::stdout(), 4096)
-            .context("cannot start the thread that writes terminal lines")?,
-    );
-    let want_live = !args.plain && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let live: Arc<std::sync::OnceLock<super::live::Live>> = Arc::default();
-    proxy.notify = {
-        let (terminal, live) = (terminal.clone(), live.clone());
+    Ok(Settings {
+        domain: cfg.domain.clone(),
+        idle: secs(cfg.idle_timeout_secs, 300.0),
+        srv_refresh: secs(cfg.srv_refresh_secs, 300.0),
+        forger: load_forger(args)?,
+        judge_time: args.time.judge_time(),
+        online,
+        ..Settings::new(engine, dns, timeouts, start_recorder(cfg)?)
+    })
+}
+
+/// Where the proxy's notices go: the live view on a terminal (unless
+/// `--plain`), else one line each through their own thread, so that stdout
+/// piped into a pager that stopped reading never holds up a connection.
+struct Screen {
+    terminal: Arc<crate::sink::out::LineQueue>,
+    want_live: bool,
+    live: Arc<std::sync::OnceLock<super::live::Live>>,
+}
+
+impl Screen {
+    /// The line writer started; the live view is wanted when stdout is a
+    /// terminal and `live` allows it.
+    fn start(live: bool) -> anyhow::Result<Screen> {
+        let terminal = Arc::new(
+            crate::sink::out::LineQueue::start(std::io::stdout(), 4096)
+                .context("cannot start the thread that writes terminal lines")?,
+        );
+        Ok(Screen {
+            terminal,
+            want_live: live && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            live: Arc::default(),
+        })
+    }
+
+    /// The receiver of the proxy's notices: the live view once it runs,
+    /// terminal lines when none is wanted.
+    fn notify(&self) -> crate::proxy::Notify {
+        let (terminal, live, want_live) =
+            (self.terminal.clone(), self.live.clone(), self.want_live);
         Box::new(move |notice| match live.get() {
             Some(view) => view.notice(notice),
             None if want_live => {}
@@ -211,18 +263,20 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         })
-    };
-    if let Some(at) = args.time.at {
-        eprintln!(
-            "edgetap: judging every handshake as of {} (--at), not when it passes",
-            at.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_else(|_| at.to_string())
-        );
     }
-    let proxy = Arc::new(proxy);
-    eprintln!("edgetap: mode {mode}");
-    let quit = Arc::new(tokio::sync::Notify::new());
-    if want_live {
+
+    /// Start the live view when wanted; its q key notifies `quit`. A view
+    /// that cannot start leaves the lines.
+    fn start_live_view(
+        &self,
+        proxy: &Arc<Proxy>,
+        listeners: &[Listener],
+        mode: &str,
+        quit: &Arc<tokio::sync::Notify>,
+    ) {
+        if !self.want_live {
+            return;
+        }
         let title = format!(
             "{mode} on {}",
             listeners
@@ -239,56 +293,37 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
             Box::new(move || asked.notify_one()),
         ) {
             Ok(view) => {
-                let _ = live.set(view);
+                let _ = self.live.set(view);
             }
             Err(e) => {
                 eprintln!("edgetap: the live view cannot start ({e}); printing lines instead");
             }
         }
     }
-    let mut acceptors = tokio::task::JoinSet::new();
-    for l in listeners {
-        acceptors.spawn(proxy.clone().serve(l, accept_rx.clone()));
+
+    /// The live view gives the terminal back before anything more is said.
+    fn stop_live_view(&self) {
+        if let Some(view) = self.live.get() {
+            view.stop();
+            if view.dropped() > 0 {
+                eprintln!(
+                    "edgetap: {} rows did not reach the live view (it fell behind; the events file has every connection)",
+                    view.dropped()
+                );
+            }
+        }
     }
 
-    wait_for_stop(&mut signals, &quit).await;
-    // The live view gives the terminal back before anything more is said.
-    if let Some(view) = live.get() {
-        view.stop();
-        if view.dropped() > 0 {
+    /// Write the lines still queued (2 s at most) and say how many were lost.
+    fn close(&self) {
+        self.terminal.close(Duration::from_secs(2));
+        if self.terminal.dropped() > 0 {
             eprintln!(
-                "edgetap: {} rows did not reach the live view (it fell behind; the events file has every connection)",
-                view.dropped()
+                "edgetap: {} terminal lines were dropped: stdout was not being read (the events file has every connection)",
+                self.terminal.dropped()
             );
         }
     }
-    let grace = secs(cfg.grace_secs, 5.0);
-    eprintln!(
-        "edgetap: stopping: no new connections; {} open get {}s to finish",
-        proxy.active(),
-        grace.as_secs_f32()
-    );
-    let _ = accept_tx.send(true);
-    while acceptors.join_next().await.is_some() {}
-    drain(&proxy, grace, Duration::from_millis(50)).await;
-    let _ = force_tx.send(true);
-    drain(&proxy, Duration::from_secs(5), Duration::from_millis(20)).await;
-    // Like a full disk, a stalled one loses output but is not an error exit.
-    if let Err(e) = proxy.finish() {
-        eprintln!("edgetap: warning: {e:#}");
-    }
-    terminal.close(Duration::from_secs(2));
-    if terminal.dropped() > 0 {
-        eprintln!(
-            "edgetap: {} terminal lines were dropped: stdout was not being read (the events file has every connection)",
-            terminal.dropped()
-        );
-    }
-    eprintln!(
-        "edgetap: stopped after {} handshakes",
-        proxy.handshakes.load(std::sync::atomic::Ordering::Relaxed)
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A config duration in seconds, `default` when unset, kept within 0.1 s .. 1 day.

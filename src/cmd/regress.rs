@@ -194,6 +194,10 @@ async fn run_case(suite: &Suite, engine: &Engine, case: &Case) -> anyhow::Result
     }
 }
 
+/// A finished case: suite and case index, its report or why it has none,
+/// and how long it took.
+type Finished = (usize, usize, Result<Report, String>, f64);
+
 /// Run `regress`.
 pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
     let suites: Vec<Suite> = args
@@ -206,22 +210,64 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
     let version = env!("CARGO_PKG_VERSION");
     let base = match &args.baseline {
         None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{}: cannot read the baseline", path.display()))?;
-            let b: Baseline = serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: not an edgetap baseline ({e}); record one with --record",
-                    path.display()
-                )
-            })?;
-            if let Some(why) = b.refuse(&names, version) {
-                anyhow::bail!("{}: {why}", path.display());
-            }
-            Some(b)
-        }
+        Some(path) => Some(read_baseline(path, &names, version)?),
     };
+    let done = run_cases(args, &suites).await?;
+    let (run, kept) = results(args, &suites, done, base.as_ref());
+    if let Some(path) = &args.record {
+        let mut b = Baseline::new(names.clone(), version);
+        for (s, path_s) in run.suites.iter().zip(&args.suites) {
+            let cases = b.cases.entry(file_name_of(path_s)).or_default();
+            for c in s.cases.iter().filter(|c| c.error.is_none()) {
+                cases.insert(c.name.clone(), c.seen.clone());
+            }
+        }
+        crate::sink::write_whole(path, serde_json::to_string_pretty(&b)?.as_bytes())?;
+    }
+    if let Some(path) = &args.junit {
+        write_junit(path, &run)?;
+    }
+    match args.format {
+        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&run)?),
+        Format::Text => crate::outln!("{}", text(&run)),
+        Format::Html => crate::outln!("{}", html(&run, &suites, &kept)),
+    }
+    let no_handshake = run
+        .suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .flat_map(|c| &c.failures)
+        .any(|m| m.kind == Kind::NoHandshake);
+    Ok(if no_handshake {
+        // The suite selects what its input does not show: the suite is wrong.
+        ExitCode::from(2)
+    } else if run.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
 
+/// The baseline at `path`, refused when it was recorded for other suites or
+/// another version.
+fn read_baseline(path: &Path, names: &[String], version: &str) -> anyhow::Result<Baseline> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the baseline", path.display()))?;
+    let b: Baseline = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not an edgetap baseline ({e}); record one with --record",
+            path.display()
+        )
+    })?;
+    if let Some(why) = b.refuse(names, version) {
+        anyhow::bail!("{}: {why}", path.display());
+    }
+    Ok(b)
+}
+
+/// Every selected case run, `--concurrency` at a time, each bounded in
+/// time; in suite and case order.
+async fn run_cases(args: &RegressArgs, suites: &[Suite]) -> anyhow::Result<Vec<Finished>> {
     let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (si, suite) in suites.iter().enumerate() {
@@ -256,12 +302,22 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
             });
         }
     }
-    let mut done: Vec<(usize, usize, Result<Report, String>, f64)> = Vec::new();
+    let mut done: Vec<Finished> = Vec::new();
     while let Some(r) = tasks.join_next().await {
         done.push(r.context("a case panicked")?);
     }
     done.sort_by_key(|(s, c, _, _)| (*s, *c));
+    Ok(done)
+}
 
+/// Each finished case checked against its expectations (and the baseline's
+/// drift); the reports kept beside their results for the HTML page.
+fn results(
+    args: &RegressArgs,
+    suites: &[Suite],
+    done: Vec<Finished>,
+    base: Option<&Baseline>,
+) -> (RunResult, Vec<(usize, usize, Option<Report>)>) {
     let mut results: Vec<SuiteResult> = suites
         .iter()
         .map(|s| SuiteResult {
@@ -269,18 +325,16 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
             cases: Vec::new(),
         })
         .collect();
-    // Reports kept for the HTML page, beside each case's result.
     let mut kept: Vec<(usize, usize, Option<Report>)> = Vec::new();
     for (si, ci, report, seconds) in done {
-        let suite = &suites[si];
-        let case = &suite.cases[ci];
+        let case = &suites[si].cases[ci];
         let suite_name = &file_name_of(&args.suites[si]);
         let (error, mut failures, seen, handshakes) = match report {
             Err(e) => (Some(e), Vec::new(), Vec::new(), 0),
             Ok(report) => {
                 let seen = baseline::seen(&report);
                 let mut f = check(case, &report);
-                if let Some(b) = &base {
+                if let Some(b) = base {
                     f.extend(b.drift(suite_name, &case.name, &seen));
                 }
                 let n = report.handshakes.len();
@@ -314,60 +368,34 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<ExitCode> {
         passed,
         failed,
     };
+    (run, kept)
+}
 
-    if let Some(path) = &args.record {
-        let mut b = Baseline::new(names.clone(), version);
-        for (s, path_s) in run.suites.iter().zip(&args.suites) {
-            let cases = b.cases.entry(file_name_of(path_s)).or_default();
-            for c in s.cases.iter().filter(|c| c.error.is_none()) {
-                cases.insert(c.name.clone(), c.seen.clone());
-            }
-        }
-        crate::sink::write_whole(path, serde_json::to_string_pretty(&b)?.as_bytes())?;
-    }
-    if let Some(path) = &args.junit {
-        let suites: Vec<crate::sink::junit::TestSuite<'_>> = run
-            .suites
-            .iter()
-            .map(|s| crate::sink::junit::TestSuite {
-                name: &s.file,
-                cases: s
-                    .cases
-                    .iter()
-                    .map(|c| crate::sink::junit::TestCase {
-                        name: &c.name,
-                        seconds: c.seconds,
-                        failures: c
-                            .failures
-                            .iter()
-                            .map(|m| (m.kind.as_str(), describe(m)))
-                            .collect(),
-                        error: c.error.clone(),
-                    })
-                    .collect(),
-            })
-            .collect();
-        crate::sink::write_whole(path, crate::sink::junit::render(&suites).as_bytes())?;
-    }
-    match args.format {
-        Format::Json => crate::outln!("{}", serde_json::to_string_pretty(&run)?),
-        Format::Text => crate::outln!("{}", text(&run)),
-        Format::Html => crate::outln!("{}", html(&run, &suites, &kept)),
-    }
-    let no_handshake = run
+/// The run as JUnit XML at `path`, for CI dashboards.
+fn write_junit(path: &Path, run: &RunResult) -> anyhow::Result<()> {
+    let suites: Vec<crate::sink::junit::TestSuite<'_>> = run
         .suites
         .iter()
-        .flat_map(|s| &s.cases)
-        .flat_map(|c| &c.failures)
-        .any(|m| m.kind == Kind::NoHandshake);
-    Ok(if no_handshake {
-        // The suite selects what its input does not show: the suite is wrong.
-        ExitCode::from(2)
-    } else if run.failed > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+        .map(|s| crate::sink::junit::TestSuite {
+            name: &s.file,
+            cases: s
+                .cases
+                .iter()
+                .map(|c| crate::sink::junit::TestCase {
+                    name: &c.name,
+                    seconds: c.seconds,
+                    failures: c
+                        .failures
+                        .iter()
+                        .map(|m| (m.kind.as_str(), describe(m)))
+                        .collect(),
+                    error: c.error.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    crate::sink::write_whole(path, crate::sink::junit::render(&suites).as_bytes())?;
+    Ok(())
 }
 
 /// A path's file name (the whole path when it has none). Baselines name

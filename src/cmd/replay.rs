@@ -73,35 +73,21 @@ fn parse_mapping(s: &str) -> Result<(u16, Service), String> {
 }
 
 /// Read every file; one report entry per file, one observation per handshake,
-/// in the order given. Files are read in parallel, one per core.
+/// in the order given. Files are read in parallel (rayon's pool).
 pub fn read_all(
     files: &[PathBuf],
     services: &HashMap<u16, Service>,
     keys: &KeyLog,
 ) -> (Vec<CaptureFileReport>, Vec<Observation>) {
+    use rayon::prelude::*;
     let bars = indicatif::MultiProgress::new();
-    let workers = crate::threads::cores().min(files.len()).max(1);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done: std::sync::Mutex<Vec<Option<FileRead>>> =
-        std::sync::Mutex::new(files.iter().map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                crate::threads::started();
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    let one = read_one(path, services, keys, &bars);
-                    if let Ok(mut done) = done.lock() {
-                        done[i] = Some(one);
-                    }
-                }
-            });
-        }
-    });
+    let done: Vec<FileRead> = files
+        .par_iter()
+        .map(|path| read_one(path, services, keys, &bars))
+        .collect();
     let mut reports = Vec::new();
     let mut observations = Vec::new();
-    for (report, obs) in done.into_inner().unwrap_or_default().into_iter().flatten() {
+    for (report, obs) in done {
         reports.push(report);
         observations.extend(obs);
     }
@@ -211,7 +197,7 @@ pub fn capture_report(
     // One observation per handshake, on every core (a capture holds
     // thousands), but for edgetap's own intercept legs.
     let discoveries = &report.discoveries;
-    let built = crate::threads::map_in_parallel(connections.iter().collect(), |c| {
+    let built = crate::core::parallel::map_in_parallel(connections.iter().collect(), |c| {
         (!forged_by_edgetap(c)).then(|| {
             let mut obs = observation(c, name, services);
             give_context(&mut obs, discoveries);

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::core::analysis::Profile;
 use crate::core::analysis::catalog::{ALL, Rule, by_id};
+use crate::core::analysis::{Profile, guidance};
 
 /// Listing format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -29,10 +29,18 @@ pub struct RulesArgs {
     pub format: RulesFormat,
 }
 
-/// A rule as JSON: the catalogue entry, plus its effects keyed by profile.
+/// A rule as JSON: the catalogue entry, plus its effects keyed by profile,
+/// its fix and its sources.
 fn rule_json(r: &Rule) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(map) = v.as_object_mut() {
+        if let Some(g) = guidance::for_rule(r.id) {
+            map.insert("fix".into(), g.fix.into());
+            map.insert(
+                "sources".into(),
+                serde_json::to_value(g.sources).unwrap_or_default(),
+            );
+        }
         map.insert(
             "effect_by_profile".into(),
             Profile::ALL
@@ -82,6 +90,13 @@ fn explain(id: &str, format: RulesFormat) -> anyhow::Result<ExitCode> {
             }
             if let Some(note) = r.note {
                 crate::outln!("  note: {note}");
+            }
+            if let Some(g) = guidance::for_rule(r.id) {
+                crate::outln!("  fix: {}", g.fix);
+                crate::outln!("  sources:");
+                for s in g.sources {
+                    crate::outln!("    - {}, {:?}: {}", s.document, s.section, s.says);
+                }
             }
             crate::outln!("  every rule: docs/rules.md, or edgetap rules");
         }

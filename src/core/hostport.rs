@@ -17,6 +17,25 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
         .then(|| (host.to_owned(), port))
 }
 
+/// A nameserver as users write one: `IP`, `IP:PORT`, `[IPv6]` or
+/// `[IPv6]:PORT` (port 53 when none is given); otherwise what to write.
+pub fn parse_nameserver(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|v6| v6.strip_suffix(']'))
+        .unwrap_or(s);
+    bare.parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            format!(
+                "{s:?} is not a nameserver address: use IP, IP:PORT or [IPv6]:PORT (e.g. 192.0.2.53, 127.0.0.1:5353, [::1]:5353)"
+            )
+        })
+}
+
 /// `s` as a domain to look up (`example.com`, a trailing dot allowed), or
 /// what is wrong with it in words: empty, an address or `HOST:PORT` where a
 /// domain belongs, an empty or over-long label, a character DNS names do not
@@ -81,6 +100,22 @@ pub fn connection_order(addrs: &[std::net::IpAddr]) -> Vec<std::net::IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nameservers_with_or_without_a_port() {
+        let at = |s: &str| parse_nameserver(s).unwrap().to_string();
+        assert_eq!(at("192.0.2.53"), "192.0.2.53:53");
+        assert_eq!(at("127.0.0.1:5353"), "127.0.0.1:5353");
+        assert_eq!(at("[::1]:5353"), "[::1]:5353");
+        assert_eq!(at("[2001:db8::53]"), "[2001:db8::53]:53");
+        assert_eq!(at("2001:db8::53"), "[2001:db8::53]:53");
+        for bad in ["dns.example.com", "", "[::1", "1.2.3.4:99999"] {
+            assert!(
+                parse_nameserver(bad).unwrap_err().contains("[IPv6]:PORT"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn host_port_forms() {

@@ -104,11 +104,6 @@ pub fn read_capture(
         path: name.clone(),
         cause,
     })?;
-    let size = file.metadata().map_or(0, |m| m.len());
-    let lanes = crate::threads::cores().min(MAX_LANES);
-    if lanes > 1 && size >= LANES_FROM && !gzipped(&file) {
-        return read_file_in_lanes(&file, &name, lanes, BLOCK, progress, on);
-    }
     read_capture_from(
         Counting {
             inner: file,
@@ -117,69 +112,6 @@ pub fn read_capture(
         &name,
         on,
     )
-}
-
-/// Files this large (and not gzipped) are read on several threads at once.
-const LANES_FROM: u64 = 8 * BLOCK as u64;
-
-/// At most this many threads read one file.
-const MAX_LANES: usize = 4;
-
-/// Whether `file` starts with gzip's magic bytes (read where they lie, so
-/// the file's position does not move).
-fn gzipped(file: &File) -> bool {
-    use std::os::unix::fs::FileExt as _;
-    let mut magic = [0u8; 2];
-    matches!(file.read_at(&mut magic, 0), Ok(2)) && magic == [0x1f, 0x8b]
-}
-
-/// [`read_capture`] of a large plain file, read `block` bytes at a time on
-/// `lanes` threads that take turns: lane `k` reads blocks `k`, `k + lanes`,
-/// ... each at its own offset, and the blocks are parsed in file order. The
-/// kernel's copy of a file's bytes is most of the cost of reading it (a 115
-/// MB capture's bulk traffic took one thread 20 ms to copy while the frames
-/// needed a few): taking turns spreads the copy over the cores.
-fn read_file_in_lanes(
-    file: &File,
-    name: &str,
-    lanes: usize,
-    block: usize,
-    progress: Box<dyn FnMut(u64) + Send>,
-    mut on: impl FnMut(Item<'_>),
-) -> Result<ReadSummary, CaptureError> {
-    use std::sync::mpsc::{channel, sync_channel};
-    let progress = std::sync::Mutex::new(progress);
-    let block = block.max(4);
-    std::thread::scope(|scope| {
-        let mut ends = Vec::with_capacity(lanes);
-        for lane in 0..lanes {
-            let (full_tx, full_rx) = sync_channel::<std::io::Result<(Vec<u8>, usize)>>(1);
-            let (empty_tx, empty_rx) = channel::<Vec<u8>>();
-            let progress = &progress;
-            scope.spawn(move || {
-                crate::threads::started();
-                for b in (lane..).step_by(lanes) {
-                    let mut at = At {
-                        file,
-                        offset: b as u64 * block as u64,
-                    };
-                    let counted = |n: usize| {
-                        if let Ok(mut p) = progress.lock() {
-                            p(n as u64);
-                        }
-                    };
-                    if !hand_over(&mut at, &empty_rx, &full_tx, block, block, counted) {
-                        break;
-                    }
-                }
-            });
-            ends.push(Lane {
-                full: full_rx,
-                empty: empty_tx,
-            });
-        }
-        parse_blocks(Blocks::new(ends), name, &mut on)
-    })
 }
 
 /// Read a capture from any byte source (`name` says what it is in messages):
@@ -211,7 +143,7 @@ const MAX_RECORD: usize = 8_000_000;
 /// [`read_capture_from`] with `block` bytes read at a time (tests and the
 /// capture fuzz target use small blocks too, so that records straddle blocks
 /// everywhere).
-fn read_capture_blocks(
+pub(crate) fn read_capture_blocks(
     source: impl Read + Send,
     name: &str,
     block: usize,
@@ -223,8 +155,7 @@ fn read_capture_blocks(
     std::thread::scope(|scope| {
         let (full_tx, full_rx) = sync_channel::<std::io::Result<(Vec<u8>, usize)>>(2);
         let (empty_tx, empty_rx) = channel::<Vec<u8>>();
-        let reader = scope.spawn(move || {
-            crate::threads::started();
+        let reader = crate::threads::spawn_scoped(scope, move || {
             let mut raw = BufReader::with_capacity(64 * 1024, source);
             let mut magic = [0u8; 2];
             let (n, error) = fill(&mut raw, &mut magic, 2);
@@ -245,17 +176,10 @@ fn read_capture_blocks(
             // the damage, so it is asked for 64 KiB at a time: that is the
             // most a damaged stream can lose before the damage.
             let piece = if gz { 64 * 1024 } else { block };
-            while hand_over(&mut bytes, &empty_rx, &full_tx, block, piece, |_| {}) {}
+            while hand_over(&mut bytes, &empty_rx, &full_tx, block, piece) {}
             gz
         });
-        let result = parse_blocks(
-            Blocks::new(vec![Lane {
-                full: full_rx,
-                empty: empty_tx,
-            }]),
-            &name,
-            &mut on,
-        );
+        let result = parse_blocks(Blocks::new(full_rx, empty_tx), &name, &mut on);
         let gz = match reader.join() {
             Ok(gz) => gz,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -394,30 +318,6 @@ fn parse_capture(
     Ok(summary)
 }
 
-/// An item, owned, to compare reads: frame number, time (its bits), link
-/// type and bytes; a key log has number 0 (frames count from 1).
-pub(crate) type OwnedItem = (u64, u64, u32, Vec<u8>);
-
-/// Every item of `source` read `block` bytes at a time, owned, and how the
-/// read ended (for the tests and the capture fuzz target, which compare
-/// block sizes).
-pub(crate) fn owned_items(
-    source: &[u8],
-    block: usize,
-) -> (Vec<OwnedItem>, Result<ReadSummary, CaptureError>) {
-    let mut items = Vec::new();
-    let summary = read_capture_blocks(source, "capture", block, |item| match item {
-        Item::Frame {
-            number,
-            time,
-            linktype,
-            data,
-        } => items.push((number, time.to_bits(), linktype, data.to_vec())),
-        Item::TlsKeys(text) => items.push((0, 0, 0, text.as_bytes().to_vec())),
-    });
-    (items, summary)
-}
-
 /// The error for bytes that end inside a record.
 fn eof() -> PcapError {
     PcapError::IoError(std::io::Error::from(std::io::ErrorKind::UnexpectedEof))
@@ -429,15 +329,10 @@ fn eof() -> PcapError {
 /// straddles two blocks is the only one copied (into `carry`), and only as
 /// far as it goes. Drained blocks go back to the reader to be filled again.
 struct Blocks {
-    /// The readers, taking turns block by block.
-    lanes: Vec<Lane>,
-    /// The lane the next block comes from.
-    next_lane: usize,
-    /// The lane `block` came from, to go back to.
-    from: usize,
-    /// A block that was not full came: it was the last, and only its lane's
-    /// read error can follow it.
-    ended: bool,
+    /// Blocks read, with how many bytes each holds (or the read error).
+    full: std::sync::mpsc::Receiver<std::io::Result<(Vec<u8>, usize)>>,
+    /// Drained blocks, back to the reader.
+    empty: std::sync::mpsc::Sender<Vec<u8>>,
     /// The block being parsed.
     block: Vec<u8>,
     /// The next byte of `block` to parse.
@@ -448,21 +343,14 @@ struct Blocks {
     carry: Vec<u8>,
 }
 
-/// One reader thread's two ends.
-struct Lane {
-    /// Blocks read, with how many bytes each holds (or the read error).
-    full: std::sync::mpsc::Receiver<std::io::Result<(Vec<u8>, usize)>>,
-    /// Drained blocks, back to the reader.
-    empty: std::sync::mpsc::Sender<Vec<u8>>,
-}
-
 impl Blocks {
-    fn new(lanes: Vec<Lane>) -> Blocks {
+    fn new(
+        full: std::sync::mpsc::Receiver<std::io::Result<(Vec<u8>, usize)>>,
+        empty: std::sync::mpsc::Sender<Vec<u8>>,
+    ) -> Blocks {
         Blocks {
-            lanes,
-            next_lane: 0,
-            from: 0,
-            ended: false,
+            full,
+            empty,
             block: Vec::new(),
             pos: 0,
             len: 0,
@@ -471,25 +359,18 @@ impl Blocks {
     }
 
     /// The next block, once this one is drained: false at the end of the
-    /// bytes. A block that is not full ends them, even if the file grew
-    /// after it and another lane read on.
+    /// bytes (the reader stops after a block that is not full).
     fn advance(&mut self) -> std::io::Result<bool> {
-        match self.lanes[self.next_lane].full.recv() {
-            Ok(Ok((block, len))) if !self.ended => {
+        match self.full.recv() {
+            Ok(Ok((block, len))) => {
                 let drained = std::mem::replace(&mut self.block, block);
                 if !drained.is_empty() {
-                    let _ = self.lanes[self.from].empty.send(drained);
+                    let _ = self.empty.send(drained);
                 }
-                self.from = self.next_lane;
                 (self.pos, self.len) = (0, len);
-                if len < self.block.len() {
-                    self.ended = true;
-                } else {
-                    self.next_lane = (self.next_lane + 1) % self.lanes.len();
-                }
                 Ok(true)
             }
-            Ok(Ok(_)) | Err(_) => Ok(false),
+            Err(_) => Ok(false),
             Ok(Err(e)) => Err(e),
         }
     }
@@ -595,7 +476,7 @@ fn tls_key_log(body: &[u8], big_endian: bool) -> Option<String> {
 
 /// A reader's step: a drained block back from the parser (or a new one of
 /// `block` bytes) filled from `source`, `piece` bytes a read at most (see
-/// [`fill`]), and handed over with what it holds, `counted` told how much.
+/// [`fill`]), and handed over with what it holds.
 /// A read error follows what was read before it. False when this reader is
 /// done: the parser is gone, the source failed or ended (a block not full).
 fn hand_over(
@@ -604,37 +485,17 @@ fn hand_over(
     full: &std::sync::mpsc::SyncSender<std::io::Result<(Vec<u8>, usize)>>,
     block: usize,
     piece: usize,
-    counted: impl FnOnce(usize),
 ) -> bool {
     let mut buf = empty.try_recv().unwrap_or_else(|_| vec![0; block]);
     let (n, error) = fill(source, &mut buf, piece);
-    if n > 0 {
-        counted(n);
-        if full.send(Ok((buf, n))).is_err() {
-            return false;
-        }
+    if n > 0 && full.send(Ok((buf, n))).is_err() {
+        return false;
     }
     if let Some(e) = error {
         let _ = full.send(Err(e));
         return false;
     }
     n == block
-}
-
-/// A file read from `offset` on, leaving the file's own position alone (so
-/// several threads read one file at once).
-struct At<'a> {
-    file: &'a File,
-    offset: u64,
-}
-
-impl Read for At<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use std::os::unix::fs::FileExt as _;
-        let n = self.file.read_at(buf, self.offset)?;
-        self.offset += n as u64;
-        Ok(n)
-    }
 }
 
 /// Fill `buf` as far as the source goes, `piece` bytes a read at most:
@@ -663,8 +524,8 @@ mod tests {
     type Outcome = Result<(u64, String, Option<String>), String>;
 
     /// Everything a read gives: the items and the summary (or the error).
-    fn read(bytes: &[u8], block: usize) -> (Vec<OwnedItem>, Outcome) {
-        let (items, summary) = owned_items(bytes, block);
+    fn read(bytes: &[u8], block: usize) -> (Vec<crate::testing::fuzz::OwnedItem>, Outcome) {
+        let (items, summary) = crate::testing::fuzz::owned_items(bytes, block);
         (
             items,
             summary
@@ -748,55 +609,38 @@ mod tests {
         }
     }
 
-    /// Every item of the file `path` read on `lanes` threads, `block` bytes
-    /// at a time, as [`read`] gives them.
-    fn read_in_lanes(path: &Path, lanes: usize, block: usize) -> (Vec<OwnedItem>, Outcome) {
-        let file = File::open(path).unwrap();
+    /// Every item of the file `path` read through [`read_capture`], as
+    /// [`read`] gives them.
+    fn read_file(path: &Path) -> (Vec<crate::testing::fuzz::OwnedItem>, Outcome) {
         let mut items = Vec::new();
-        let summary = read_file_in_lanes(
-            &file,
-            "capture",
-            lanes,
-            block,
-            Box::new(|_| {}),
-            |item| match item {
-                Item::Frame {
-                    number,
-                    time,
-                    linktype,
-                    data,
-                } => items.push((number, time.to_bits(), linktype, data.to_vec())),
-                Item::TlsKeys(text) => items.push((0, 0, 0, text.as_bytes().to_vec())),
-            },
-        );
+        let summary = read_capture(path, Box::new(|_| {}), |item| {
+            items.push(crate::testing::fuzz::owned(item))
+        });
         (
             items,
             summary
                 .map(|s| (s.frames, s.format, s.truncated))
-                .map_err(|e| e.to_string()),
+                .map_err(|e| {
+                    e.to_string()
+                        .replace(&path.display().to_string(), "capture")
+                }),
         )
     }
 
-    /// A file read on several threads taking turns reads as it does on one:
-    /// whole, cut inside a record, cut at a block's end (so the last lane
-    /// finds nothing), and empty.
+    /// A file reads as its bytes do: whole, cut inside a record, cut at a
+    /// block's end, and empty.
     #[test]
-    fn lanes_taking_turns_read_the_same_as_one_reader() {
+    fn a_file_reads_as_its_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        for (format, bytes) in inputs().into_iter().filter(|(f, _)| !f.contains("gzip")) {
+        for (format, bytes) in inputs() {
             for cut in [bytes.len(), bytes.len() - 7, 4096, 333 * 5, 0] {
-                let prefix = &bytes[..cut];
+                let prefix = &bytes[..cut.min(bytes.len())];
                 let path = dir.path().join(format!("{format}-{cut}"));
                 std::fs::write(&path, prefix).unwrap();
-                let whole = read(prefix, BLOCK);
-                for lanes in [1, 2, 3] {
-                    for block in [13, 333, 4096, BLOCK] {
-                        assert!(
-                            read_in_lanes(&path, lanes, block) == whole,
-                            "{format} cut at {cut}, {lanes} lanes, blocks of {block}"
-                        );
-                    }
-                }
+                assert!(
+                    read_file(&path) == read(prefix, BLOCK),
+                    "{format} cut at {cut}"
+                );
             }
         }
     }

@@ -1,10 +1,12 @@
 //! A small collaboration deployment on loopback, in process: a DNS authority
 //! (hickory-server) and TLS servers presenting chosen chains, as HTTPS or as XMPP
 //! with STARTTLS, plus servers that misbehave on purpose (reset the handshake,
-//! never answer). `edgetap demo` runs one; the integration tests build theirs.
+//! never answer). `deployment` puts them together: `edgetap demo` runs one,
+//! the integration tests and benches build theirs.
 //! These are real servers on real sockets, not mocks; `pki` makes their
 //! certificates (rcgen, relative to the time it is given).
 
+pub mod deployment;
 pub mod pki;
 
 use std::net::{IpAddr, SocketAddr};

@@ -22,8 +22,8 @@ pub enum ResolverError {
     /// The system configuration (resolv.conf) could not be read.
     #[error("cannot read the system resolver configuration ({0}); give --nameserver IP[:PORT]")]
     SystemConfig(String),
-    /// A `--nameserver` value is not an address.
-    #[error("--nameserver {0:?} is not IP or IP:PORT (e.g. 192.0.2.53 or [2001:db8::53]:5353)")]
+    /// A `--nameserver` value (or a config's `nameservers` entry) is not an address.
+    #[error("--nameserver {0}")]
     BadNameserver(String),
 }
 
@@ -37,18 +37,6 @@ pub struct Dns {
     /// The most one look-up may take, whatever the resolver does inside
     /// (attempts, UDP then TCP, several nameservers): two timeouts.
     deadline: Duration,
-}
-
-/// Parse `IP`, `IP:PORT` or `[IPv6]:PORT`.
-pub fn parse_nameserver(s: &str) -> Result<SocketAddr, ResolverError> {
-    if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Ok(sa);
-    }
-    s.trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| ResolverError::BadNameserver(s.to_owned()))
 }
 
 impl Dns {
@@ -219,31 +207,5 @@ fn classify(e: &NetError) -> SrvAnswer {
                 SrvAnswer::Error { detail: text }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nameserver_forms() {
-        assert_eq!(
-            parse_nameserver("192.0.2.53").unwrap(),
-            "192.0.2.53:53".parse().unwrap()
-        );
-        assert_eq!(
-            parse_nameserver("127.0.0.1:5353").unwrap(),
-            "127.0.0.1:5353".parse().unwrap()
-        );
-        assert_eq!(
-            parse_nameserver("[::1]:5353").unwrap(),
-            "[::1]:5353".parse().unwrap()
-        );
-        assert_eq!(
-            parse_nameserver("2001:db8::53").unwrap(),
-            "[2001:db8::53]:53".parse().unwrap()
-        );
-        assert!(parse_nameserver("dns.example.com").is_err());
     }
 }

@@ -218,6 +218,7 @@ pub fn is_old_protocol(e: &std::io::Error) -> bool {
 /// For the tests below: `expe.example.com` signed by a fresh root named
 /// `root`, valid around the real clock, sent with that root.
 #[cfg(test)]
+#[cfg(feature = "demo")]
 fn expe_identity(root: &str) -> crate::lab::Identity {
     let now = crate::clock::now();
     let ca = crate::lab::pki::Ca::root(root, now).unwrap_or_else(|e| panic!("{e}"));
@@ -232,6 +233,7 @@ fn expe_identity(root: &str) -> crate::lab::Identity {
 }
 
 #[cfg(test)]
+#[cfg(feature = "demo")]
 mod watch_tests {
     //! The passthrough watch (`core::capture::watch`) fed a real rustls handshake:
     //! here in the shell, since the core's own tests stay free of networking code.
@@ -301,6 +303,7 @@ mod watch_tests {
 }
 
 #[cfg(test)]
+#[cfg(feature = "demo")]
 mod tls13_replay_tests {
     //! Real TLS 1.3 handshakes between rustls endpoints in memory, written as
     //! frames and replayed with the key log rustls wrote: the chain is read from

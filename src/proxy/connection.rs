@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use super::FlowTap;
 use super::Upstream;
 use super::listen::{Listener, original_destination};
-use super::{Notice, Proxy, decide};
+use super::{Notice, Proxy, RelayOutcome, decide};
 use crate::core::analysis::HandshakeReport;
 use crate::core::observation::Service;
 
@@ -43,7 +43,34 @@ pub struct ConnectionEvent {
     pub handshake: Option<HandshakeReport>,
 }
 
+impl ConnectionEvent {
+    /// The event of a connection just accepted from `client`.
+    fn accepted(id: usize, client: SocketAddr, service: Service) -> ConnectionEvent {
+        ConnectionEvent {
+            connection: id,
+            client: client.to_string(),
+            upstream: None,
+            upstream_host: None,
+            service,
+            bytes_up: 0,
+            bytes_down: 0,
+            duration_ms: 0,
+            close_reason: String::new(),
+            handshake: None,
+        }
+    }
+
+    /// How the relay went: bytes, reason, handshake.
+    fn relayed(&mut self, outcome: RelayOutcome) {
+        self.bytes_up = outcome.up;
+        self.bytes_down = outcome.down;
+        self.close_reason = outcome.reason;
+        self.handshake = outcome.report;
+    }
+}
+
 impl Proxy {
+    /// One accepted connection, from routing to its event.
     pub(super) async fn connection(
         self: Arc<Self>,
         client: TcpStream,
@@ -54,107 +81,90 @@ impl Proxy {
         let _open = OpenConnection::count(&self.active);
         let started = Instant::now();
         let _ = client.set_nodelay(true);
-        let mut event = ConnectionEvent {
-            connection: id,
-            client: peer.to_string(),
-            upstream: None,
-            upstream_host: None,
-            service: listener.service,
-            bytes_up: 0,
-            bytes_down: 0,
-            duration_ms: 0,
-            close_reason: String::new(),
-            handshake: None,
-        };
-        let routed = if listener.transparent {
-            let original = original_destination(&client);
-            decide::route(
-                listener.service,
-                decide::Placement::Transparent {
-                    original: &original,
-                    service_fixed: listener.service_fixed,
-                },
-            )
-        } else {
-            let list = listener
-                .upstreams
-                .read()
-                .map(|u| u.clone())
-                .unwrap_or_default();
-            decide::route(listener.service, decide::Placement::Upstreams(&list))
-        };
-        let (service, upstreams) = match routed {
-            Ok(r) => (r.service, r.upstreams),
+        let mut event = ConnectionEvent::accepted(id, peer, listener.service);
+        let route = match route(&client, listener) {
+            Ok(route) => route,
             Err(reason) => {
                 event.close_reason = reason;
-                (self.notify)(Notice::UpstreamFailed {
-                    id,
-                    client: &event.client,
-                    reason: &event.close_reason,
-                });
+                self.say_ending(&event);
                 self.write_event(&event);
                 return;
             }
         };
-        event.service = service;
-        match self.connect(&upstreams).await {
-            Err(reason) => {
-                event.close_reason = reason;
-                drop(client);
-            }
+        event.service = route.service;
+        let mut say_ending = true;
+        match self.connect(&route.upstreams).await {
+            Err(reason) => event.close_reason = reason,
             Ok((server, host, addr)) => {
                 event.upstream = Some(addr.to_string());
                 event.upstream_host = Some(host.clone());
-                if self.forger.is_some() {
+                let conn = decide::Conn {
+                    id,
+                    client: peer,
+                    upstream: addr,
+                    host,
+                    service: route.service,
+                    service_fixed: listener.service_fixed,
+                };
+                let outcome = if self.forger.is_some() {
+                    // Intercept's verdict and failures are in its handshake.
+                    say_ending = false;
                     // Boxed: intercept's state (two TLS sessions) is five times
                     // relay's; inline, every connection's task would be sized
                     // for it, passthrough ones included, for as long as they stay open.
-                    let (outcome, taps) =
-                        Box::pin(self.intercept(id, client, server, peer, addr, &host, service))
-                            .await;
-                    event.bytes_up = outcome.up;
-                    event.bytes_down = outcome.down;
-                    event.close_reason = outcome.reason;
-                    event.handshake = outcome.report;
-                    if event.handshake.is_none() {
-                        let taps: Vec<&FlowTap> = taps.iter().map(|t| &**t).collect();
-                        self.capture_verdict(&taps, id, None);
-                    }
-                    for tap in &taps {
-                        tap.close();
-                    }
-                    event.duration_ms = started.elapsed().as_millis() as u64;
-                    self.write_event(&event);
-                    return;
-                }
-                // Opened when the upstream answered: the capture shows the
-                // client's connection as it reached the server.
-                let flow = Arc::new(self.recorder.tap(peer, addr));
-                let outcome = self
-                    .relay(
-                        id,
-                        client,
-                        server,
-                        peer,
-                        addr,
-                        &host,
-                        service,
-                        listener.service_fixed,
-                        &flow,
-                    )
-                    .await;
-                event.bytes_up = outcome.up;
-                event.bytes_down = outcome.down;
-                event.close_reason = outcome.reason;
-                event.handshake = outcome.report;
-                if event.handshake.is_none() {
-                    self.capture_verdict(&[&flow], id, None);
-                }
-                flow.close();
+                    Box::pin(self.intercepted(&conn, client, server)).await
+                } else {
+                    self.passed_through(&conn, client, server).await
+                };
+                event.relayed(outcome);
             }
         }
         event.duration_ms = started.elapsed().as_millis() as u64;
-        match decide::ending(&event) {
+        if say_ending {
+            self.say_ending(&event);
+        }
+        self.write_event(&event);
+    }
+
+    /// Relay `client` to `server` unchanged, recording the client's flow as
+    /// it reached the server.
+    async fn passed_through(
+        self: &Arc<Self>,
+        conn: &decide::Conn,
+        client: TcpStream,
+        server: TcpStream,
+    ) -> RelayOutcome {
+        let flow = Arc::new(self.recorder.tap(conn.client, conn.upstream));
+        let outcome = self.relay(conn, client, server, &flow).await;
+        if outcome.report.is_none() {
+            self.capture_verdict(&[&flow], conn.id, None);
+        }
+        flow.close();
+        outcome
+    }
+
+    /// Intercept `client` and `server` with the diagnostic CA, recording both legs.
+    async fn intercepted(
+        &self,
+        conn: &decide::Conn,
+        client: TcpStream,
+        server: TcpStream,
+    ) -> RelayOutcome {
+        let (outcome, taps) = self.intercept(conn, client, server).await;
+        if outcome.report.is_none() {
+            let taps: Vec<&FlowTap> = taps.iter().map(|t| &**t).collect();
+            self.capture_verdict(&taps, conn.id, None);
+        }
+        for tap in &taps {
+            tap.close();
+        }
+        outcome
+    }
+
+    /// Tell the person watching how a connection without a judged handshake ended.
+    fn say_ending(&self, event: &ConnectionEvent) {
+        let id = event.connection;
+        match decide::ending(event) {
             decide::Ending::NoUpstream => (self.notify)(Notice::UpstreamFailed {
                 id,
                 client: &event.client,
@@ -168,7 +178,6 @@ impl Proxy {
             }),
             decide::Ending::Quiet => {}
         }
-        self.write_event(&event);
     }
 
     async fn connect(
@@ -245,6 +254,28 @@ impl Proxy {
                 None => Err(e),
             },
         }
+    }
+}
+
+/// Where a connection goes: its original destination (transparent) or the
+/// listener's upstreams, in order.
+fn route(client: &TcpStream, listener: &Listener) -> Result<decide::Route, String> {
+    if listener.transparent {
+        let original = original_destination(client);
+        decide::route(
+            listener.service,
+            decide::Placement::Transparent {
+                original: &original,
+                service_fixed: listener.service_fixed,
+            },
+        )
+    } else {
+        let list = listener
+            .upstreams
+            .read()
+            .map(|u| u.clone())
+            .unwrap_or_default();
+        decide::route(listener.service, decide::Placement::Upstreams(&list))
     }
 }
 

@@ -80,6 +80,46 @@ pub fn route(service: Service, placement: Placement<'_>) -> Result<Route, String
     }
 }
 
+/// One relayed connection, as every step of it sees it (the proxy's
+/// per-connection context): made once it has an upstream.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    /// The connection id, from 1.
+    pub id: usize,
+    /// The client's address.
+    pub client: SocketAddr,
+    /// The upstream's address.
+    pub upstream: SocketAddr,
+    /// The upstream's host name (as configured or from SRV).
+    pub host: String,
+    /// The connection's service (from the listener or its original port).
+    pub service: Service,
+    /// The service was configured: it wins over what the connection shows.
+    pub service_fixed: bool,
+}
+
+impl Conn {
+    /// What the proxy adds to a handshake of this connection, seen `at`.
+    pub fn relayed<'a>(
+        &'a self,
+        domain: Option<&'a str>,
+        at: OffsetDateTime,
+        ended: Option<&'a str>,
+    ) -> Relayed<'a> {
+        Relayed {
+            id: self.id,
+            client: self.client,
+            upstream: self.upstream,
+            host: &self.host,
+            service: self.service,
+            service_fixed: self.service_fixed,
+            domain,
+            at,
+            ended,
+        }
+    }
+}
+
 /// Who relayed a handshake: the facts the proxy adds to what the watch saw.
 #[derive(Debug, Clone, Copy)]
 pub struct Relayed<'a> {

@@ -33,67 +33,34 @@ impl ResolvesServerCert for Forged {
     }
 }
 
+/// Both legs of an intercepted connection, each recorded (bytes for the
+/// capture, keys) with its tap, and when either last moved.
+struct Legs {
+    client: Recording<TcpStream>,
+    server: Recording<TcpStream>,
+    client_log: Arc<FlowTap>,
+    server_log: Arc<FlowTap>,
+    activity: Arc<Activity>,
+}
+
+/// An upstream handshake that did not finish: what to put on the observation
+/// and the connection's close reason.
+struct UpstreamFailed {
+    failure: Failure,
+    reason: String,
+}
+
 impl Proxy {
     /// Intercept one connection; returns the outcome and both legs' taps
     /// (client leg, upstream leg), to be closed with the connection.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn intercept(
         &self,
-        id: usize,
+        conn: &decide::Conn,
         client: TcpStream,
         server: TcpStream,
-        peer: SocketAddr,
-        upstream: SocketAddr,
-        host: &str,
-        service: Service,
     ) -> (RelayOutcome, [Arc<FlowTap>; 2]) {
-        let tap = |from: Option<SocketAddr>, to: SocketAddr| {
-            Arc::new(match from {
-                Some(from) => self.recorder.tap(from, to),
-                None => FlowTap::none(),
-            })
-        };
-        let client_log = match client.local_addr() {
-            Ok(ours) => tap(Some(peer), super::listen::unmapped(ours)),
-            Err(_) => Arc::new(FlowTap::none()),
-        };
-        let server_log = tap(
-            server.local_addr().ok().map(super::listen::unmapped),
-            upstream,
-        );
-        // Both legs' bytes are kept for the capture (up to its per-connection
-        // cap), not at all without one; both note activity for the idle timeout.
-        let keep = if self.recorder.capturing() {
-            CAPTURE_CAP
-        } else {
-            0
-        };
-        let activity = Arc::new(Activity::new());
-        let mut c = Recording {
-            keep,
-            activity: activity.clone(),
-            ..Recording::all(client, client_log.clone(), false)
-        };
-        let mut s = Recording {
-            keep,
-            activity: activity.clone(),
-            ..Recording::all(server, server_log.clone(), true)
-        };
-        let result = self
-            .intercept_inner(
-                id,
-                &mut c,
-                &mut s,
-                peer,
-                upstream,
-                host,
-                service,
-                &client_log,
-                &server_log,
-                &activity,
-            )
-            .await;
-        let outcome = match result {
+        let mut legs = self.legs(conn, client, server);
+        let outcome = match self.intercept_inner(conn, &mut legs).await {
             Ok(o) => o,
             Err(reason) => RelayOutcome {
                 up: 0,
@@ -102,29 +69,70 @@ impl Proxy {
                 report: None,
             },
         };
-        (outcome, [client_log, server_log])
+        (outcome, [legs.client_log, legs.server_log])
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The two legs, recorded: both legs' bytes are kept for the capture (up
+    /// to its per-connection cap), not at all without one; both note activity
+    /// for the idle timeout.
+    fn legs(&self, conn: &decide::Conn, client: TcpStream, server: TcpStream) -> Legs {
+        let tap = |from: Option<SocketAddr>, to: SocketAddr| {
+            Arc::new(match from {
+                Some(from) => self.recorder.tap(from, to),
+                None => FlowTap::none(),
+            })
+        };
+        let client_log = match client.local_addr() {
+            Ok(ours) => tap(Some(conn.client), super::listen::unmapped(ours)),
+            Err(_) => Arc::new(FlowTap::none()),
+        };
+        let server_log = tap(
+            server.local_addr().ok().map(super::listen::unmapped),
+            conn.upstream,
+        );
+        let keep = if self.recorder.capturing() {
+            CAPTURE_CAP
+        } else {
+            0
+        };
+        let activity = Arc::new(Activity::new());
+        Legs {
+            client: Recording {
+                keep,
+                activity: activity.clone(),
+                ..Recording::all(client, client_log.clone(), false)
+            },
+            server: Recording {
+                keep,
+                activity: activity.clone(),
+                ..Recording::all(server, server_log.clone(), true)
+            },
+            client_log,
+            server_log,
+            activity,
+        }
+    }
+
+    /// STARTTLS when the service needs it, the client's hello, the upstream
+    /// handshake (judged), the forged leaf to the client, then the relay.
     async fn intercept_inner(
         &self,
-        id: usize,
-        c: &mut Recording<TcpStream>,
-        s: &mut Recording<TcpStream>,
-        peer: SocketAddr,
-        upstream: SocketAddr,
-        host: &str,
-        service: Service,
-        client_log: &Arc<FlowTap>,
-        server_log: &Arc<FlowTap>,
-        activity: &Activity,
+        conn: &decide::Conn,
+        legs: &mut Legs,
     ) -> Result<RelayOutcome, String> {
-        let t = self.timeouts;
-        let xmpp = if service == Service::Xmpp && Service::xmpp_starttls_on(upstream.port()) {
-            Some(Box::pin(self.starttls_both_legs(id, c, s, upstream, host)).await?)
-        } else {
-            None
-        };
+        let Legs {
+            client: c,
+            server: s,
+            client_log,
+            server_log,
+            activity,
+        } = legs;
+        let xmpp =
+            if conn.service == Service::Xmpp && Service::xmpp_starttls_on(conn.upstream.port()) {
+                Some(Box::pin(self.starttls_both_legs(conn, c, s)).await?)
+            } else {
+                None
+            };
         let xmpp_domain = xmpp.as_ref().map(|(d, _)| d.clone());
 
         // The client's hello first: its SNI is the name to use upstream.
@@ -132,7 +140,7 @@ impl Proxy {
         // freed once done, so an idle connection's task holds only the two
         // sessions and the relay.
         let start = Box::pin(tokio::time::timeout(
-            t.handshake,
+            self.timeouts.handshake,
             tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), &mut *c),
         ))
         .await
@@ -145,40 +153,19 @@ impl Proxy {
             .alpn()
             .map(|offers| offers.map(<[u8]>::to_vec).collect())
             .unwrap_or_default();
-        let name = decide::upstream_name(sni.as_deref(), xmpp_domain.as_deref(), host);
-
-        let recorder = RecordingVerifier::new(provider());
-        let mut up_config =
-            observing_client_config(recorder.clone(), &[]).map_err(|e| e.to_string())?;
-        up_config.key_log = Arc::new(KeyLogLines(server_log.clone()));
-        up_config.alpn_protocols = client_alpn.clone();
-        let server_name = match name.parse::<std::net::IpAddr>() {
-            Ok(ip) => ServerName::IpAddress(ip.into()),
-            Err(_) => ServerName::try_from(name.clone())
-                .map_err(|_| format!("{name:?} is not a server name"))?,
-        };
-        let up = Box::pin(tokio::time::timeout(
-            t.handshake,
-            tokio_rustls::TlsConnector::from(Arc::new(up_config)).connect(server_name, &mut *s),
-        ))
-        .await;
-        let chain = recorder.take().unwrap_or_default();
+        let name = decide::upstream_name(sni.as_deref(), xmpp_domain.as_deref(), &conn.host);
+        let (up, chain) =
+            Box::pin(self.upstream_handshake(s, server_log, &name, client_alpn.clone())).await?;
         // Wall-clock time: when the handshake was seen, and the forged leaf's
         // lifetime (the client checks it against its own clock, never `--at`).
         let now = crate::clock::now();
+        // STARTTLS was decided by this service before any byte.
+        let fixed = decide::Conn {
+            service_fixed: true,
+            ..conn.clone()
+        };
         let mut obs = decide::intercepted_observation(decide::Intercepted {
-            relayed: decide::Relayed {
-                id,
-                client: peer,
-                upstream,
-                host,
-                service,
-                // STARTTLS was decided by this service before any byte.
-                service_fixed: true,
-                domain: self.domain.as_deref(),
-                at: now,
-                ended: None,
-            },
+            relayed: fixed.relayed(self.domain.as_deref(), now, None),
             name: &name,
             xmpp_domain: xmpp_domain.as_deref(),
             sni,
@@ -187,39 +174,22 @@ impl Proxy {
             chain: chain.clone(),
         });
         let mut upstream_tls = match up {
-            Err(_) => {
-                obs.tls.failure = Some(Failure::new(
-                    Step::TlsHandshake,
-                    None,
-                    format!(
-                        "the upstream TLS handshake did not finish within {}s",
-                        t.handshake.as_secs_f32()
-                    ),
-                ));
-                let report = Box::pin(self.judge(id, obs, [client_log, server_log])).await;
+            Err(failed) => {
+                obs.tls.failure = Some(failed.failure);
+                let report = Box::pin(self.judge(conn.id, obs, [client_log, server_log])).await;
                 return Ok(RelayOutcome {
                     up: 0,
                     down: 0,
-                    reason: "upstream handshake timed out".into(),
+                    reason: failed.reason,
                     report,
                 });
             }
-            Ok(Err(e)) => {
-                obs.tls.failure = Some(crate::net::tls::handshake_failure(&e));
-                let report = Box::pin(self.judge(id, obs, [client_log, server_log])).await;
-                return Ok(RelayOutcome {
-                    up: 0,
-                    down: 0,
-                    reason: format!("upstream TLS failed: {e}"),
-                    report,
-                });
-            }
-            Ok(Ok(tls)) => tls,
+            Ok(tls) => tls,
         };
-        let conn = upstream_tls.get_ref().1;
-        note_negotiated(&mut obs.tls, conn);
-        let chosen_alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
-        let report = Box::pin(self.judge(id, obs, [client_log, server_log])).await;
+        let negotiated = upstream_tls.get_ref().1;
+        note_negotiated(&mut obs.tls, negotiated);
+        let chosen_alpn = negotiated.alpn_protocol().map(<[u8]>::to_vec);
+        let report = Box::pin(self.judge(conn.id, obs, [client_log, server_log])).await;
 
         let mut client_tls =
             Box::pin(self.present_forged(start, &chain, &name, now, chosen_alpn, client_log))
@@ -235,17 +205,69 @@ impl Proxy {
         })
     }
 
+    /// edgetap's own handshake with the upstream as `name`, offering `alpn`:
+    /// the session (or why it did not finish) and the chain presented.
+    async fn upstream_handshake<'s>(
+        &self,
+        server: &'s mut Recording<TcpStream>,
+        server_log: &Arc<FlowTap>,
+        name: &str,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<
+        (
+            Result<tokio_rustls::client::TlsStream<&'s mut Recording<TcpStream>>, UpstreamFailed>,
+            Vec<Vec<u8>>,
+        ),
+        String,
+    > {
+        let recorder = RecordingVerifier::new(provider());
+        let mut config =
+            observing_client_config(recorder.clone(), &[]).map_err(|e| e.to_string())?;
+        config.key_log = Arc::new(KeyLogLines(server_log.clone()));
+        config.alpn_protocols = alpn;
+        let server_name = match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => ServerName::try_from(name.to_owned())
+                .map_err(|_| format!("{name:?} is not a server name"))?,
+        };
+        let limit = self.timeouts.handshake;
+        let connected = tokio::time::timeout(
+            limit,
+            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(server_name, server),
+        )
+        .await;
+        let chain = recorder.take().unwrap_or_default();
+        let session = match connected {
+            Err(_) => Err(UpstreamFailed {
+                failure: Failure::new(
+                    Step::TlsHandshake,
+                    None,
+                    format!(
+                        "the upstream TLS handshake did not finish within {}s",
+                        limit.as_secs_f32()
+                    ),
+                ),
+                reason: "upstream handshake timed out".into(),
+            }),
+            Ok(Err(e)) => Err(UpstreamFailed {
+                failure: crate::net::tls::handshake_failure(&e),
+                reason: format!("upstream TLS failed: {e}"),
+            }),
+            Ok(Ok(tls)) => Ok(tls),
+        };
+        Ok((session, chain))
+    }
+
     /// XMPP STARTTLS on both legs: read the client's stream header, negotiate
     /// STARTTLS upstream for that domain, then offer and grant it to the
     /// client. Returns the domain and what the server offered.
     async fn starttls_both_legs(
         &self,
-        id: usize,
+        conn: &decide::Conn,
         c: &mut Recording<TcpStream>,
         s: &mut Recording<TcpStream>,
-        upstream: SocketAddr,
-        host: &str,
     ) -> Result<(String, XmppStartTls), String> {
+        let (id, upstream, host) = (conn.id, conn.upstream, conn.host.as_str());
         let t = self.timeouts;
         let domain = match read_client_event(c, t.starttls).await? {
             ClientEvent::StreamOpen { to: Some(to) } => to,

@@ -48,7 +48,7 @@ pub struct Proxy {
     timeouts: Timeouts,
     idle: Duration,
     /// How often SRV-derived upstreams are resolved again.
-    pub srv_refresh: Duration,
+    srv_refresh: Duration,
     next_id: AtomicUsize,
     active: AtomicUsize,
     recorder: Recorder,
@@ -60,14 +60,14 @@ pub struct Proxy {
     /// Handshakes judged so far.
     pub handshakes: AtomicU64,
     /// Set in intercept mode: the diagnostic CA that forges leaves.
-    pub forger: Option<ca::Forger>,
+    forger: Option<ca::Forger>,
     /// When handshakes are judged: as they pass (the default) or at `--at`.
-    pub judge_time: crate::clock::JudgeTime,
+    judge_time: crate::clock::JudgeTime,
     /// Where notices for the person watching go (the command renders them).
     pub notify: Notify,
     /// With `--online`: the fetcher (its cache lasts the run) and every anchor
     /// any profile trusts, to find each certificate's issuer.
-    pub online: Option<(
+    online: Option<(
         Arc<crate::net::revocation::Online>,
         crate::core::x509::TrustStore,
     )>,
@@ -126,36 +126,74 @@ pub enum Notice<'a> {
 /// A receiver of [`Notice`]s.
 pub type Notify = Box<dyn Fn(Notice<'_>) + Send + Sync>;
 
-impl Proxy {
-    /// A proxy judging with `engine`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        engine: Engine,
-        domain: Option<String>,
-        dns: Dns,
-        timeouts: Timeouts,
-        idle: Duration,
-        recorder: Recorder,
-        stop: watch::Receiver<bool>,
-    ) -> Proxy {
-        Proxy {
-            engine: Arc::new(engine),
-            domain,
-            dns: Arc::new(dns),
+/// What a proxy is made of, decided by the command before it starts.
+pub struct Settings {
+    /// The engine every handshake is judged with.
+    pub engine: Engine,
+    /// The `_collab-edge` domain, if given.
+    pub domain: Option<String>,
+    /// The resolver for upstream names and SRV refreshes.
+    pub dns: Dns,
+    /// Connect, STARTTLS and handshake timeouts.
+    pub timeouts: Timeouts,
+    /// A connection idle both ways this long is closed.
+    pub idle: Duration,
+    /// How often SRV-derived upstreams are resolved again.
+    pub srv_refresh: Duration,
+    /// The thread that writes events, capture and key log.
+    pub recorder: Recorder,
+    /// Set in intercept mode: the diagnostic CA that forges leaves.
+    pub forger: Option<ca::Forger>,
+    /// When handshakes are judged: as they pass or at `--at`.
+    pub judge_time: crate::clock::JudgeTime,
+    /// With `--online`: the fetcher and every anchor any profile trusts.
+    pub online: Option<(
+        Arc<crate::net::revocation::Online>,
+        crate::core::x509::TrustStore,
+    )>,
+}
+
+impl Settings {
+    /// Passthrough judged at the clock, no domain, no online checks, SRV
+    /// refreshed every five minutes: what a proxy is without options.
+    pub fn new(engine: Engine, dns: Dns, timeouts: Timeouts, recorder: Recorder) -> Settings {
+        Settings {
+            engine,
+            domain: None,
+            dns,
             timeouts,
-            idle,
+            idle: Duration::from_secs(300),
             srv_refresh: Duration::from_secs(300),
+            recorder,
+            forger: None,
+            judge_time: crate::clock::JudgeTime::Clock,
+            online: None,
+        }
+    }
+}
+
+impl Proxy {
+    /// A proxy made of `settings`; `stop` turning true closes every
+    /// connection still open.
+    pub fn new(settings: Settings, stop: watch::Receiver<bool>) -> Proxy {
+        Proxy {
+            engine: Arc::new(settings.engine),
+            domain: settings.domain,
+            dns: Arc::new(settings.dns),
+            timeouts: settings.timeouts,
+            idle: settings.idle,
+            srv_refresh: settings.srv_refresh,
             next_id: AtomicUsize::new(1),
             active: AtomicUsize::new(0),
-            recorder,
+            recorder: settings.recorder,
             side_probes: side::SideProbes::default(),
             last_addresses: Default::default(),
             stop,
             handshakes: AtomicU64::new(0),
-            forger: None,
-            judge_time: crate::clock::JudgeTime::Clock,
+            forger: settings.forger,
+            judge_time: settings.judge_time,
             notify: Box::new(|_| {}),
-            online: None,
+            online: settings.online,
         }
     }
 

@@ -116,6 +116,56 @@ impl Pipe {
     }
 }
 
+/// How one direction stops: why (none for a clean end of stream), and
+/// whether the other socket's writing side is shut down for it.
+struct End {
+    reason: Option<String>,
+    shutdown: bool,
+}
+
+impl End {
+    /// A clean end of stream (half-close: the other side may still send).
+    fn eof() -> End {
+        End {
+            reason: None,
+            shutdown: true,
+        }
+    }
+
+    /// `reason`, shutting the other socket's writing side.
+    fn closing(reason: String) -> End {
+        End {
+            reason: Some(reason),
+            shutdown: true,
+        }
+    }
+
+    /// The other socket went away: nothing to shut down.
+    fn gone(other: &str, e: io::Error) -> End {
+        End {
+            reason: Some(format!("{other} went away: {e}")),
+            shutdown: false,
+        }
+    }
+}
+
+/// Where one direction's loop stands.
+struct Direction {
+    /// "client" or "server": the side read from, in close reasons.
+    who: &'static str,
+    /// The side written to.
+    other: &'static str,
+    client_side: bool,
+    /// Set while bulk data moves by splice.
+    pipe: Option<Pipe>,
+    /// Bytes relayed.
+    total: u64,
+    /// Bytes handed to the capture.
+    captured: usize,
+    /// The observer is still fed (until this direction is encrypted or not TLS).
+    watching: bool,
+}
+
 impl Pump {
     /// Copy `from` to `to` until EOF, error, idle timeout or stop; propagate
     /// half-close. Returns bytes copied and, when not a clean EOF, the reason.
@@ -128,118 +178,160 @@ impl Pump {
         client_side: bool,
         on_watched: impl Fn(&Watch),
     ) -> (u64, Option<String>) {
-        let who = if client_side { "client" } else { "server" };
-        let other = if client_side { "server" } else { "client" };
-        let mut pipe: Option<Pipe> = None;
-        let mut total = 0u64;
-        let mut captured = 0usize;
+        let (who, other) = if client_side {
+            ("client", "server")
+        } else {
+            ("server", "client")
+        };
+        let mut dir = Direction {
+            who,
+            other,
+            client_side,
+            pipe: None,
+            total: 0,
+            captured: 0,
+            watching: true,
+        };
         let mut stop = self.stop.clone();
-        // Feed the observer until this direction is encrypted (or not TLS).
-        let mut watching = true;
-        loop {
-            let ready = tokio::select! {
-                r = tokio::time::timeout(self.activity.quiet_left(self.idle), from.readable()) => r,
-                _ = stop.changed() => {
-                    let _ = to.shutdown().await;
-                    return (total, Some("closed by edgetap on shutdown".into()));
-                }
+        let end = loop {
+            let ready = match self.readable(&from, &mut stop, who).await {
+                Ok(ready) => ready,
+                Err(reason) => break End::closing(reason),
             };
-            match ready {
-                Err(_) if self.activity.quiet_left(self.idle) > Duration::ZERO => {
-                    // This side was silent, but the other one was not: keep going.
-                    continue;
-                }
-                Err(_) => {
-                    let _ = to.shutdown().await;
-                    return (total, Some(format!("idle for {}s", self.idle.as_secs())));
-                }
-                Ok(Err(e)) => {
-                    let _ = to.shutdown().await;
-                    return (total, Some(format!("{who} error: {e}")));
-                }
-                Ok(Ok(())) => {}
-            }
-            if let Some(p) = &pipe {
-                match p.forward(from.as_ref(), to.as_ref()).await {
-                    Ok(0) => {
-                        let _ = to.shutdown().await;
-                        return (total, None);
-                    }
-                    Ok(n) => {
-                        total += n as u64;
-                        self.activity.touch();
-                        if !decide::after_splice(n) {
-                            pipe = None;
-                        }
-                    }
-                    Err(Fault::WouldBlock) => {}
-                    Err(Fault::Read(e)) => {
-                        let _ = to.shutdown().await;
-                        return (total, Some(format!("{who} error: {e}")));
-                    }
-                    Err(Fault::Write(e)) => {
-                        return (total, Some(format!("{other} went away: {e}")));
-                    }
-                }
+            if !ready {
                 continue;
             }
-            // Read, watch, record and write as far as the other side takes
-            // it, all without waiting, in the thread's scratch buffer.
-            let step = READ_SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                let n = match from.try_read(&mut scratch) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                    Err(e) => return Err(e),
-                    Ok(n) => n,
-                };
-                let chunk = &scratch[..n];
-                if n > 0 {
-                    if watching && let Ok(mut w) = self.watch.lock() {
-                        if client_side {
-                            w.client_bytes(chunk)
-                        } else {
-                            w.server_bytes(chunk)
-                        }
-                        on_watched(&w);
-                        watching = !w.side_done(client_side);
-                    }
-                    if decide::keep_for_capture(self.record, captured) {
-                        self.flow.bytes(client_side, chunk);
-                        captured += n;
-                    }
-                }
-                // Not ready (WouldBlock) or failed: the rest is written below,
-                // where a failure is said.
-                let written = to.try_write(chunk).unwrap_or(0);
-                Ok(Some((n, chunk[written.min(n)..].to_vec())))
-            });
-            let (n, rest) = match step {
-                Ok(None) => continue,
-                Err(e) => {
-                    let _ = to.shutdown().await;
-                    return (total, Some(format!("{who} error: {e}")));
-                }
-                Ok(Some(read)) => read,
+            let step = if dir.pipe.is_some() {
+                self.splice_step(&from, &to, &mut dir).await
+            } else {
+                self.copy_step(&from, &mut to, &mut dir, &on_watched).await
             };
-            if n == 0 {
-                // Half-close: the other side may still send.
-                let _ = to.shutdown().await;
-                return (total, None);
+            if let Err(end) = step {
+                break end;
             }
-            if !rest.is_empty()
-                && let Err(e) = to.write_all(&rest).await
-            {
-                return (total, Some(format!("{other} went away: {e}")));
-            }
-            total += n as u64;
-            self.activity.touch();
-            let recording = decide::keep_for_capture(self.record, captured);
-            if decide::splice_after_read(n, watching, recording) {
-                match Pipe::new() {
-                    Ok(p) => pipe = Some(p),
-                    Err(e) => tracing::debug!(error = %e, "no pipe for splice; copying instead"),
+        };
+        if end.shutdown {
+            let _ = to.shutdown().await;
+        }
+        (dir.total, end.reason)
+    }
+
+    /// Wait until `from` may be read: false when this side was silent for
+    /// the idle timeout but the other one was not (keep going); an error is
+    /// why the direction ends (idle both ways, a read error, shutdown).
+    async fn readable(
+        &self,
+        from: &OwnedReadHalf,
+        stop: &mut watch::Receiver<bool>,
+        who: &str,
+    ) -> Result<bool, String> {
+        let ready = tokio::select! {
+            r = tokio::time::timeout(self.activity.quiet_left(self.idle), from.readable()) => r,
+            _ = stop.changed() => return Err("closed by edgetap on shutdown".into()),
+        };
+        match ready {
+            Err(_) if self.activity.quiet_left(self.idle) > Duration::ZERO => Ok(false),
+            Err(_) => Err(format!("idle for {}s", self.idle.as_secs())),
+            Ok(Err(e)) => Err(format!("{who} error: {e}")),
+            Ok(Ok(())) => Ok(true),
+        }
+    }
+
+    /// Bulk data through the pipe, inside the kernel; the pipe is dropped
+    /// when the data turns interactive again.
+    async fn splice_step(
+        &self,
+        from: &OwnedReadHalf,
+        to: &OwnedWriteHalf,
+        dir: &mut Direction,
+    ) -> Result<(), End> {
+        let Some(pipe) = &dir.pipe else {
+            return Ok(());
+        };
+        match pipe.forward(from.as_ref(), to.as_ref()).await {
+            Ok(0) => Err(End::eof()),
+            Ok(n) => {
+                dir.total += n as u64;
+                self.activity.touch();
+                if !decide::after_splice(n) {
+                    dir.pipe = None;
                 }
+                Ok(())
             }
+            Err(Fault::WouldBlock) => Ok(()),
+            Err(Fault::Read(e)) => Err(End::closing(format!("{} error: {e}", dir.who))),
+            Err(Fault::Write(e)) => Err(End::gone(dir.other, e)),
+        }
+    }
+
+    /// Read, watch, record and write as far as the other side takes it, all
+    /// without waiting, in the thread's scratch buffer; what it cannot take
+    /// yet is written from a copy. A pipe is made when bulk data starts.
+    async fn copy_step(
+        &self,
+        from: &OwnedReadHalf,
+        to: &mut OwnedWriteHalf,
+        dir: &mut Direction,
+        on_watched: &impl Fn(&Watch),
+    ) -> Result<(), End> {
+        let step = READ_SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            let n = match from.try_read(&mut scratch) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+                Ok(n) => n,
+            };
+            let chunk = &scratch[..n];
+            if n > 0 {
+                self.observe(chunk, dir, on_watched);
+            }
+            // Not ready (WouldBlock) or failed: the rest is written below,
+            // where a failure is said.
+            let written = to.try_write(chunk).unwrap_or(0);
+            Ok(Some((n, chunk[written.min(n)..].to_vec())))
+        });
+        let (n, rest) = match step {
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(End::closing(format!("{} error: {e}", dir.who))),
+            Ok(Some(read)) => read,
+        };
+        if n == 0 {
+            return Err(End::eof());
+        }
+        if !rest.is_empty()
+            && let Err(e) = to.write_all(&rest).await
+        {
+            return Err(End::gone(dir.other, e));
+        }
+        dir.total += n as u64;
+        self.activity.touch();
+        let recording = decide::keep_for_capture(self.record, dir.captured);
+        if decide::splice_after_read(n, dir.watching, recording) {
+            match Pipe::new() {
+                Ok(p) => dir.pipe = Some(p),
+                Err(e) => tracing::debug!(error = %e, "no pipe for splice; copying instead"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Feed `chunk` to the observer while it still watches, and to the
+    /// capture while it keeps this connection's bytes.
+    fn observe(&self, chunk: &[u8], dir: &mut Direction, on_watched: &impl Fn(&Watch)) {
+        if dir.watching
+            && let Ok(mut w) = self.watch.lock()
+        {
+            if dir.client_side {
+                w.client_bytes(chunk)
+            } else {
+                w.server_bytes(chunk)
+            }
+            on_watched(&w);
+            dir.watching = !w.side_done(dir.client_side);
+        }
+        if decide::keep_for_capture(self.record, dir.captured) {
+            self.flow.bytes(dir.client_side, chunk);
+            dir.captured += chunk.len();
         }
     }
 }

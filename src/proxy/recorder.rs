@@ -267,12 +267,7 @@ impl Recorder {
             dropped: shared.dropped.clone(),
             orphans: shared.orphans.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name("edgetap-recorder".into())
-            .spawn(move || {
-                crate::threads::started();
-                write_all(outputs, rx, writer)
-            })?;
+        let thread = crate::threads::spawn("recorder", move || write_all(outputs, rx, writer))?;
         Ok(Recorder {
             shared,
             thread: Mutex::new(Some(thread)),
@@ -497,61 +492,65 @@ const TICK: std::time::Duration = std::time::Duration::from_millis(250);
 /// Records taken from the queue before what they released is written.
 const BATCH: usize = 1024;
 
+/// The recorder thread: records in batches until every sender is gone, then
+/// the capture finished and what was lost said.
 fn write_all(
-    mut out: Outputs,
+    out: Outputs,
     rx: mpsc::Receiver<(Record, usize)>,
     acct: Writer,
 ) -> anyhow::Result<()> {
-    let mut events = out.events.take().map(WholeRecords::new);
-    let mut keylog = out.keylog.take().map(WholeRecords::new);
-    let mut stream = CaptureStream::default();
-    let mut lost = Lost::default();
-    let mut reported = 0;
-    let mut report_drops = |events: &mut Option<WholeRecords>| {
-        let total = acct.dropped.total();
-        if total != reported {
-            reported = total;
-            if let Some(w) = events {
-                let _ = w.write_line(&acct.dropped.line());
-            }
-        }
-    };
+    let mut files = Files::new(out, acct);
     let mut open = true;
     while open {
         let mut blocks = Vec::new();
+        open = files.take_batch(&rx, &mut blocks);
+        files.write_capture(blocks, open);
+    }
+    files.finish()
+}
+
+/// What the recorder thread holds: its files, the capture's ordering
+/// window, what could not be written, and the drops last reported.
+struct Files {
+    events: Option<WholeRecords>,
+    keylog: Option<WholeRecords>,
+    pcap: Option<PcapRotation>,
+    stream: CaptureStream,
+    lost: Lost,
+    reported: u64,
+    acct: Writer,
+}
+
+impl Files {
+    fn new(mut out: Outputs, acct: Writer) -> Files {
+        Files {
+            events: out.events.take().map(WholeRecords::new),
+            keylog: out.keylog.take().map(WholeRecords::new),
+            pcap: out.pcap.take(),
+            stream: CaptureStream::default(),
+            lost: Lost::default(),
+            reported: 0,
+            acct,
+        }
+    }
+
+    /// Up to [`BATCH`] records (waiting [`TICK`] for the first), each written
+    /// or, for the capture, pushed into the ordering window (what it releases
+    /// goes to `blocks`). False once every sender is gone.
+    fn take_batch(
+        &mut self,
+        rx: &mpsc::Receiver<(Record, usize)>,
+        blocks: &mut Vec<Block>,
+    ) -> bool {
         let mut next = rx.recv_timeout(TICK);
-        let mut taken = 0;
-        loop {
+        for taken in 1..=BATCH {
             let (record, size) = match next {
                 Ok(r) => r,
-                Err(mpsc::RecvTimeoutError::Timeout) => break,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    open = false;
-                    break;
-                }
+                Err(mpsc::RecvTimeoutError::Timeout) => return true,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
             };
-            acct.queued_bytes.fetch_sub(size, Ordering::Relaxed);
-            match record {
-                Record::Event(line) => {
-                    report_drops(&mut events);
-                    if let Some(w) = &mut events
-                        && let Err(e) = w.write_line(&line)
-                    {
-                        lost.note("events file", "event", 1, &e);
-                    }
-                }
-                Record::Tap(tap) => {
-                    if let (TapEvent::Keys(lines), Some(f)) = (&tap.event, &mut keylog)
-                        && let Err(e) = f.write(lines.as_bytes())
-                    {
-                        lost.note("key log", "key entry", 1, &e);
-                    }
-                    if out.pcap.is_some() {
-                        blocks.extend(stream.push(tap));
-                    }
-                }
-            }
-            taken += 1;
+            self.acct.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.record(record, blocks);
             if taken == BATCH {
                 break;
             }
@@ -560,45 +559,92 @@ fn write_all(
                 mpsc::TryRecvError::Disconnected => mpsc::RecvTimeoutError::Disconnected,
             });
         }
-        if let Ok(mut orphans) = acct.orphans.lock() {
+        true
+    }
+
+    /// One record: an event line, a flow's keys, its bytes for the capture.
+    fn record(&mut self, record: Record, blocks: &mut Vec<Block>) {
+        match record {
+            Record::Event(line) => {
+                self.report_drops();
+                if let Some(w) = &mut self.events
+                    && let Err(e) = w.write_line(&line)
+                {
+                    self.lost.note("events file", "event", 1, &e);
+                }
+            }
+            Record::Tap(tap) => {
+                if let (TapEvent::Keys(lines), Some(f)) = (&tap.event, &mut self.keylog)
+                    && let Err(e) = f.write(lines.as_bytes())
+                {
+                    self.lost.note("key log", "key entry", 1, &e);
+                }
+                if self.pcap.is_some() {
+                    blocks.extend(self.stream.push(tap));
+                }
+            }
+        }
+    }
+
+    /// The drop counts as an event line, when they changed since last said.
+    fn report_drops(&mut self) {
+        let total = self.acct.dropped.total();
+        if total != self.reported {
+            self.reported = total;
+            if let Some(w) = &mut self.events {
+                let _ = w.write_line(&self.acct.dropped.line());
+            }
+        }
+    }
+
+    /// Close the flows whose taps were dropped, release what the window
+    /// holds past its time (everything once the senders are gone: `open`
+    /// false), and write `blocks` to the capture.
+    fn write_capture(&mut self, mut blocks: Vec<Block>, open: bool) {
+        if let Ok(mut orphans) = self.acct.orphans.lock() {
             for flow in orphans.drain(..) {
-                blocks.extend(stream.push(TapRecord {
+                blocks.extend(self.stream.push(TapRecord {
                     flow,
                     at: since_epoch(crate::clock::wall()),
                     event: TapEvent::Close,
                 }));
             }
         }
-        blocks.extend(stream.tick(since_epoch(crate::clock::wall())));
+        blocks.extend(self.stream.tick(since_epoch(crate::clock::wall())));
         // The keys a new file after a cut starts with: the open flows', taken
         // before closing the stream forgets them.
         let mut keys = None;
         if !open {
-            keys = Some(stream.open_keys());
-            blocks.extend(stream.finish());
+            keys = Some(self.stream.open_keys());
+            blocks.extend(self.stream.finish());
         }
+        let stream = &self.stream;
         let open_keys = || keys.clone().unwrap_or_else(|| stream.open_keys());
-        if let Some(p) = &mut out.pcap
+        if let Some(p) = &mut self.pcap
             && !blocks.is_empty()
             && let Err(e) = p.write(&blocks, &open_keys)
         {
-            lost.note("capture", "frame", blocks.len() as u64, &e);
+            self.lost.note("capture", "frame", blocks.len() as u64, &e);
         }
-        stream.forget_released();
+        self.stream.forget_released();
     }
-    report_drops(&mut events);
-    if let Some(summary) = lost.summary() {
-        eprintln!("edgetap: warning: {summary}");
-    }
-    if acct.dropped.total() > 0 {
-        eprintln!(
-            "edgetap: warning: the output files could not keep up: {}",
-            acct.dropped.line()
-        );
-    }
-    match &mut out.pcap {
-        Some(p) => p.finish(),
-        None => Ok(()),
+
+    /// Say what was lost or dropped, and finish the capture file.
+    fn finish(mut self) -> anyhow::Result<()> {
+        self.report_drops();
+        if let Some(summary) = self.lost.summary() {
+            eprintln!("edgetap: warning: {summary}");
+        }
+        if self.acct.dropped.total() > 0 {
+            eprintln!(
+                "edgetap: warning: the output files could not keep up: {}",
+                self.acct.dropped.line()
+            );
+        }
+        match &mut self.pcap {
+            Some(p) => p.finish(),
+            None => Ok(()),
+        }
     }
 }
 

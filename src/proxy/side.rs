@@ -149,6 +149,7 @@ mod tests {
 
     /// Eight connections to the same server and name at once: one side
     /// probe reaches the server, and every connection gets its chain.
+    #[cfg(feature = "demo")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_connections_share_one_side_probe() {
         use std::sync::atomic::{AtomicUsize, Ordering};

@@ -38,9 +38,7 @@ struct Head<'a> {
 /// held in memory whole). A closed stdout ends the output quietly.
 pub fn print(report: &Report, now: OffsetDateTime) {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = write_document(&mut out, report, now, crate::threads::cores())
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
+    let written = write(&mut out, report, now).and_then(|()| out.flush());
     if let Err(e) = written
         && e.kind() != std::io::ErrorKind::BrokenPipe
     {
@@ -48,8 +46,17 @@ pub fn print(report: &Report, now: OffsetDateTime) {
     }
 }
 
-/// Render `report` as pretty JSON.
-pub fn render(report: &Report, now: OffsetDateTime) -> String {
+/// `report` as pretty JSON and a newline, to `out`: [`write_document`] on
+/// rayon's pool.
+pub fn write(out: &mut impl Write, report: &Report, now: OffsetDateTime) -> std::io::Result<()> {
+    write_document(out, report, now, rayon::current_num_threads())?;
+    out.write_all(b"\n")
+}
+
+/// `report` as serde_json's pretty printer writes it in one go: the document
+/// [`write`] must give byte for byte (its tests and `benches/json.rs`
+/// compare the two; nothing a user runs prints through it).
+pub(crate) fn render(report: &Report, now: OffsetDateTime) -> String {
     // Serialising plain owned data cannot fail; fall back to an error object anyway.
     serde_json::to_string_pretty(&Document {
         head: head(report, now),
@@ -68,15 +75,19 @@ fn head(report: &Report, now: OffsetDateTime) -> Head<'_> {
     }
 }
 
-/// Handshakes serialised together on `workers` threads, then written in order.
+/// Handshakes serialised together in `workers` parts, then written in order.
 const WINDOW: usize = 256;
 
 /// The document [`render`] gives, byte for byte, written to `out` with the
-/// handshakes serialised on `workers` threads: a capture's thousands of
-/// handshakes took a third of `replay`'s time on one core. serde_json has no
-/// parallel serialiser, so the document's last field is written here: the
-/// head as serde_json prints it, then each handshake printed apart at its
-/// depth ([`elements`]).
+/// handshakes serialised in `workers` parts on rayon's pool, each distinct
+/// chain, paths, findings and verdicts printed once ([`elements`]). Written
+/// here because serde_json has no parallel serialiser and prints every
+/// repeated value again: on the 115 MB capture of `../shared/bench`
+/// (2,000 handshakes of one server) replay took 121 ms with serde_json's
+/// streamed writer and 70 ms with this one (hyperfine, 25 runs each, same
+/// session; `cargo bench --bench json` shows the writer alone). So the
+/// document's last field is written here: the head as serde_json prints it,
+/// then each handshake printed apart at its depth.
 fn write_document(
     out: &mut impl Write,
     report: &Report,
@@ -99,25 +110,8 @@ fn write_document(
     for window in handshakes.chunks(WINDOW) {
         let per = window.len().div_ceil(workers.max(1));
         let parts: Vec<std::io::Result<Vec<u8>>> = if workers > 1 && window.len() > 1 {
-            std::thread::scope(|scope| {
-                let running: Vec<_> = window
-                    .chunks(per)
-                    .map(|chunk| {
-                        scope.spawn(move || {
-                            crate::threads::started();
-                            elements(chunk)
-                        })
-                    })
-                    .collect();
-                running
-                    .into_iter()
-                    .map(|r| {
-                        r.join().unwrap_or_else(|_| {
-                            Err(std::io::Error::other("a JSON writer thread failed"))
-                        })
-                    })
-                    .collect()
-            })
+            use rayon::prelude::*;
+            window.par_chunks(per).map(elements).collect()
         } else {
             vec![elements(window)]
         };
@@ -328,16 +322,7 @@ mod tests {
 
     /// The sample's handshakes, repeated to `n`.
     fn report_of(n: usize) -> Report {
-        let at = OffsetDateTime::UNIX_EPOCH;
-        let engine = crate::core::analysis::Engine::new(
-            crate::core::x509::TrustStore::default(),
-            crate::cmd::inspect::sample_root().unwrap(),
-            crate::core::analysis::rules::DetectorConfig::default(),
-        );
-        let sample = engine.evaluate(&crate::cmd::inspect::sample_observations(at).unwrap(), at);
-        let mut report = sample.clone();
-        report.handshakes = sample.handshakes.iter().cycle().take(n).cloned().collect();
-        report
+        crate::testing::sample_report(n, OffsetDateTime::UNIX_EPOCH)
     }
 
     #[test]

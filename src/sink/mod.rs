@@ -88,13 +88,7 @@ impl WholeRecords {
     }
 }
 
-/// `t` as RFC 3339 in UTC (`2027-01-01T00:00:00Z`), the one way reports write a time.
-pub fn rfc3339(t: time::OffsetDateTime) -> String {
-    use time::format_description::well_known::Rfc3339;
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
+pub use crate::core::timestamp::rfc3339;
 
 /// How far `t` is from `now`, in words: "in 29 days", "3 hours ago".
 pub fn relative(t: time::OffsetDateTime, now: time::OffsetDateTime) -> String {

@@ -33,23 +33,20 @@ impl LineQueue {
     pub fn start<W: Write + Send + 'static>(mut out: W, capacity: usize) -> std::io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<String>(capacity);
         let (done_tx, done) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("edgetap-terminal".into())
-            .spawn(move || {
-                crate::threads::started();
-                let _done = DoneOnDrop(done_tx);
-                for line in rx {
-                    // A closed reader ends output quietly, as `line` does.
-                    if out
-                        .write_all(line.as_bytes())
-                        .and_then(|_| out.write_all(b"\n"))
-                        .and_then(|_| out.flush())
-                        .is_err()
-                    {
-                        return;
-                    }
+        crate::threads::spawn("terminal", move || {
+            let _done = DoneOnDrop(done_tx);
+            for line in rx {
+                // A closed reader ends output quietly, as `line` does.
+                if out
+                    .write_all(line.as_bytes())
+                    .and_then(|_| out.write_all(b"\n"))
+                    .and_then(|_| out.flush())
+                    .is_err()
+                {
+                    return;
                 }
-            })?;
+            }
+        })?;
         Ok(LineQueue {
             tx: std::sync::Mutex::new(Some(tx)),
             dropped: std::sync::atomic::AtomicU64::new(0),

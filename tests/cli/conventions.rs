@@ -88,8 +88,19 @@ fn one_rule_is_explained_by_its_id() {
         "{}",
         r.stdout
     );
+    // The fix, and the seed document and section behind the effects.
+    assert!(
+        r.stdout.contains("  fix: upload the intermediate CA certificate")
+            && r.stdout.contains(
+                "    - 004_5e43c45a1d250561.txt (MRA certificates TechNote), \"Synergy Light Endpoints\": "
+            ),
+        "{}",
+        r.stdout
+    );
     let json = run(&["rules", "identity.xmpp-domain-missing", "--format", "json"]).json();
     assert_eq!(json["id"], "identity.xmpp-domain-missing");
+    assert!(json["fix"].as_str().unwrap().contains("XMPP domain"));
+    assert_eq!(json["sources"][0]["section"], "Identifier Fields");
     assert_eq!(json["effect_by_profile"]["ip-phone"], "not-applicable");
     let unknown = run(&["rules", "chain.nope"]);
     assert_eq!(unknown.code, 2);

@@ -29,14 +29,6 @@ impl Drop for Kill {
     }
 }
 
-fn installed(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// tshark capturing `filter` on loopback into `file`; returns once it captures.
 fn capture(file: &Path, filter: &str) -> Kill {
     let mut child = Command::new("tshark")
@@ -119,8 +111,8 @@ fn judged(doc: &Value) -> BTreeMap<u64, (Vec<String>, Vec<String>)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture() {
-    if !(installed("tshark") && installed("editcap")) {
-        eprintln!("\n*** SKIPPING: tshark/editcap not installed (.ci/run installs them) ***\n");
+    let untested = "TLS 1.3 decryption against tshark";
+    if !(crate::tool_present("tshark", untested) && crate::tool_present("editcap", untested)) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -130,10 +122,10 @@ async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture()
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let pki = lab_pki("Decrypt", "example.com", now);
-    std::fs::write(d("root.pem"), pem(&pki.root.der())).unwrap();
+    std::fs::write(d("root.pem"), pem(&pki.lab.root.der())).unwrap();
     std::fs::write(d("edge.pem"), pem(&pki.edge.chain[0])).unwrap();
     std::fs::write(d("edge.key"), key_pem(&pki.edge.key)).unwrap();
-    std::fs::write(d("issuing.pem"), pem(&pki.issuing.der())).unwrap();
+    std::fs::write(d("issuing.pem"), pem(&pki.lab.issuing.der())).unwrap();
     let (full, leaf_only, xmpp) = (free_port(), free_port(), free_port());
     let mut servers = Vec::new();
     for (port, chain) in [(full, true), (leaf_only, false)] {
@@ -172,23 +164,17 @@ async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture()
 
     // DNS on port 53, where replay looks for it: needs root (CI runs as root).
     let dns_at: std::net::SocketAddr = "127.0.0.153:53".parse().unwrap();
-    let dns = edgetap::lab::DnsAuthority::start(
-        dns_at,
-        "example.com",
-        &[
-            ZoneRecord::Srv(
-                "_collab-edge._tls.example.com".into(),
-                10,
-                10,
-                full,
-                "expe.example.com".into(),
-            ),
-            ZoneRecord::Addr("expe.example.com".into(), [127, 0, 0, 1].into()),
-        ],
-    )
-    .await
-    .map_err(|e| eprintln!("\n*** SKIPPING the DNS part: cannot serve DNS on {dns_at}: {e} ***\n"))
-    .ok();
+    let mut lab = pki.lab;
+    let expe = lab.fqdn("expe");
+    lab.srv("_collab-edge._tls", 10, &expe, full);
+    lab.record(ZoneRecord::Addr(expe, [127, 0, 0, 1].into()));
+    let dns = lab
+        .start_dns(dns_at)
+        .await
+        .map_err(|e| {
+            eprintln!("\n*** SKIPPING the DNS part: cannot serve DNS on {dns_at}: {e} ***\n")
+        })
+        .ok();
 
     let cap = d("tls13.pcapng");
     let keylog = d("keys.log");

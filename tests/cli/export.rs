@@ -8,11 +8,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
 
-use edgetap::lab::pki::Ca;
-use edgetap::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
+use edgetap::lab::Behaviour;
+use edgetap::lab::deployment::Deployment;
 use serde_json::Value;
 
 const DOMAIN: &str = "example.net";
+
+/// A free loopback port, for the lab's DNS.
+fn any() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
 
 fn edgetap(args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
@@ -41,83 +46,28 @@ fn chains(doc: &Value) -> Vec<Vec<String>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_capture_opens_in_tshark_and_replays_to_the_same_chains() {
+    if !crate::tool_present(
+        "tshark",
+        "probe_capture_opens_in_tshark_and_replays_to_the_same_chains",
+    ) {
+        return;
+    }
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let root = Ca::root("Export Root", now).unwrap();
-    let issuing = root.intermediate("Export Issuing CA", now).unwrap();
-    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let edge = issuing
-        .identity(
-            &format!("expe.{DOMAIN}"),
-            &[&format!("expe.{DOMAIN}"), &format!("collab-edge.{DOMAIN}")],
-            None,
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
-    let cup = issuing
-        .identity(
-            &format!("cup.{DOMAIN}"),
-            &[&format!("cup.{DOMAIN}")],
-            Some(DOMAIN),
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
-    let https = serve_with(any, Some(edge.clone()), Behaviour::Https, true)
-        .await
-        .unwrap();
-    let xmpp12 = serve_with(
-        any,
-        Some(cup.clone()),
-        Behaviour::Xmpp {
-            domain: DOMAIN.into(),
-            offer: true,
-            required: true,
-        },
-        true,
-    )
-    .await
-    .unwrap();
-    let xmpp13 = serve_with(
-        any,
-        Some(cup),
-        Behaviour::Xmpp {
-            domain: DOMAIN.into(),
-            offer: true,
-            required: true,
-        },
-        false,
-    )
-    .await
-    .unwrap();
-    let records = vec![
-        ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            10,
-            10,
-            https.port(),
-            format!("expe.{DOMAIN}"),
-        ),
-        ZoneRecord::Srv(
-            format!("_xmpp-client._tcp.{DOMAIN}"),
-            10,
-            10,
-            xmpp12.port(),
-            format!("cup.{DOMAIN}"),
-        ),
-        ZoneRecord::Srv(
-            format!("_xmpp-client._tcp.{DOMAIN}"),
-            20,
-            10,
-            xmpp13.port(),
-            format!("cup13.{DOMAIN}"),
-        ),
-        ZoneRecord::Addr(format!("expe.{DOMAIN}"), https.ip()),
-        ZoneRecord::Addr(format!("cup.{DOMAIN}"), xmpp12.ip()),
-        ZoneRecord::Addr(format!("cup13.{DOMAIN}"), xmpp13.ip()),
-    ];
-    let dns = DnsAuthority::start(any, DOMAIN, &records).await.unwrap();
+    let mut lab = Deployment::new("Export", DOMAIN, now).unwrap();
+    let (expe, cup, cup13) = (lab.fqdn("expe"), lab.fqdn("cup"), lab.fqdn("cup13"));
+    let edge = lab.edge_identity(&expe).unwrap();
+    let cup_id = lab.cup_identity(&cup).unwrap();
+    let xmpp = lab.xmpp();
+    let https = lab.serve(&expe, Some(edge), Behaviour::Https, true);
+    let https = https.await.unwrap();
+    let xmpp12 = lab.serve(&cup, Some(cup_id.clone()), xmpp.clone(), true);
+    let xmpp12 = xmpp12.await.unwrap();
+    let xmpp13 = lab.serve(&cup13, Some(cup_id), xmpp, false).await.unwrap();
+    lab.srv("_collab-edge._tls", 10, &expe, https.port());
+    lab.srv("_xmpp-client._tcp", 10, &cup, xmpp12.port());
+    lab.srv("_xmpp-client._tcp", 20, &cup13, xmpp13.port());
+    let dns = lab.start_dns(any()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ng = dir.path().join("probe.pcapng").display().to_string();
     let classic = dir.path().join("probe.pcap").display().to_string();
@@ -348,44 +298,21 @@ async fn probe_capture_opens_in_tshark_and_replays_to_the_same_chains() {
 /// and the capture is valid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_probe_leaves_a_valid_capture() {
+    if !crate::tool_present("tshark", "interrupted_probe_leaves_a_valid_capture") {
+        return;
+    }
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let root = Ca::root("Interrupt Root", now).unwrap();
-    let id = root
-        .identity(
-            &format!("expe.{DOMAIN}"),
-            &[&format!("expe.{DOMAIN}")],
-            None,
-            &[],
-            now,
-        )
-        .unwrap();
-    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let good = serve_with(any, Some(id), Behaviour::Https, true)
-        .await
-        .unwrap();
-    let silent = serve_with(any, None, Behaviour::Silent, false)
-        .await
-        .unwrap();
-    let records = vec![
-        ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            10,
-            10,
-            good.port(),
-            format!("expe.{DOMAIN}"),
-        ),
-        ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            10,
-            10,
-            silent.port(),
-            format!("silent.{DOMAIN}"),
-        ),
-        ZoneRecord::Addr(format!("expe.{DOMAIN}"), good.ip()),
-        ZoneRecord::Addr(format!("silent.{DOMAIN}"), silent.ip()),
-    ];
-    let dns = DnsAuthority::start(any, DOMAIN, &records).await.unwrap();
+    let mut lab = Deployment::new("Interrupt", DOMAIN, now).unwrap();
+    let (expe, silent) = (lab.fqdn("expe"), lab.fqdn("silent"));
+    let id = lab.edge_identity(&expe).unwrap();
+    let good = lab.serve(&expe, Some(id), Behaviour::Https, true);
+    let good = good.await.unwrap();
+    let quiet = lab.serve(&silent, None, Behaviour::Silent, false);
+    let quiet = quiet.await.unwrap();
+    lab.srv("_collab-edge._tls", 10, &expe, good.port());
+    lab.srv("_collab-edge._tls", 10, &silent, quiet.port());
+    let dns = lab.start_dns(any()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("interrupted.pcapng").display().to_string();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
@@ -451,6 +378,9 @@ async fn interrupted_probe_leaves_a_valid_capture() {
 /// chain is encrypted and whose keys a passthrough proxy never has.
 #[test]
 fn shipped_captures_open_in_tshark_in_time_order() {
+    if !crate::tool_present("tshark", "shipped_captures_open_in_tshark_in_time_order") {
+        return;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
     let mut files: Vec<_> = ["demo", "proxy"]
         .iter()

@@ -372,12 +372,7 @@ fn openssl_verify_backs_every_conformance_effect() {
             rule.id
         );
     }
-    if std::process::Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_err()
-    {
-        eprintln!("\n*** openssl is not installed: the effects were not checked against it ***\n");
+    if !crate::tool_present("openssl", "the x509 effects against openssl") {
         return;
     }
     let cases = cases();

@@ -58,10 +58,7 @@ impl Drop for Tmux {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_view_shows_handshakes_filters_and_quits_under_tmux() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!(
-            "SKIPPED: tmux is not installed (apt-get install tmux); the live view was not tested"
-        );
+    if !crate::tool_present("tmux", "the live view") {
         return;
     }
     let upstream = edgetap::lab::serve_https("Live Test Root", "expe.example.com")

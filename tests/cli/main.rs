@@ -227,40 +227,20 @@ pub fn key_pem(pkcs8: &[u8]) -> String {
     ::pem::encode(&::pem::Pem::new("PRIVATE KEY", pkcs8))
 }
 
-/// The usual lab PKI for `domain`: a root, an issuing CA, an Expressway-E
-/// identity (`expe.DOMAIN`, SAN `collab-edge.DOMAIN`) and an IM&P one
-/// (`cup.DOMAIN`, xmppAddr `DOMAIN`), both sent with the intermediate.
+/// The usual lab for `domain`: a deployment (root, issuing CA, its zone),
+/// an Expressway-E identity (`expe.DOMAIN`, SAN `collab-edge.DOMAIN`) and an
+/// IM&P one (`cup.DOMAIN`, xmppAddr `DOMAIN`), both sent with the intermediate.
 pub struct LabPki {
-    pub root: edgetap::lab::pki::Ca,
-    pub issuing: edgetap::lab::pki::Ca,
+    pub lab: edgetap::lab::deployment::Deployment,
     pub edge: edgetap::lab::Identity,
     pub cup: edgetap::lab::Identity,
 }
 
 pub fn lab_pki(name: &str, domain: &str, now: time::OffsetDateTime) -> LabPki {
-    let root = edgetap::lab::pki::Ca::root(&format!("{name} Root"), now).unwrap();
-    let issuing = root
-        .intermediate(&format!("{name} Issuing CA"), now)
-        .unwrap();
-    let (expe, cup) = (format!("expe.{domain}"), format!("cup.{domain}"));
-    let edge = issuing
-        .identity(
-            &expe,
-            &[&expe, &format!("collab-edge.{domain}")],
-            None,
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
-    let cup = issuing
-        .identity(&cup, &[&cup], Some(domain), &[issuing.der()], now)
-        .unwrap();
-    LabPki {
-        root,
-        issuing,
-        edge,
-        cup,
-    }
+    let lab = edgetap::lab::deployment::Deployment::new(name, domain, now).unwrap();
+    let edge = lab.edge_identity(&lab.fqdn("expe")).unwrap();
+    let cup = lab.cup_identity(&lab.fqdn("cup")).unwrap();
+    LabPki { lab, edge, cup }
 }
 
 /// prosody serving `domain` with `identity` (its whole chain), on loopback.
@@ -360,6 +340,29 @@ pub fn rules_of(doc: &Value, i: usize) -> Vec<String> {
     finding_rules(&doc["handshakes"][i])
 }
 
+/// Whether the external `tool` (as named on the PATH, or a path) can be run,
+/// handled one way for every test that drives a real tool: present, true;
+/// missing under `CI=true`, the test fails (`.ci/run` installs every tool, so
+/// a missing one is a broken set-up, never a silent pass); missing locally,
+/// false with a loud line naming what was not tested, and the caller skips.
+pub fn tool_present(tool: &str, untested: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{tool} is not installed, but CI must run {untested} (.ci/run installs it)"
+        );
+        eprintln!(
+            "\n*** SKIPPED: {tool} is not installed (.ci/run installs it); {untested} was not tested ***\n"
+        );
+    }
+    found
+}
+
 /// Run tshark; it must succeed and not call the file damaged or corrupt.
 /// Returns what it printed.
 pub fn tshark(args: &[&str]) -> String {
@@ -423,10 +426,7 @@ pub async fn start_prosody_at(
     key_pem: &str,
     at: &ProsodyAt,
 ) -> Option<tokio::process::Child> {
-    if !Path::new("/usr/bin/prosody").exists() {
-        eprintln!(
-            "\n*** SKIPPING the prosody case: /usr/bin/prosody is not installed (apt-get install prosody; .ci/run does) ***\n"
-        );
+    if !tool_present("/usr/bin/prosody", "the case against a real XMPP server") {
         return None;
     }
     let (port, interface) = (at.port, &at.interface);

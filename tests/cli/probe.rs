@@ -7,8 +7,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use edgetap::lab::pki::{self, Ca};
-use edgetap::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord, serve};
+use edgetap::lab::deployment::Deployment;
+use edgetap::lab::pki;
+use edgetap::lab::{Behaviour, DnsAuthority, Identity, ZoneRecord};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -41,102 +42,49 @@ async fn lab() -> Lab {
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let dir = tempfile::tempdir().unwrap();
-    let root = Ca::root("Lab Root CA", now).unwrap();
-    let issuing = root.intermediate("Lab Issuing CA", now).unwrap();
-    let inter = vec![issuing.der()];
-    let host = |h: &str| format!("{h}.{DOMAIN}");
-    let edge_id = |h: &str, extra: &[Vec<u8>]| {
-        let me = host(h);
-        issuing
-            .identity(
-                &me,
-                &[&me, &format!("collab-edge.{DOMAIN}")],
-                None,
-                extra,
-                now,
-            )
-            .unwrap()
-    };
-    let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-    let mut records = Vec::new();
-    let edge = |name: &str, addr: SocketAddr, records: &mut Vec<ZoneRecord>| {
-        records.push(ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            10,
-            10,
-            addr.port(),
-            host(name),
-        ));
-        records.push(ZoneRecord::Addr(host(name), addr.ip()));
-    };
-
-    let good = serve(any, Some(edge_id("good", &inter)), Behaviour::Https)
-        .await
-        .unwrap();
-    edge("good", good, &mut records);
-    let nointer = serve(any, Some(edge_id("nointer", &[])), Behaviour::Https)
-        .await
-        .unwrap();
-    edge("nointer", nointer, &mut records);
-    let me = host("nosan");
-    let nosan = serve(
-        any,
-        Some(issuing.identity(&me, &[&me], None, &inter, now).unwrap()),
-        Behaviour::Https,
-    )
-    .await
-    .unwrap();
-    edge("nosan", nosan, &mut records);
-    let me = host("selfsigned");
-    let selfsigned = serve(
-        any,
-        Some(pki::self_signed(&me, &[&me, &format!("collab-edge.{DOMAIN}")], now).unwrap()),
-        Behaviour::Https,
-    )
-    .await
-    .unwrap();
-    edge("selfsigned", selfsigned, &mut records);
+    let mut lab = Deployment::new("Lab", DOMAIN, now).unwrap();
+    let edge_san = format!("collab-edge.{DOMAIN}");
+    // An Expressway-E peer: served, and named in _collab-edge.
+    async fn edge(lab: &mut Deployment, name: &str, id: Option<Identity>, b: Behaviour) {
+        let fqdn = lab.fqdn(name);
+        let addr = lab.serve(&fqdn, id, b, false).await.unwrap();
+        lab.srv("_collab-edge._tls", 10, &fqdn, addr.port());
+    }
+    let good = lab.edge_identity(&lab.fqdn("good")).unwrap();
+    edge(&mut lab, "good", Some(good), Behaviour::Https).await;
+    let mut nointer = lab.edge_identity(&lab.fqdn("nointer")).unwrap();
+    nointer.chain.truncate(1);
+    edge(&mut lab, "nointer", Some(nointer), Behaviour::Https).await;
+    let me = lab.fqdn("nosan");
+    let nosan = lab.identity(&me, &[&me], None).unwrap();
+    edge(&mut lab, "nosan", Some(nosan), Behaviour::Https).await;
+    let me = lab.fqdn("selfsigned");
+    let selfsigned = pki::self_signed(&me, &[&me, &edge_san], now).unwrap();
+    edge(&mut lab, "selfsigned", Some(selfsigned), Behaviour::Https).await;
     let shared = pki::rsa_key().unwrap();
     for name in ["peer1", "peer2"] {
-        let me = host(name);
-        let (leaf, key) = issuing
-            .leaf(
-                &me,
-                &[&me, &format!("collab-edge.{DOMAIN}")],
-                None,
-                Some(&shared),
-                now,
-            )
+        let me = lab.fqdn(name);
+        let (leaf, key) = lab
+            .issuing
+            .leaf(&me, &[&me, &edge_san], None, Some(&shared), now)
             .unwrap();
-        let addr = serve(
-            any,
-            Some(Identity {
-                chain: vec![leaf, issuing.der()],
-                key,
-            }),
+        let chain = vec![leaf, lab.issuing.der()];
+        edge(
+            &mut lab,
+            name,
+            Some(Identity { chain, key }),
             Behaviour::Https,
         )
-        .await
-        .unwrap();
-        edge(name, addr, &mut records);
+        .await;
     }
-    records.push(ZoneRecord::Srv(
-        format!("_collab-edge._tls.{DOMAIN}"),
-        20,
-        10,
-        8443,
-        host("gone"),
-    ));
-    let reset = serve(any, None, Behaviour::ResetDuringHandshake)
-        .await
-        .unwrap();
-    edge("reset", reset, &mut records);
-    let silent = serve(any, None, Behaviour::Silent).await.unwrap();
-    edge("silent", silent, &mut records);
+    let gone = lab.fqdn("gone");
+    lab.srv("_collab-edge._tls", 20, &gone, 8443);
+    edge(&mut lab, "reset", None, Behaviour::ResetDuringHandshake).await;
+    edge(&mut lab, "silent", None, Behaviour::Silent).await;
 
     // openssl s_server presenting an edge chain.
     let mut children = Vec::new();
-    let ossl = edge_id("openssl", &inter);
+    let ossl = lab.edge_identity(&lab.fqdn("openssl")).unwrap();
     std::fs::write(dir.path().join("ossl-cert.pem"), pem(&ossl.chain[0])).unwrap();
     std::fs::write(dir.path().join("ossl-chain.pem"), pem(&ossl.chain[1])).unwrap();
     std::fs::write(dir.path().join("ossl-key.pem"), key_pem(&ossl.key)).unwrap();
@@ -164,68 +112,46 @@ async fn lab() -> Lab {
             .expect("openssl is installed (see .ci/run)"),
     );
     wait_for(port, "openssl s_server").await;
-    edge(
-        "openssl",
-        SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        &mut records,
-    );
+    let me = lab.fqdn("openssl");
+    lab.record(ZoneRecord::Addr(me.clone(), Ipv4Addr::LOCALHOST.into()));
+    lab.srv("_collab-edge._tls", 10, &me, port);
 
     // XMPP: lab servers with STARTTLS required, optional, absent.
-    let xmpp_id = |h: &str| {
-        let me = host(h);
-        issuing
-            .identity(&me, &[&me], Some(DOMAIN), &inter, now)
-            .unwrap()
-    };
-    let xmpp = |name: &str, addr: SocketAddr, records: &mut Vec<ZoneRecord>| {
-        records.push(ZoneRecord::Srv(
-            format!("_xmpp-client._tcp.{DOMAIN}"),
-            10,
-            10,
-            addr.port(),
-            host(name),
-        ));
-        records.push(ZoneRecord::Addr(host(name), addr.ip()));
-    };
     for (name, offer, required) in [
         ("xreq", true, true),
         ("xopt", true, false),
         ("xnone", false, false),
     ] {
-        let addr = serve(
-            any,
-            Some(xmpp_id(name)),
-            Behaviour::Xmpp {
-                domain: DOMAIN.into(),
-                offer,
-                required,
-            },
-        )
-        .await
-        .unwrap();
-        xmpp(name, addr, &mut records);
+        let me = lab.fqdn(name);
+        let id = lab.cup_identity(&me).unwrap();
+        let b = Behaviour::Xmpp {
+            domain: DOMAIN.into(),
+            offer,
+            required,
+        };
+        let addr = lab.serve(&me, Some(id), b, false).await.unwrap();
+        lab.srv("_xmpp-client._tcp", 10, &me, addr.port());
     }
 
     // prosody, the real XMPP server.
-    let id = xmpp_id("prosody");
-    let chain_pem = format!("{}{}", pem(&id.chain[0]), pem(&id.chain[1]));
-    let prosody =
-        match crate::start_prosody(dir.path(), DOMAIN, &chain_pem, &key_pem(&id.key)).await {
-            Some((child, port)) => {
-                children.push(child);
-                xmpp(
-                    "prosody",
-                    SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-                    &mut records,
-                );
-                true
-            }
-            None => false,
-        };
+    let me = lab.fqdn("prosody");
+    let id = lab.cup_identity(&me).unwrap();
+    let prosody = match crate::prosody_with(dir.path(), DOMAIN, &id).await {
+        Some((child, port)) => {
+            children.push(child);
+            lab.record(ZoneRecord::Addr(me.clone(), Ipv4Addr::LOCALHOST.into()));
+            lab.srv("_xmpp-client._tcp", 10, &me, port);
+            true
+        }
+        None => false,
+    };
 
-    let authority = DnsAuthority::start(any, DOMAIN, &records).await.unwrap();
+    let authority = lab
+        .start_dns(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .unwrap();
     let root_pem = dir.path().join("root.pem");
-    std::fs::write(&root_pem, pem(&root.der())).unwrap();
+    std::fs::write(&root_pem, lab.root_pem()).unwrap();
     Lab {
         dns: authority.addr,
         _authority: authority,
@@ -499,30 +425,16 @@ async fn demo_runs_offline_and_finds_its_defect() {
 async fn probe_tries_every_address_of_a_name() {
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let ca = Ca::root("Dual Root", now).unwrap();
-    let id = ca
-        .identity("dual.example.com", &["dual.example.com"], None, &[], now)
-        .unwrap();
-    let live = serve(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        Some(id),
-        Behaviour::Https,
-    )
-    .await
-    .unwrap();
+    let mut lab = Deployment::new("Dual", "example.com", now).unwrap();
+    let dual = lab.fqdn("dual");
+    let id = lab.identity(&dual, &[&dual], None).unwrap();
     // ::1 and 127.0.0.2 refuse on that port; 127.0.0.1 answers.
-    let records = vec![
-        ZoneRecord::Addr("dual.example.com".into(), "::1".parse().unwrap()),
-        ZoneRecord::Addr("dual.example.com".into(), "127.0.0.2".parse().unwrap()),
-        ZoneRecord::Addr("dual.example.com".into(), live.ip()),
-    ];
-    let dns = DnsAuthority::start(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        "example.com",
-        &records,
-    )
-    .await
-    .unwrap();
+    lab.record(ZoneRecord::Addr(dual.clone(), "::1".parse().unwrap()));
+    lab.record(ZoneRecord::Addr(dual.clone(), "127.0.0.2".parse().unwrap()));
+    let live = lab.serve(&dual, Some(id), Behaviour::Https, false);
+    let live = live.await.unwrap();
+    let dns = lab.start_dns(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let dns = dns.await.unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_edgetap"))
         .args(["probe", &format!("dual.example.com:{}", live.port())])
         .args([
@@ -544,5 +456,9 @@ async fn probe_tries_every_address_of_a_name() {
         h["endpoint"]["ip"], "127.0.0.1",
         "the address that answered"
     );
-    assert_eq!(h["chain"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        h["chain"].as_array().unwrap().len(),
+        2,
+        "leaf and intermediate"
+    );
 }

@@ -10,7 +10,6 @@ use crate::{
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 
-use edgetap::lab::pki::Ca;
 use edgetap::lab::{Behaviour, serve_with};
 use serde_json::Value;
 
@@ -18,21 +17,19 @@ const DOMAIN: &str = "example.com";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_through_passthrough_proxy_matches_probe() {
+    if !(crate::tool_present("curl", "curl_through_passthrough_proxy_matches_probe")
+        && crate::tool_present("tshark", "curl_through_passthrough_proxy_matches_probe"))
+    {
+        return;
+    }
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let root = Ca::root("Proxy Root", now).unwrap();
-    let issuing = root.intermediate("Proxy Issuing CA", now).unwrap();
-    let host = format!("expe.{DOMAIN}");
-    let good = issuing
-        .identity(
-            &host,
-            &[&host, &format!("collab-edge.{DOMAIN}")],
-            None,
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
-    let leaf_only = issuing.identity(&host, &[&host], None, &[], now).unwrap();
+    let LabPki {
+        lab, edge: good, ..
+    } = lab_pki("Proxy", DOMAIN, now);
+    let host = lab.fqdn("expe");
+    let mut leaf_only = lab.identity(&host, &[&host], None).unwrap();
+    leaf_only.chain.truncate(1);
     let chain_pems =
         [&good, &leaf_only].map(|id| id.chain.iter().map(|c| pem(c)).collect::<String>());
     let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
@@ -50,7 +47,7 @@ async fn curl_through_passthrough_proxy_matches_probe() {
 
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("root.pem");
-    std::fs::write(&ca, pem(&root.der())).unwrap();
+    std::fs::write(&ca, lab.root_pem()).unwrap();
     let ev = dir.path().join("events.jsonl");
     let cap = dir.path().join("proxy.pcapng");
     let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
@@ -306,19 +303,12 @@ async fn curl_through_passthrough_proxy_matches_probe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
+    if !crate::tool_present("openssl", "openssl_starttls_xmpp_through_proxy_to_prosody") {
+        return;
+    }
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let root = Ca::root("XMPP Proxy Root", now).unwrap();
-    let issuing = root.intermediate("XMPP Proxy Issuing CA", now).unwrap();
-    let cup = issuing
-        .identity(
-            "cup.example.com",
-            &["cup.example.com"],
-            Some(DOMAIN),
-            &[issuing.der()],
-            now,
-        )
-        .unwrap();
+    let LabPki { lab, cup, .. } = lab_pki("XMPP Proxy", DOMAIN, now);
     let dir = tempfile::tempdir().unwrap();
     let chain_pem = format!("{}{}", pem(&cup.chain[0]), pem(&cup.chain[1]));
     let Some((_prosody, upstream)) =
@@ -327,7 +317,7 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
         return;
     };
     let ca = dir.path().join("root.pem");
-    std::fs::write(&ca, pem(&root.der())).unwrap();
+    std::fs::write(&ca, lab.root_pem()).unwrap();
     let ev = dir.path().join("events.jsonl");
     let listen = free_port();
     let mut proxy = std::process::Command::new(env!("CARGO_BIN_EXE_edgetap"))
@@ -432,11 +422,15 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
 /// the verdict is on the real upstream chain; tshark decrypts both legs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intercept_mode_with_curl_and_openssl_starttls() {
+    if !(crate::tool_present("curl", "intercept_mode_with_curl_and_openssl_starttls")
+        && crate::tool_present("openssl", "intercept_mode_with_curl_and_openssl_starttls")
+        && crate::tool_present("tshark", "intercept_mode_with_curl_and_openssl_starttls"))
+    {
+        return;
+    }
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let LabPki {
-        root, edge, cup, ..
-    } = lab_pki("Intercept", DOMAIN, now);
+    let LabPki { lab, edge, cup } = lab_pki("Intercept", DOMAIN, now);
     let dir = tempfile::tempdir().unwrap();
     let ca_dir = dir.path().join("ca");
     let init = Command::new(env!("CARGO_BIN_EXE_edgetap"))
@@ -470,7 +464,7 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
     let prosody = crate::prosody_with(dir.path(), DOMAIN, &cup).await;
 
     let ca = dir.path().join("root.pem");
-    std::fs::write(&ca, pem(&root.der())).unwrap();
+    std::fs::write(&ca, lab.root_pem()).unwrap();
     let ev = dir.path().join("events.jsonl");
     let cap = dir.path().join("intercept.pcapng");
     let (lh, lx) = (free_port(), free_port());
@@ -664,10 +658,19 @@ async fn intercept_mode_with_curl_and_openssl_starttls() {
 /// each verdict rides on its Certificate frame, and the file replays to both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_connections_are_captured_in_time_order() {
+    if !(crate::tool_present(
+        "openssl",
+        "overlapping_connections_are_captured_in_time_order",
+    ) && crate::tool_present(
+        "tshark",
+        "overlapping_connections_are_captured_in_time_order",
+    )) {
+        return;
+    }
     use std::io::{BufRead as _, Write as _};
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
-    let LabPki { root, edge, .. } = lab_pki("Overlap", DOMAIN, now);
+    let LabPki { lab, edge, .. } = lab_pki("Overlap", DOMAIN, now);
     let host = format!("expe.{DOMAIN}");
     let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     let up = serve_with(any, Some(edge), Behaviour::Https, true)
@@ -675,7 +678,7 @@ async fn overlapping_connections_are_captured_in_time_order() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("root.pem");
-    std::fs::write(&ca, pem(&root.der())).unwrap();
+    std::fs::write(&ca, lab.root_pem()).unwrap();
     let cap = dir.path().join("overlap.pcapng");
     let port = free_port();
     let mut proxy = crate::spawn_proxy(&[
@@ -762,32 +765,4 @@ async fn overlapping_connections_are_captured_in_time_order() {
     );
     let replayed = crate::run(&["replay", cap, "--format", "json"]).json();
     assert_eq!(replayed["handshakes"].as_array().unwrap().len(), 2);
-}
-
-/// The proxy runs on jemalloc without huge pages (the other commands ask for
-/// them, .cargo/config.toml): it starts itself once more, in the same
-/// process, with `thp:default` in jemalloc's settings, and then listens and
-/// stops on a signal as it would have.
-#[test]
-fn the_proxy_runs_without_huge_pages_and_still_stops_on_a_signal() {
-    let port = crate::free_port();
-    let upstream = crate::refused_port();
-    let mut proxy = crate::spawn_proxy(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &format!("127.0.0.1:{}", upstream.port),
-        "--service",
-        "http",
-    ]);
-    crate::wait_child_listening(&mut proxy, port);
-    let environ = std::fs::read(format!("/proc/{}/environ", proxy.id())).unwrap();
-    let settings: Vec<&[u8]> = environ
-        .split(|b| *b == 0)
-        .filter(|v| v.starts_with(b"_RJEM_MALLOC_CONF="))
-        .collect();
-    assert_eq!(settings, [&b"_RJEM_MALLOC_CONF=thp:default"[..]]);
-    let (status, err, _) = crate::signal_and_wait(proxy, "INT", std::time::Duration::from_secs(10));
-    assert!(status.success(), "{status} {err}");
-    assert!(!err.contains("huge pages allowed"), "{err}");
 }

@@ -7,13 +7,13 @@
 //! while it runs.
 
 use crate::{
-    LabPki, chain_sha256s as sha256s, curl, events, finding_rules, free_port, lab_pki, pem,
+    LabPki, chain_sha256s as sha256s, curl, events, finding_rules, free_port, lab_pki,
     wait_child_listening,
 };
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 
-use edgetap::lab::{Behaviour, DnsAuthority, ZoneRecord, serve_with};
+use edgetap::lab::{Behaviour, ZoneRecord, serve_with};
 use serde_json::Value;
 
 const DOMAIN: &str = "example.com";
@@ -36,62 +36,36 @@ fn start_proxy(cfg: &std::path::Path, roots: &std::path::Path) -> std::process::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srv_placement_with_curl_and_openssl_starttls() {
+    if !(crate::tool_present("curl", "srv_placement_with_curl_and_openssl_starttls")
+        && crate::tool_present("openssl", "srv_placement_with_curl_and_openssl_starttls"))
+    {
+        return;
+    }
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let dir = tempfile::tempdir().unwrap();
-    let LabPki {
-        root, edge, cup, ..
-    } = lab_pki("SRV", DOMAIN, now);
-    let expe = format!("expe.{DOMAIN}");
-    let https = serve_with(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        Some(edge),
-        Behaviour::Https,
-        true,
-    )
-    .await
-    .unwrap();
+    let LabPki { mut lab, edge, cup } = lab_pki("SRV", DOMAIN, now);
+    let (expe, dead_host, cup_host) = (lab.fqdn("expe"), lab.fqdn("dead"), lab.fqdn("cup"));
+    let https = lab.serve(&expe, Some(edge), Behaviour::Https, true);
+    let https = https.await.unwrap();
     let prosody = crate::prosody_with(dir.path(), DOMAIN, &cup).await;
 
     // Nothing listens: the first SRV target refuses.
     let dead_guard = crate::refused_port();
     let dead = dead_guard.port;
     let lo = std::net::IpAddr::from(Ipv4Addr::LOCALHOST);
-    let mut records = vec![
-        ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            10,
-            10,
-            dead,
-            format!("dead.{DOMAIN}"),
-        ),
-        ZoneRecord::Addr(format!("dead.{DOMAIN}"), lo),
-        ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            20,
-            10,
-            https.port(),
-            expe.clone(),
-        ),
-        ZoneRecord::Addr(expe.clone(), lo),
-    ];
+    lab.srv("_collab-edge._tls", 10, &dead_host, dead);
+    lab.record(ZoneRecord::Addr(dead_host.clone(), lo));
+    lab.srv("_collab-edge._tls", 20, &expe, https.port());
     if let Some((_, port)) = &prosody {
-        records.push(ZoneRecord::Srv(
-            format!("_xmpp-client._tcp.{DOMAIN}"),
-            10,
-            10,
-            *port,
-            format!("cup.{DOMAIN}"),
-        ));
-        records.push(ZoneRecord::Addr(format!("cup.{DOMAIN}"), lo));
+        lab.srv("_xmpp-client._tcp", 10, &cup_host, *port);
+        lab.record(ZoneRecord::Addr(cup_host.clone(), lo));
     }
-    let authority =
-        DnsAuthority::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), DOMAIN, &records)
-            .await
-            .unwrap();
+    let authority = lab.start_dns(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let authority = authority.await.unwrap();
 
     let roots = dir.path().join("root.pem");
-    std::fs::write(&roots, pem(&root.der())).unwrap();
+    std::fs::write(&roots, lab.root_pem()).unwrap();
     let ev = dir.path().join("events.jsonl");
     let (lh, lx) = (free_port(), free_port());
     let mut config = format!(
@@ -207,8 +181,9 @@ async fn srv_listener_follows_changed_records() {
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let dir = tempfile::tempdir().unwrap();
-    let LabPki { root, edge, .. } = lab_pki("Refresh", DOMAIN, now);
-    let expe = format!("expe.{DOMAIN}");
+    let LabPki { mut lab, edge, .. } = lab_pki("Refresh", DOMAIN, now);
+    let expe = lab.fqdn("expe");
+    // Served, but in no record yet: the zone gains it below.
     let https = serve_with(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         Some(edge),
@@ -219,22 +194,13 @@ async fn srv_listener_follows_changed_records() {
     .unwrap();
     let lo = std::net::IpAddr::from(Ipv4Addr::LOCALHOST);
     let dead = crate::refused_port();
-    let records = vec![
-        ZoneRecord::Srv(
-            format!("_collab-edge._tls.{DOMAIN}"),
-            10,
-            10,
-            dead.port,
-            format!("dead.{DOMAIN}"),
-        ),
-        ZoneRecord::Addr(format!("dead.{DOMAIN}"), lo),
-    ];
-    let authority =
-        DnsAuthority::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), DOMAIN, &records)
-            .await
-            .unwrap();
+    let dead_host = lab.fqdn("dead");
+    lab.srv("_collab-edge._tls", 10, &dead_host, dead.port);
+    lab.record(ZoneRecord::Addr(dead_host, lo));
+    let authority = lab.start_dns(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let authority = authority.await.unwrap();
     let roots = dir.path().join("root.pem");
-    std::fs::write(&roots, pem(&root.der())).unwrap();
+    std::fs::write(&roots, lab.root_pem()).unwrap();
     let ev = dir.path().join("events.jsonl");
     let port = free_port();
     let cfg = dir.path().join("srv.toml");

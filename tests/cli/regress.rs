@@ -227,8 +227,8 @@ fn a_baseline_catches_the_certificate_being_swapped() {
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let pki = lab_pki("Regress", "example.com", now);
-    std::fs::write(d("root.pem"), pem(&pki.root.der())).unwrap();
-    std::fs::write(d("issuing.pem"), pem(&pki.issuing.der())).unwrap();
+    std::fs::write(d("root.pem"), pem(&pki.lab.root.der())).unwrap();
+    std::fs::write(d("issuing.pem"), pem(&pki.lab.issuing.der())).unwrap();
     std::fs::write(d("edge.pem"), pem(&pki.edge.chain[0])).unwrap();
     std::fs::write(d("edge.key"), key_pem(&pki.edge.key)).unwrap();
     let port = free_port();
@@ -264,16 +264,7 @@ ip-phone = "ok"
     // The certificate is renewed (same names, same CA): expectations still
     // hold, the baseline sees the swap.
     drop(server);
-    let renewed = pki
-        .issuing
-        .identity(
-            "expe.example.com",
-            &["expe.example.com", "collab-edge.example.com"],
-            None,
-            &[pki.issuing.der()],
-            now,
-        )
-        .unwrap();
+    let renewed = pki.lab.edge_identity("expe.example.com").unwrap();
     std::fs::write(d("edge2.pem"), pem(&renewed.chain[0])).unwrap();
     std::fs::write(d("edge2.key"), key_pem(&renewed.key)).unwrap();
     let _server = s_server(port, &d("edge2.pem"), &d("edge2.key"), &d("issuing.pem"));

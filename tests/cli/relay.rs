@@ -261,6 +261,9 @@ fn idle_timeout_closes_only_connections_silent_both_ways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intercept_passes_alpn_both_ways() {
+    if !crate::tool_present("openssl", "intercept_passes_alpn_both_ways") {
+        return;
+    }
     #[allow(clippy::disallowed_methods)]
     let now = time::OffsetDateTime::now_utc();
     let dir = tempfile::tempdir().unwrap();
@@ -274,10 +277,8 @@ async fn intercept_passes_alpn_both_ways() {
             .status
             .success()
     );
-    let root = edgetap::lab::pki::Ca::root("ALPN Root", now).unwrap();
-    let id = root
-        .identity("expe.example.com", &["expe.example.com"], None, &[], now)
-        .unwrap();
+    let lab = edgetap::lab::deployment::Deployment::new("ALPN", "example.com", now).unwrap();
+    let id = lab.edge_identity("expe.example.com").unwrap();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, pem(&id.chain[0])).unwrap();
     std::fs::write(&key, key_pem(&id.key)).unwrap();
@@ -405,6 +406,9 @@ fn dns_failure_ends_only_its_own_connection() {
 /// its own connection: a later one on the same listener still relays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_end_only_their_own_connection() {
+    if !crate::tool_present("curl", "resets_end_only_their_own_connection") {
+        return;
+    }
     use edgetap::lab::{Behaviour, serve};
     let dir = tempfile::tempdir().unwrap();
     let resetting = serve(
@@ -495,6 +499,9 @@ async fn resets_end_only_their_own_connection() {
 /// reaches the proxy's engine: 214 days before expiry is "soon" with 400.
 #[test]
 fn proxy_judges_at_the_time_at_names() {
+    if !crate::tool_present("openssl", "proxy_judges_at_the_time_at_names") {
+        return;
+    }
     let fx = crate::openssl_fixtures();
     let up = free_port();
     let (cert, key, chain) = (

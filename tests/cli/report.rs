@@ -238,8 +238,9 @@ fn chromium() -> Option<&'static str> {
 #[test]
 fn the_sample_report_renders_in_chromium() {
     let Some(browser) = chromium() else {
-        eprintln!(
-            "SKIPPED: chromium is not installed (apt-get install chromium); the HTML report was not rendered"
+        assert!(
+            crate::tool_present("chromium", "rendering the HTML report"),
+            "chromium runs but is not on the PATH as chromium"
         );
         return;
     };

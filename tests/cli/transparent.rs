@@ -210,7 +210,7 @@ async fn transparent_proxy_in_network_namespaces() {
     let now = time::OffsetDateTime::now_utc();
     let pki = crate::lab_pki("Transparent", "example.com", now);
     let root = dir.path().join("root.pem");
-    std::fs::write(&root, pem(&pki.root.der())).unwrap();
+    std::fs::write(&root, pem(&pki.lab.root.der())).unwrap();
     let (edge_cert, edge_key, edge_chain) = (
         dir.path().join("edge.pem"),
         dir.path().join("edge.key"),
@@ -218,7 +218,7 @@ async fn transparent_proxy_in_network_namespaces() {
     );
     std::fs::write(&edge_cert, pem(&pki.edge.chain[0])).unwrap();
     std::fs::write(&edge_key, key_pem(&pki.edge.key)).unwrap();
-    std::fs::write(&edge_chain, pem(&pki.issuing.der())).unwrap();
+    std::fs::write(&edge_chain, pem(&pki.lab.issuing.der())).unwrap();
     for accept in ["10.77.2.2:8443", "[fd77:2::2]:8443"] {
         ns.children.push(
             Command::new("ip")

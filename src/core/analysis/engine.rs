@@ -406,7 +406,7 @@ impl Engine {
         let known = self.public.union(&self.enterprise);
         // Each handshake judged on its own, on every core (a capture holds
         // thousands); most are judged from the cache.
-        let judged = crate::threads::map_in_parallel(observations.iter().collect(), |obs| {
+        let judged = crate::core::parallel::map_in_parallel(observations.iter().collect(), |obs| {
             self.judge(obs, now, &scopes, &known)
         });
         let mut handshakes: Vec<Handshake<'_>> = Vec::with_capacity(observations.len());
@@ -438,8 +438,9 @@ impl Engine {
             .zip(paths)
             .zip(entries)
             .collect();
-        let handshakes =
-            crate::threads::map_in_parallel(parts, |(((hs, mut findings), paths), chain)| {
+        let handshakes = crate::core::parallel::map_in_parallel(
+            parts,
+            |(((hs, mut findings), paths), chain)| {
                 // A finding says nothing to a client that does not speak the service.
                 let users = ProfileSet::of(
                     &Profile::ALL
@@ -463,7 +464,8 @@ impl Engine {
                     findings,
                     verdicts,
                 }
-            });
+            },
+        );
         Report {
             dns: None,
             capture: None,

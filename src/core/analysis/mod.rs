@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod engine;
 pub mod finding;
+pub mod guidance;
 pub mod profile;
 pub mod rules;
 

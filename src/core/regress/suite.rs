@@ -10,9 +10,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::core::hostport::parse_nameserver;
+use crate::core::timestamp::parse_time;
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use toml::Spanned;
 
 use crate::core::analysis::catalog;
@@ -226,11 +227,16 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
     let path = |p: &str| base.join(p);
     let at = match &raw.at {
         None => None,
-        Some(s) => Some(parse_time(s.get_ref()).or_else(|why| cx.err(s.span().start, why))?),
+        Some(s) => Some(
+            parse_time(s.get_ref()).or_else(|why| cx.err(s.span().start, format!("at = {why}")))?,
+        ),
     };
     let nameserver = match &raw.nameserver {
         None => None,
-        Some(s) => Some(parse_nameserver(s.get_ref()).or_else(|why| cx.err(s.span().start, why))?),
+        Some(s) => Some(
+            parse_nameserver(s.get_ref())
+                .or_else(|why| cx.err(s.span().start, format!("nameserver = {why}")))?,
+        ),
     };
     if let Some(o) = &raw.online
         && *o.get_ref()
@@ -419,23 +425,6 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
 fn parse_service(s: &str) -> Result<Service, String> {
     s.parse::<Service>()
         .map_err(|_| format!("{s:?} is not a service: use http, xmpp or sip"))
-}
-
-fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
-    OffsetDateTime::parse(s, &Rfc3339).or_else(|_| {
-        let date = time::macros::format_description!("[year]-[month]-[day]");
-        time::Date::parse(s, &date)
-            .map(|d| d.midnight().assume_utc())
-            .map_err(|_| {
-                format!("at = {s:?} is not a time: use RFC 3339 (2026-06-01T00:00:00Z) or a date")
-            })
-    })
-}
-
-fn parse_nameserver(s: &str) -> Result<SocketAddr, String> {
-    s.parse::<SocketAddr>()
-        .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-        .map_err(|_| format!("nameserver = {s:?} is not IP or IP:PORT"))
 }
 
 #[cfg(test)]

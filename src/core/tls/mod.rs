@@ -3,6 +3,9 @@
 //! traffic turns encrypted; and, with a key log, the encrypted rest of a
 //! TLS 1.3 handshake.
 
+/// Test scaffolding (the parsers' and exporter's tests, the replay bench):
+/// not part of the documented API; reached as `testing::tls_records`.
+#[doc(hidden)]
 pub mod build;
 pub mod iana;
 pub mod keylog;

@@ -64,9 +64,7 @@ pub fn check_online(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
             _ => None,
         }) {
             let reason = reason.as_deref().unwrap_or("no reason given");
-            let at = at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_else(|_| at.to_string());
+            let at = crate::core::timestamp::rfc3339(*at);
             let mut finding = Finding::new(
                 &c::REVOCATION_REVOKED,
                 format!("{subject} is revoked: {} {} says so ({reason}, since {at})", check.method.label(), check.url),

@@ -6,6 +6,7 @@ use time::macros::datetime;
 use super::Scope;
 use crate::core::analysis::catalog as c;
 use crate::core::analysis::finding::{CertSource, Finding};
+use crate::core::timestamp::rfc3339;
 
 /// Check notBefore/notAfter of each certificate on the path.
 pub fn check(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
@@ -73,12 +74,6 @@ pub fn check(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
             );
         }
     }
-}
-
-/// `2027-01-01T00:00:00Z`: the one way a time is written in reports.
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::core::tls::{DirectionParser, messages};
 use crate::core::x509::cert::CertInfo;
 use crate::core::x509::trust::{StoreKind, TrustStore};
 use crate::core::xmpp;
-use crate::input::capture::{OwnedItem, read_capture_from};
+use crate::input::capture::{Item, ReadSummary, read_capture_from};
 
 /// One fuzz target: its name (the file in `fuzz/fuzz_targets/`, the folder in
 /// `fuzz/corpus/`) and what it runs.
@@ -94,7 +94,7 @@ pub fn capture(data: &[u8]) {
 /// Each item of a capture read `block` bytes at a time, and the summary or
 /// error, as text.
 fn capture_items(data: &[u8], block: usize) -> (Vec<OwnedItem>, String) {
-    let (items, summary) = crate::input::capture::owned_items(data, block);
+    let (items, summary) = owned_items(data, block);
     let summary = match summary {
         Ok(s) => format!("{} {} {:?}", s.frames, s.format, s.truncated),
         Err(e) => e.to_string(),
@@ -329,4 +329,38 @@ pub fn revocation(data: &[u8]) {
     let _ = read_crl(answer, &cert, parts, when);
     let _ = read_ocsp(answer, &cert, parts, when);
     let _ = ocsp_request(&cert, parts);
+}
+
+/// An item, owned, to compare reads: frame number, time (its bits), link
+/// type and bytes; a key log has number 0 (frames count from 1).
+pub type OwnedItem = (u64, u64, u32, Vec<u8>);
+
+/// Every item of `source` read `block` bytes at a time, owned, and how the
+/// read ended (for the tests and the capture fuzz target, which compare
+/// block sizes).
+pub fn owned_items(
+    source: &[u8],
+    block: usize,
+) -> (
+    Vec<OwnedItem>,
+    Result<ReadSummary, crate::input::capture::CaptureError>,
+) {
+    let mut items = Vec::new();
+    let summary = crate::input::capture::read_capture_blocks(source, "capture", block, |item| {
+        items.push(owned(item))
+    });
+    (items, summary)
+}
+
+/// `item` as an [`OwnedItem`].
+pub fn owned(item: Item<'_>) -> OwnedItem {
+    match item {
+        Item::Frame {
+            number,
+            time,
+            linktype,
+            data,
+        } => (number, time.to_bits(), linktype, data.to_vec()),
+        Item::TlsKeys(text) => (0, 0, 0, text.as_bytes().to_vec()),
+    }
 }
