@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use crate::clock::JudgeTime;
 use crate::core::analysis::rules::DetectorConfig;
 use crate::core::analysis::{Engine, Outcome, Report};
+use crate::core::limits;
 use crate::core::observation::{Observation, Service};
 use crate::core::x509::{StoreKind, TrustStore};
 use crate::input::certs as input;
@@ -79,8 +80,8 @@ pub struct OnlineArgs {
     /// contacts no third party.
     #[arg(long)]
     pub online: bool,
-    /// Seconds each online fetch may take (with --online).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    /// Seconds each online fetch may take (with --online; 1 to 600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = online_timeout)]
     pub online_timeout: u64,
 }
 
@@ -91,7 +92,7 @@ impl OnlineArgs {
             return Ok(None);
         }
         Ok(Some(crate::net::revocation::Online::new(
-            std::time::Duration::from_secs(self.online_timeout.max(1)),
+            std::time::Duration::from_secs(self.online_timeout),
         )?))
     }
 }
@@ -127,8 +128,8 @@ pub struct TimeArgs {
     /// now: for fixed-date fixtures, or to see what next month's expiry does.
     #[arg(long, value_name = "RFC3339", value_parser = crate::core::timestamp::parse_time)]
     pub at: Option<OffsetDateTime>,
-    /// Warn about certificates expiring within this many days.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    /// Warn about certificates expiring within this many days (0 to 3650).
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = expiry_warn_days)]
     pub expiry_warn_days: i64,
 }
 
@@ -234,6 +235,34 @@ fn parse_report_path(s: &str) -> Result<PathBuf, String> {
         ));
     }
     Ok(path)
+}
+
+/// `--timeout`: seconds for one step, in [`limits::TIMEOUT_SECS`].
+pub fn timeout_secs(s: &str) -> Result<f64, String> {
+    limits::TIMEOUT_SECS.parse(s)
+}
+
+/// `--dns-timeout`: seconds for one DNS answer, in [`limits::DNS_TIMEOUT_SECS`].
+pub fn dns_timeout_secs(s: &str) -> Result<f64, String> {
+    limits::DNS_TIMEOUT_SECS.parse(s)
+}
+
+/// `--concurrency`, in [`limits::CONCURRENCY`].
+pub fn concurrency(s: &str) -> Result<usize, String> {
+    limits::CONCURRENCY.parse_whole(s).map(|n| n as usize)
+}
+
+/// `--pcap-max-mb`, in [`limits::PCAP_MAX_MB`].
+pub fn pcap_max_mb(s: &str) -> Result<u64, String> {
+    limits::PCAP_MAX_MB.parse_whole(s)
+}
+
+fn online_timeout(s: &str) -> Result<u64, String> {
+    limits::ONLINE_TIMEOUT_SECS.parse_whole(s)
+}
+
+fn expiry_warn_days(s: &str) -> Result<i64, String> {
+    limits::EXPIRY_WARN_DAYS.parse_whole(s).map(|n| n as i64)
 }
 
 /// Print `report` as `format`; exit 1 when `fail_on` is reached.

@@ -140,12 +140,16 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         handshake: Duration::from_secs(5),
     };
     let record = args.pcap.is_some() || args.keylog.is_some();
-    let probed = super::probe::probe_all_recorded(&targets, timeouts, now, 8, record).await;
+    let (probed, interrupted) =
+        super::probe::probe_all_recorded(&targets, timeouts, now, 8, record).await;
     let (observations, flows): (Vec<_>, Vec<_>) = probed.into_iter().unzip();
     let public = TrustStore::from_der_certs(vec![demo.lab.root.der()], StoreKind::Public)?;
     let engine = Engine::new(public, TrustStore::default(), DetectorConfig::default());
     let mut report = engine.evaluate(&observations, now);
     report.dns = Some(DnsReport::judge(discovery, true));
+    if let Some(why) = interrupted {
+        report.fell_short(why);
+    }
     let written = super::probe::write_flows(
         sink,
         args.keylog.as_deref(),

@@ -18,8 +18,9 @@ pub struct DnsArgs {
     /// Ask this nameserver (IP or IP:PORT; repeatable) instead of the system resolver.
     #[arg(long = "nameserver", value_name = "IP[:PORT]", value_parser = parse_nameserver)]
     pub nameservers: Vec<SocketAddr>,
-    /// Seconds to wait for each DNS answer; a look-up gives up after two (two attempts).
-    #[arg(long, value_name = "SECONDS", default_value_t = 2.0)]
+    /// Seconds to wait for each DNS answer (0.1 to 60); a look-up gives up
+    /// after two (two attempts).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2.0, value_parser = super::common::dns_timeout_secs)]
     pub dns_timeout: f64,
     /// The resolver is inside the enterprise: internal SRV records answering is expected.
     #[arg(long)]
@@ -29,7 +30,7 @@ pub struct DnsArgs {
 impl DnsArgs {
     /// The resolver these flags describe.
     pub fn resolver(&self) -> anyhow::Result<Dns> {
-        let timeout = Duration::from_secs_f64(self.dns_timeout.clamp(0.1, 60.0));
+        let timeout = Duration::from_secs_f64(self.dns_timeout);
         Ok(Dns::new(&self.nameservers, timeout)?)
     }
 }
@@ -60,6 +61,7 @@ pub async fn run(args: &DiscoverArgs) -> anyhow::Result<ExitCode> {
         dns: Some(DnsReport::judge(discovery, !args.dns.inside)),
         capture: None,
         handshakes: Vec::new(),
+        not_examined: None,
     };
     let now = crate::clock::now();
     Ok(super::common::emit(&report, now, args.format, args.fail_on))

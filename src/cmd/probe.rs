@@ -36,11 +36,12 @@ pub struct ProbeArgs {
     /// DNS flags.
     #[command(flatten)]
     pub dns: DnsArgs,
-    /// Endpoints probed at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Endpoints probed at once (1 to 1024).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = super::common::concurrency)]
     pub concurrency: usize,
-    /// Seconds allowed for each step (connect, each STARTTLS read, TLS handshake).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    /// Seconds allowed for each step (connect, each STARTTLS read, TLS
+    /// handshake; 0.1 to 600).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = super::common::timeout_secs)]
     pub timeout: f64,
     /// Write every probe connection to this capture (pcapng, or pcap for *.pcap):
     /// synthesised TCP, the verdict as a packet comment, TLS keys embedded (pcapng).
@@ -58,7 +59,7 @@ pub struct ProbeArgs {
 pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     let engine = args.analysis.engine()?;
     let now = args.analysis.now();
-    let step = Duration::from_secs_f64(args.timeout.clamp(0.1, 600.0));
+    let step = Duration::from_secs_f64(args.timeout);
     let timeouts = Timeouts {
         connect: step,
         starttls: step,
@@ -85,7 +86,8 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let started = Instant::now();
-    let probed = probe_all_recorded(&targets, timeouts, now, args.concurrency.max(1), record).await;
+    let (probed, interrupted) =
+        probe_all_recorded(&targets, timeouts, now, args.concurrency, record).await;
     tracing::info!(
         endpoints = targets.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -96,6 +98,12 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     args.analysis.check_online(&mut observations).await?;
     let mut report = engine.evaluate(&observations, now);
     report.dns = discovery.map(|d| DnsReport::judge(d, !args.dns.inside));
+    if targets.is_empty() {
+        report.fell_short("discovery gave no endpoint to probe");
+    }
+    if let Some(why) = &interrupted {
+        report.fell_short(why);
+    }
     write_flows(
         sink,
         args.keylog.as_deref(),
@@ -103,7 +111,14 @@ pub async fn run(args: &ProbeArgs) -> anyhow::Result<ExitCode> {
         &flows,
         dns.nameserver,
     )?;
-    args.analysis.emit(&report, now)
+    let code = args.analysis.emit(&report, now)?;
+    // Interrupted: what was written is whole, and the exit says the run was
+    // stopped (128 + SIGINT), whatever --fail-on says.
+    Ok(if interrupted.is_some() {
+        ExitCode::from(130)
+    } else {
+        code
+    })
 }
 
 /// What to probe for `target` (a DOMAIN, discovered through `dns`, or one
@@ -221,19 +236,24 @@ pub async fn probe_all(
 ) -> Vec<Observation> {
     probe_all_recorded(targets, timeouts, now, limit, false)
         .await
+        .0
         .into_iter()
         .map(|(o, _)| o)
         .collect()
 }
 
-/// As [`probe_all`], with each connection's bytes and keys when `record`.
+/// Each finished endpoint's observation (and recording), in target order.
+pub type ProbeResults = Vec<(Observation, Option<FlowLog>)>;
+
+/// As [`probe_all`], with each connection's bytes and keys when `record`;
+/// after Ctrl-C, what finished and how many were stopped (in words).
 pub async fn probe_all_recorded(
     targets: &[Target],
     timeouts: Timeouts,
     now: time::OffsetDateTime,
     limit: usize,
     record: bool,
-) -> Vec<(Observation, Option<FlowLog>)> {
+) -> (ProbeResults, Option<String>) {
     let gate = Arc::new(Semaphore::new(limit));
     let bar = progress(targets.len());
     let mut tasks = tokio::task::JoinSet::new();
@@ -255,6 +275,7 @@ pub async fn probe_all_recorded(
     // written, so an interrupted run leaves a complete capture.
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
+    let mut interrupted = None;
     loop {
         tokio::select! {
             joined = tasks.join_next() => match joined {
@@ -264,11 +285,14 @@ pub async fn probe_all_recorded(
             },
             _ = &mut interrupt => {
                 tasks.abort_all();
-                eprintln!(
-                    "edgetap: interrupted: reporting the {} endpoint(s) finished, {} stopped",
-                    results.iter().flatten().count(),
-                    targets.len() - results.iter().flatten().count()
+                let finished = results.iter().flatten().count();
+                let why = format!(
+                    "interrupted: {} of {} endpoint(s) were not probed",
+                    targets.len() - finished,
+                    targets.len()
                 );
+                eprintln!("edgetap: {why}; reporting the {finished} that finished");
+                interrupted = Some(why);
                 break;
             }
         }
@@ -276,7 +300,7 @@ pub async fn probe_all_recorded(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    results.into_iter().flatten().collect()
+    (results.into_iter().flatten().collect(), interrupted)
 }
 
 fn progress(n: usize) -> Option<indicatif::ProgressBar> {

@@ -48,8 +48,8 @@ pub struct ProxyArgs {
     /// Write what passed to this capture (pcapng, or pcap for *.pcap).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
-    /// Start a new capture file past this many megabytes (at least 1).
-    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Start a new capture file past this many megabytes (1 to 1048576).
+    #[arg(long, value_name = "MB", value_parser = super::common::pcap_max_mb)]
     pub pcap_max_mb: Option<u64>,
     /// In intercept mode, append both legs' TLS keys here (SSLKEYLOGFILE format).
     #[arg(long, value_name = "FILE")]
@@ -123,9 +123,6 @@ fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
         anyhow::bail!(
             "a key log holds the keys of intercepted sessions: add --intercept (with --ca), or drop --keylog / keylog; passthrough captures carry no keys edgetap could know"
         );
-    }
-    if cfg.pcap_max_mb == Some(0) {
-        anyhow::bail!("pcap_max_mb must be at least 1 (MB per capture file)");
     }
     cfg.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(cfg)
@@ -326,9 +323,10 @@ impl Screen {
     }
 }
 
-/// A config duration in seconds, `default` when unset, kept within 0.1 s .. 1 day.
+/// A config duration in seconds (checked by `ProxyConfig::validate`),
+/// `default` when unset.
 fn secs(v: Option<f64>, default: f64) -> Duration {
-    Duration::from_secs_f64(v.unwrap_or(default).clamp(0.1, 86_400.0))
+    Duration::from_secs_f64(v.unwrap_or(default))
 }
 
 /// Wait until no connection is open, for at most `limit`.

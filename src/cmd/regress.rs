@@ -47,8 +47,8 @@ pub struct RegressArgs {
     /// Report drift from a baseline recorded earlier with --record.
     #[arg(long, value_name = "BASELINE")]
     pub baseline: Option<PathBuf>,
-    /// Cases run at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Cases run at once (1 to 1024).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = super::common::concurrency)]
     pub concurrency: usize,
 }
 
@@ -185,10 +185,14 @@ async fn run_case(suite: &Suite, engine: &Engine, case: &Case) -> anyhow::Result
                 starttls: suite.timeout,
                 handshake: suite.timeout * 2,
             };
-            let probed = super::probe::probe_all_recorded(&targets, timeouts, now, 8, false).await;
+            let (probed, interrupted) =
+                super::probe::probe_all_recorded(&targets, timeouts, now, 8, false).await;
             let observations: Vec<_> = probed.into_iter().map(|(o, _)| o).collect();
             let mut report = engine.evaluate(&observations, now);
             report.dns = discovery.map(|d| DnsReport::judge(d, true));
+            if let Some(why) = interrupted {
+                report.fell_short(why);
+            }
             Ok(report)
         }
     }
@@ -268,7 +272,7 @@ fn read_baseline(path: &Path, names: &[String], version: &str) -> anyhow::Result
 /// Every selected case run, `--concurrency` at a time, each bounded in
 /// time; in suite and case order.
 async fn run_cases(args: &RegressArgs, suites: &[Suite]) -> anyhow::Result<Vec<Finished>> {
-    let gate = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let gate = Arc::new(Semaphore::new(args.concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for (si, suite) in suites.iter().enumerate() {
         let (public, enterprise) =

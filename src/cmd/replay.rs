@@ -260,8 +260,24 @@ pub fn analyse(
         .find(|c| c.discovery.lookup(SrvKind::CollabEdge).is_some())
         .or_else(|| files.iter().flat_map(|f| &f.discoveries).next())
         .map(|c| DnsReport::judge(c.discovery.clone(), false));
+    if report.handshakes.is_empty() {
+        report.fell_short(no_handshake_reason(&files));
+    }
     report.capture = Some(files);
     Ok((report, unreadable))
+}
+
+/// Why a replay judged nothing: how much was read, and where a capture broke.
+fn no_handshake_reason(files: &[CaptureFileReport]) -> String {
+    let frames: u64 = files.iter().map(|f| f.stats.frames).sum();
+    let read = match frames {
+        1 => "1 frame read".to_owned(),
+        n => format!("{n} frames read"),
+    };
+    match files.iter().find_map(|f| f.truncated.as_deref()) {
+        Some(cut) => format!("no TLS handshake was seen ({read}; {cut})"),
+        None => format!("no TLS handshake was seen in the capture ({read})"),
+    }
 }
 
 /// Run `replay`.

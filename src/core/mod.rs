@@ -8,6 +8,7 @@ pub mod capture;
 pub mod discovery;
 pub mod export;
 pub mod hostport;
+pub mod limits;
 pub mod observation;
 pub mod parallel;
 pub mod regress;

@@ -168,6 +168,10 @@ pub enum Step {
     /// Reading what was captured (damaged or missing server side): what
     /// happened on the wire is not known.
     Capture,
+    /// The client never sent a TLS ClientHello (plain HTTP to a TLS port,
+    /// another protocol): the client's doing, and nothing about the server's
+    /// certificate can be judged from it.
+    ClientHello,
 }
 
 /// Why a handshake did not complete: which step, which side ended it when

@@ -75,6 +75,27 @@ impl ProxyConfig {
 
     /// Check the configuration says something runnable.
     pub fn validate(&self) -> Result<(), String> {
+        use crate::core::limits::{PCAP_MAX_MB, PERIOD_SECS, TIMEOUT_SECS};
+        let numbers = [
+            (
+                "connect_timeout_secs",
+                self.connect_timeout_secs,
+                TIMEOUT_SECS,
+            ),
+            ("idle_timeout_secs", self.idle_timeout_secs, PERIOD_SECS),
+            ("srv_refresh_secs", self.srv_refresh_secs, PERIOD_SECS),
+            ("grace_secs", self.grace_secs, PERIOD_SECS),
+            (
+                "pcap_max_mb",
+                self.pcap_max_mb.map(|mb| mb as f64),
+                PCAP_MAX_MB,
+            ),
+        ];
+        for (key, value, range) in numbers {
+            if let Some(v) = value {
+                range.check(v).map_err(|why| format!("{key} = {why}"))?;
+            }
+        }
         if self.listeners.is_empty() {
             return Err(
                 "no listener: give --listen/--upstream/--service or [[listener]] in the config"

@@ -292,6 +292,14 @@ fn verdict_cell(v: Option<&Verdict>) -> String {
 /// Endpoints × profiles, worst first.
 fn summary(out: &mut String, report: &Report, prefix: &str) {
     out.push_str("<h2>Summary</h2>\n");
+    if let Some(why) = &report.not_examined {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\"><span class=\"badge {}\">unknown</span> for the whole run: {}; nothing below says the rest is ok.</p>",
+            outcome_class(Outcome::Unknown),
+            esc(why)
+        );
+    }
     if report.handshakes.is_empty() {
         out.push_str("<p class=\"note\">No handshake was observed.</p>\n");
         return;

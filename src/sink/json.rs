@@ -27,6 +27,10 @@ struct Head<'a> {
     #[serde(with = "time::serde::rfc3339")]
     analysed_at: OffsetDateTime,
     worst: crate::core::analysis::Outcome,
+    /// Why the run examined less than it set out to (then `worst` is at
+    /// least unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_examined: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dns: Option<&'a crate::core::analysis::engine::DnsReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +74,7 @@ fn head(report: &Report, now: OffsetDateTime) -> Head<'_> {
         edgetap: env!("CARGO_PKG_VERSION"),
         analysed_at: now,
         worst: report.worst(),
+        not_examined: report.not_examined.as_deref(),
         dns: report.dns.as_ref(),
         capture: report.capture.as_ref(),
     }

@@ -40,6 +40,14 @@ pub fn render(report: &Report, now: OffsetDateTime) -> String {
         "{BOLD}edgetap{BOLD:#} {count}analysed at {}",
         rfc3339(now)
     );
+    if let Some(why) = &report.not_examined {
+        let style = outcome_style(Outcome::Unknown);
+        let _ = writeln!(
+            out,
+            "{style}UNKNOWN{style:#} for the whole run: {}; nothing below says the rest is ok",
+            pr(why)
+        );
+    }
     if let Some(dns) = &report.dns {
         out.push('\n');
         dns_section(&mut out, dns);

@@ -657,3 +657,79 @@ fn a_dead_nameserver_costs_two_timeouts() {
         "took {took:?}: the bound is 2 x 2 s"
     );
 }
+
+/// Every numeric flag and setting is checked when it is read, with the
+/// range in the message, the same range everywhere: no NaN panics, no
+/// infinity or 1e30 waits forever, no 0 silently becomes something else.
+#[test]
+fn numeric_flags_are_checked_with_their_range() {
+    for (args, range) in [
+        (
+            &["probe", "expe.example.com:8443", "--timeout", "NaN"][..],
+            "between 0.1 and 600",
+        ),
+        (
+            &["probe", "expe.example.com:8443", "--timeout", "1e30"],
+            "between 0.1 and 600",
+        ),
+        (
+            &["probe", "expe.example.com:8443", "--timeout", "inf"],
+            "between 0.1 and 600",
+        ),
+        (
+            &["probe", "expe.example.com:8443", "--timeout", "0"],
+            "between 0.1 and 600",
+        ),
+        (
+            &["probe", "expe.example.com:8443", "--dns-timeout", "NaN"],
+            "between 0.1 and 60",
+        ),
+        (
+            &["discover", "example.com", "--dns-timeout", "0"],
+            "between 0.1 and 60",
+        ),
+        (
+            &["probe", "expe.example.com:8443", "--concurrency", "0"],
+            "between 1 and 1024",
+        ),
+        (
+            &["inspect", "--sample", "--online-timeout", "0"],
+            "between 1 and 600",
+        ),
+        (
+            &["inspect", "--sample", "--expiry-warn-days=-3"],
+            "between 0 and 3650",
+        ),
+        (
+            &["regress", "x.toml", "--concurrency", "0"],
+            "between 1 and 1024",
+        ),
+    ] {
+        fails_with(args, &[range]);
+        let r = run(args);
+        assert!(!r.stderr.contains("panicked"), "{args:?}: {}", r.stderr);
+    }
+    // The suite key and the proxy's configuration say the same.
+    let dir = tempfile::tempdir().unwrap();
+    let suite = write(
+        &dir,
+        "s.toml",
+        b"timeout_secs = nan\n[[case]]\nname = \"x\"\nchains = [\"c.pem\"]\nhost = \"x\"\n",
+    );
+    fails_with(
+        &["regress", &suite],
+        &["timeout_secs = NaN is out of range", "between 0.1 and 600"],
+    );
+    let cfg = write(
+        &dir,
+        "p.toml",
+        b"idle_timeout_secs = inf\n[[listener]]\nlisten = \"127.0.0.1:1\"\nupstream = \"127.0.0.1:2\"\n",
+    );
+    fails_with(
+        &["proxy", "--config", &cfg],
+        &[
+            "idle_timeout_secs = inf is out of range",
+            "between 0.1 and 86400",
+        ],
+    );
+}

@@ -345,7 +345,16 @@ async fn interrupted_probe_leaves_a_valid_capture() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("interrupted"), "{stderr}");
+    // Stopped, not finished: exit 130 (128 + SIGINT), and the run says
+    // what it did not examine (its worst is at least unknown: here the
+    // refused XMPP ports already fail).
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        doc["not_examined"], "interrupted: 1 of 4 endpoint(s) were not probed",
+        "{doc}"
+    );
+    assert_eq!(doc["worst"], "fail");
     let hs = doc["handshakes"].as_array().unwrap();
     // Finished: expe on its SRV port, and both hosts on 5222 (refused at once);
     // the silent server's HTTPS probe was still waiting and was stopped.

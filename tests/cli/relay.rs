@@ -689,3 +689,59 @@ fn a_full_disk_is_said_once_and_relaying_goes_on() {
     );
     assert!(err.contains("not written to the events file"), "{err}");
 }
+
+/// Plain HTTP sent through the proxy to a TLS upstream (`curl http://` to an
+/// HTTPS server): the client never sent a ClientHello. That is the client's
+/// doing: failure_by client, every profile unknown with why, and no
+/// tls.handshake-failed against a server that is fine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_a_tls_upstream_is_the_clients_doing() {
+    if !crate::tool_present("curl", "plain_http_to_a_tls_upstream_is_the_clients_doing") {
+        return;
+    }
+    let upstream = edgetap::lab::serve_https("Plain Root", "expe.example.com")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let ev = dir.path().join("events.jsonl");
+    let _px = proxy(&[
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &upstream.to_string(),
+        "--service",
+        "http",
+        "--events",
+        ev.to_str().unwrap(),
+    ]);
+    wait_listening(port);
+    tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args(["-s", "--max-time", "5"])
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    // The first connection is wait_listening's, which sends nothing.
+    let e = wait_events(&ev, 2);
+    let h = e
+        .iter()
+        .map(|event| &event["handshake"])
+        .find(|h| !h.is_null())
+        .unwrap_or_else(|| panic!("no handshake judged: {e:?}"));
+    assert_eq!(h["tls"]["failure_step"], "client-hello", "{h}");
+    assert_eq!(h["tls"]["failure_by"], "client", "{h}");
+    let failure = h["tls"]["failure"].as_str().unwrap();
+    assert!(
+        failure
+            .starts_with("the client sent no TLS ClientHello (its first bytes: \"GET / HTTP/1.1"),
+        "{failure}"
+    );
+    assert!(crate::finding_rules(h).is_empty(), "{h}");
+    for (profile, v) in h["verdicts"].as_object().unwrap() {
+        assert_eq!(v["outcome"], "unknown", "{profile}: {v}");
+    }
+}

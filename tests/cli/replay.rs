@@ -341,3 +341,69 @@ fn edge_domain_from_the_command_line() {
             .contains("--edge-domain")
     );
 }
+
+/// A capture that holds no handshake (a pcap header and nothing else, or a
+/// pcapng cut before the first handshake) judged nothing: the run is
+/// unknown, never ok, says why at the top, and `--fail-on warn` is reached.
+#[test]
+fn a_capture_without_a_handshake_is_unknown_not_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    // pcap header: little-endian, v2.4, snaplen 262144, Ethernet; no record.
+    let empty = dir.path().join("header-only.pcap");
+    let mut header = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+        header.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(&empty, &header).unwrap();
+    let mut captures = vec![(
+        empty,
+        "no TLS handshake was seen in the capture (0 frames read)",
+    )];
+    // The demo capture cut after its third frame (DNS only, no handshake yet).
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo/demo.pcapng");
+    let cut = dir.path().join("cut.pcapng");
+    if crate::tool_present("editcap", "a capture cut by editcap") {
+        let out = std::process::Command::new("editcap")
+            .args(["-r"])
+            .arg(&demo)
+            .arg(&cut)
+            .arg("1-3")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        captures.push((
+            cut,
+            "no TLS handshake was seen in the capture (3 frames read)",
+        ));
+    }
+    for (file, why) in captures {
+        let file = file.display().to_string();
+        let r = crate::run(&["replay", &file, "--format", "json", "--fail-on", "warn"]);
+        assert_eq!(r.code, 1, "--fail-on warn is reached: {}", r.stderr);
+        let doc = r.json();
+        assert_eq!(doc["worst"], "unknown", "{doc}");
+        assert_eq!(doc["not_examined"], why, "{doc}");
+        let text = crate::run(&["replay", &file]);
+        assert_eq!(text.code, 0, "{}", text.stderr);
+        let second = text.stdout.lines().nth(1).unwrap_or_default();
+        assert!(
+            second.starts_with("UNKNOWN for the whole run: no TLS handshake"),
+            "{}",
+            text.stdout
+        );
+        let html = crate::run(&["replay", &file, "--format", "html"]);
+        assert!(
+            html.stdout
+                .contains("unknown</span> for the whole run: no TLS handshake"),
+            "{}",
+            html.stdout
+        );
+    }
+    // A capture with handshakes says nothing of the kind.
+    let r = crate::run(&["replay", &demo.display().to_string(), "--format", "json"]);
+    assert!(r.json()["not_examined"].is_null());
+}

@@ -130,6 +130,7 @@ const CORE_LAYERS: &[(&str, u8)] = &[
     ("tls", 0),
     ("hostport", 0),
     ("timestamp", 0),
+    ("limits", 0),
     ("parallel", 0),
     ("observation", 1),
     ("xmpp", 2),

@@ -238,6 +238,11 @@ pub struct Report {
     pub capture: Option<Vec<crate::core::capture::CaptureFileReport>>,
     /// One entry per observation, in input order.
     pub handshakes: Vec<HandshakeReport>,
+    /// Why the run examined less than it set out to (a capture without a
+    /// handshake, a probe interrupted or with nothing to probe): the run's
+    /// outcome is then unknown, never ok. Set by the command that ran it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_examined: Option<String>,
 }
 
 /// What DNS discovery found and what it means per profile.
@@ -289,8 +294,10 @@ impl DnsReport {
 }
 
 impl Report {
-    /// The worst outcome over discovery, all handshakes and all profiles.
+    /// The worst outcome over discovery, all handshakes and all profiles;
+    /// at least unknown when the run examined less than it set out to.
     pub fn worst(&self) -> Outcome {
+        let short = self.not_examined.as_ref().map(|_| Outcome::Unknown);
         self.handshakes
             .iter()
             .flat_map(|h| h.verdicts.values().map(|v| v.outcome))
@@ -299,8 +306,15 @@ impl Report {
                     .iter()
                     .flat_map(|d| d.verdicts.values().map(|v| v.outcome)),
             )
+            .chain(short)
             .max()
             .unwrap_or(Outcome::Ok)
+    }
+
+    /// Say the run examined less than it set out to (the first reason given
+    /// stays).
+    pub fn fell_short(&mut self, why: impl Into<String>) {
+        self.not_examined.get_or_insert_with(|| why.into());
     }
 }
 
@@ -470,6 +484,7 @@ impl Engine {
             dns: None,
             capture: None,
             handshakes,
+            not_examined: None,
         }
     }
 
@@ -550,6 +565,7 @@ pub fn chain_unseen(obs: &crate::core::observation::Observation) -> Option<Strin
     if let Some(f) = &obs.tls.failure {
         return Some(match f.step {
             Step::Capture => format!("the capture does not show the handshake: {}", f.reason),
+            Step::ClientHello => format!("nothing of the server was judged: {}", f.reason),
             _ => format!(
                 "the handshake ended before the server's certificate: {}",
                 f.reason

@@ -129,6 +129,11 @@ const XMPP_MODES: Source = src(
     "XMPP security modes",
     "XMPP client-to-IM and Presence secure mode is on by default; turned off, credentials travel in the clear",
 );
+const OUTSIDE_VALIDITY: Source = src(
+    RFC5280,
+    "6.1.3 (a)(2)",
+    "a certificate outside its validity period fails path validation",
+);
 const ASSUMED_TLS: Source = src(
     "client-behaviour.md (edgetap's design notes)",
     "TLS parameters",
@@ -206,28 +211,12 @@ pub static GUIDANCE: &[Guidance] = &[
     Guidance {
         id: "validity.expired",
         fix: "renew the certificate: generate a CSR, have it signed and upload it with its chain before clients see it expire",
-        sources: &[
-            UNTRUSTED_PROMPTS,
-            PHONES_PUBLIC_ONLY,
-            src(
-                RFC5280,
-                "6.1.3 (a)(2)",
-                "a certificate outside its validity period fails path validation",
-            ),
-        ],
+        sources: &[UNTRUSTED_PROMPTS, PHONES_PUBLIC_ONLY, OUTSIDE_VALIDITY],
     },
     Guidance {
         id: "validity.not-yet-valid",
         fix: "check the clocks on client and server (NTP); if they are right, reissue the certificate with a correct start date",
-        sources: &[
-            UNTRUSTED_PROMPTS,
-            PHONES_PUBLIC_ONLY,
-            src(
-                RFC5280,
-                "6.1.3 (a)(2)",
-                "a certificate outside its validity period fails path validation",
-            ),
-        ],
+        sources: &[UNTRUSTED_PROMPTS, PHONES_PUBLIC_ONLY, OUTSIDE_VALIDITY],
     },
     Guidance {
         id: "validity.expires-soon",

@@ -101,6 +101,38 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
     obs
 }
 
+/// The client sent bytes, none of them a TLS ClientHello, and the server
+/// showed no handshake of its own: a client speaking another protocol to
+/// this port (plain HTTP to a TLS port), not a failure of the server. An
+/// XMPP stream waiting for STARTTLS is not this.
+fn no_client_hello(c: &TlsConnection) -> bool {
+    c.client_hello.is_none()
+        && c.server_hello.is_none()
+        && c.certificates.is_none()
+        && !c.client_prefix.is_empty()
+        && protocol_service(c).is_none()
+}
+
+/// What the client sent instead of a ClientHello, how the server answered,
+/// and what to check.
+fn client_spoke_first(c: &TlsConnection, fatal: Option<&(bool, u8, u8)>) -> String {
+    let first = &c.client_prefix[..c.client_prefix.len().min(24)];
+    let shown: String = String::from_utf8_lossy(first)
+        .chars()
+        .map(|ch| if ch.is_control() { '.' } else { ch })
+        .collect();
+    let answer = match fatal {
+        Some((true, _, desc)) => format!(
+            "; the server answered with a fatal {} alert",
+            alert_description_name(*desc)
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "the client sent no TLS ClientHello (its first bytes: {shown:?}){answer}; check that the client speaks TLS to this port (https://, not http://)"
+    )
+}
+
 /// What one watched handshake shows, whoever watched it (a capture or the
 /// proxy's passthrough watch); `origin` says who, when and where.
 pub fn handshake_observation(
@@ -169,6 +201,11 @@ pub fn handshake_observation(
     obs.tls.decryption = c.decryption.as_ref().map(|d| d.note.clone());
     let fatal = c.alerts.iter().find(|(_, level, _)| *level == 2);
     obs.tls.failure = match (fatal, &c.server_hello, &c.certificates) {
+        _ if no_client_hello(c) => Some(Failure::new(
+            Step::ClientHello,
+            Some(Side::Client),
+            client_spoke_first(c, fatal),
+        )),
         (Some((from_server, _, desc)), _, _) => {
             let side = if *from_server {
                 Side::Server
@@ -239,6 +276,40 @@ mod tests {
             server_flight: Vec::new(),
             client_flight: Vec::new(),
         }
+    }
+
+    /// Plain HTTP sent to a TLS port: the client never sent a ClientHello
+    /// and the server answered with a fatal alert. The client's doing, said
+    /// so; no server failure (the engine judges it unknown, not fail).
+    #[test]
+    fn a_client_that_sent_no_client_hello_is_not_a_server_failure() {
+        let none = HashMap::new();
+        let mut http = connection(8443, b"GET / HTTP/1.1\r\nHost: expe\r\n\r\n", &[]);
+        http.client_hello = None;
+        http.alerts = vec![(true, 2, 50)];
+        let failure = observation(&http, "c.pcap", &none).tls.failure.unwrap();
+        assert_eq!(failure.step, Step::ClientHello);
+        assert_eq!(failure.by, Some(Side::Client));
+        assert!(
+            failure.reason.starts_with("the client sent no TLS ClientHello (its first bytes: \"GET / HTTP/1.1..Host: ex\"); the server answered with a fatal decode_error alert"),
+            "{}",
+            failure.reason
+        );
+        // An XMPP client waiting for STARTTLS, and a handshake whose client
+        // side was not captured, are not this.
+        let mut xmpp = connection(
+            5222,
+            crate::core::xmpp::client_stream_open("example.com").as_bytes(),
+            &[],
+        );
+        xmpp.client_hello = None;
+        let obs = observation(&xmpp, "c.pcap", &none);
+        assert_ne!(obs.tls.failure.map(|f| f.step), Some(Step::ClientHello));
+        let mut unseen = connection(8443, b"", &[]);
+        unseen.client_hello = None;
+        unseen.alerts = vec![(true, 2, 50)];
+        let obs = observation(&unseen, "c.pcap", &none);
+        assert_eq!(obs.tls.failure.map(|f| f.by), Some(Some(Side::Server)));
     }
 
     #[test]

@@ -325,7 +325,7 @@ fn summarise(mut conn: Connection) -> Option<TlsConnection> {
     let mut t = empty(&conn, server);
     t.server_flight = conn.dirs[server].tls.take_flight();
     t.client_flight = conn.dirs[client].tls.take_flight();
-    t.client_prefix = conn.dirs[client].tls.prefix().to_vec();
+    t.client_prefix = conn.dirs[client].tls.plaintext();
     t.server_prefix = conn.dirs[server].tls.prefix().to_vec();
     for (frame, time, e) in &conn.dirs[client].events {
         t.client_event(*frame, *time, e);

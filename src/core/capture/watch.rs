@@ -105,7 +105,7 @@ impl Watch {
         seen.client.finish();
         seen.server.finish();
         let mut t = TlsConnection::new(id, client, server);
-        t.client_prefix = seen.client.prefix().to_vec();
+        t.client_prefix = seen.client.plaintext();
         t.server_prefix = seen.server.prefix().to_vec();
         for e in &seen.client_events {
             t.client_event(0, 0.0, e);

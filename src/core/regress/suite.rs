@@ -248,8 +248,10 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<Suite, SuiteError> {
     }
     let timeout = match &raw.timeout_secs {
         None => Duration::from_secs(5),
-        Some(t) if (0.1..=600.0).contains(t.get_ref()) => Duration::from_secs_f64(*t.get_ref()),
-        Some(t) => return cx.err(t.span().start, "timeout_secs must be between 0.1 and 600"),
+        Some(t) => match crate::core::limits::TIMEOUT_SECS.check(*t.get_ref()) {
+            Ok(v) => Duration::from_secs_f64(v),
+            Err(why) => return cx.err(t.span().start, format!("timeout_secs = {why}")),
+        },
     };
     let mut cases: Vec<Case> = Vec::new();
     for c in raw.cases {

@@ -104,6 +104,17 @@ impl DirectionParser {
         &self.prefix
     }
 
+    /// The plaintext this direction sent: [`Self::prefix`], and while no TLS
+    /// record has been found yet, the bytes held while looking for one (a
+    /// client that sent plain HTTP to a TLS port).
+    pub fn plaintext(&self) -> Vec<u8> {
+        let mut text = self.prefix.clone();
+        if matches!(self.state, State::Seeking) {
+            text.extend_from_slice(&self.buf);
+        }
+        text
+    }
+
     /// A parser that keeps the encrypted records of a TLS 1.3 handshake
     /// (this side's, once it is known which side is which), for a key log.
     pub fn keeping_tls13_flights() -> DirectionParser {

@@ -19,8 +19,9 @@ fn failure_fix(f: &Failure) -> &'static str {
         (Step::TlsHandshake, Some(Side::Client)) => {
             "the client ended the handshake: its alert names why (unknown_ca or bad_certificate: it does not accept the chain; see the chain findings for the cause)"
         }
-        // (A capture that missed the handshake fires no finding.)
-        (Step::TlsHandshake | Step::Capture, _) => {
+        // (A capture that missed the handshake, or a client that sent no
+        // ClientHello, fires no finding.)
+        (Step::TlsHandshake | Step::Capture | Step::ClientHello, _) => {
             "check that the server listens with TLS on this port and accepts TLS 1.2 with current cipher suites; the reason names what failed"
         }
     }
@@ -41,14 +42,19 @@ pub fn check(hs: &Handshake<'_>, out: &mut Vec<Finding>) {
                 .fix("nothing to fix on the server; to see the exact bytes, use intercept mode or a TLS 1.2 capture"),
         );
     }
-    // A capture that misses the server's side shows no failure, only that the
-    // handshake was not seen: the verdict says "not judged" instead.
-    if let Some(failure) = tls.failure.as_ref().filter(|f| f.step != Step::Capture) {
+    // A capture that misses the server's side, or a client that never sent a
+    // ClientHello, shows no failure of the server: the verdict says "not
+    // judged" instead.
+    if let Some(failure) = tls
+        .failure
+        .as_ref()
+        .filter(|f| !matches!(f.step, Step::Capture | Step::ClientHello))
+    {
         let step = match failure.step {
             Step::Connect => "connect",
             Step::Starttls => "XMPP STARTTLS",
             Step::TlsHandshake => "TLS handshake",
-            Step::Capture => "capture",
+            Step::Capture | Step::ClientHello => "capture",
         };
         out.push(
             Finding::new(
@@ -217,5 +223,32 @@ mod tests {
         let v = &report.handshakes[0].verdicts[&Profile::Jabber];
         assert_eq!(v.outcome.as_str(), "unknown");
         assert!(v.not_judged.as_deref().unwrap().contains("no ServerHello"));
+    }
+
+    /// A client that sent no ClientHello (plain HTTP to a TLS port) is not
+    /// a server failure: nothing fires, every profile is unknown with why.
+    #[test]
+    fn a_client_without_a_client_hello_is_not_judged_not_failed() {
+        use crate::core::analysis::Profile;
+        use crate::core::observation::{Failure, Step};
+        let (mut case, _, _) = good_edge();
+        case.presented.clear();
+        case.tls.failure = Some(Failure::new(
+            Step::ClientHello,
+            Some(crate::core::tls::iana::Side::Client),
+            "the client sent no TLS ClientHello (its first bytes: \"GET / HTTP/1.1\")",
+        ));
+        let report = case.run();
+        assert_quiet(&report, "tls.handshake-failed");
+        for p in Profile::ALL {
+            let v = &report.handshakes[0].verdicts[&p];
+            assert_eq!(v.outcome.as_str(), "unknown", "{p:?}");
+            assert!(
+                v.not_judged
+                    .as_deref()
+                    .unwrap()
+                    .contains("sent no TLS ClientHello")
+            );
+        }
     }
 }
