@@ -26,8 +26,9 @@ pub struct ProxyArgs {
     /// A TOML configuration (see configs/proxy-*.toml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Listen here (repeatable; taken in order with --upstream and --service).
-    #[arg(long, value_name = "ADDR")]
+    /// Listen here: IP:PORT, localhost:PORT or a PORT alone (loopback);
+    /// repeatable, taken in order with --upstream and --service.
+    #[arg(long, value_name = "ADDR", value_parser = crate::core::hostport::parse_listen)]
     pub listen: Vec<SocketAddr>,
     /// Relay to HOST:PORT, "srv" for the domain's SRV targets, or "original" for
     /// transparent mode (the destination before an iptables REDIRECT).
@@ -105,6 +106,11 @@ fn config(args: &ProxyArgs) -> anyhow::Result<ProxyConfig> {
     }
     if args.domain.is_some() {
         cfg.domain = args.domain.clone();
+    }
+    if cfg.domain.is_none() && args.upstream.iter().any(|u| u == "srv") {
+        anyhow::bail!(
+            "--upstream srv follows a domain's _collab-edge SRV records: add --domain example.com (the domain users sign in with)"
+        );
     }
     cfg.nameservers.extend(args.nameservers.iter().cloned());
     if args.events.is_some() {

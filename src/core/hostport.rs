@@ -17,6 +17,26 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
         .then(|| (host.to_owned(), port))
 }
 
+/// An address to listen on as users write one: `IP:PORT`, `[IPv6]:PORT`,
+/// `localhost:PORT`, or a `PORT` alone; the last two on loopback (edgetap
+/// listens on the network only when told an address there).
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let loopback = |port: &str| {
+        port.parse::<u16>()
+            .ok()
+            .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+    };
+    s.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| loopback(s))
+        .or_else(|| s.strip_prefix("localhost:").and_then(loopback))
+        .ok_or_else(|| {
+            format!(
+                "{s:?} is not an address to listen on: give IP:PORT (127.0.0.1:8443, [::1]:8443, 0.0.0.0:8443 for the network), localhost:PORT or a PORT alone (loopback)"
+            )
+        })
+}
+
 /// A nameserver as users write one: `IP`, `IP:PORT`, `[IPv6]` or
 /// `[IPv6]:PORT` (port 53 when none is given); otherwise what to write.
 pub fn parse_nameserver(s: &str) -> Result<SocketAddr, String> {
@@ -100,6 +120,27 @@ pub fn connection_order(addrs: &[std::net::IpAddr]) -> Vec<std::net::IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses_default_to_loopback() {
+        let at = |s: &str| parse_listen(s).unwrap().to_string();
+        assert_eq!(at("18451"), "127.0.0.1:18451");
+        assert_eq!(at("localhost:18451"), "127.0.0.1:18451");
+        assert_eq!(at("0.0.0.0:8443"), "0.0.0.0:8443");
+        assert_eq!(at("[::1]:8443"), "[::1]:8443");
+        for bad in [
+            "",
+            "host.example.com:8443",
+            "localhost",
+            "70000",
+            "127.0.0.1",
+        ] {
+            assert!(
+                parse_listen(bad).unwrap_err().contains("localhost:PORT"),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn nameservers_with_or_without_a_port() {

@@ -89,6 +89,18 @@ pub enum ClientEvent {
     StartTls,
 }
 
+/// Whether a client's first bytes open an XMPP stream in plaintext (an XML
+/// stream header, to be upgraded with STARTTLS) rather than TLS at once (a
+/// handshake record): the one decision passthrough and intercept both make
+/// from what the client sends, whatever the port. `None` until a byte other
+/// than white space has come.
+pub fn opens_xmpp_stream(first: &[u8]) -> Option<bool> {
+    first
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .map(|b| *b == b'<')
+}
+
 /// Find the first decisive server element in `buf`. Returns it and the bytes used.
 pub fn scan_server(buf: &[u8]) -> Result<Option<(ServerEvent, usize)>, XmppError> {
     require_xml(buf)?;

@@ -75,15 +75,43 @@ pub enum InputError {
         reason: String,
     },
     /// Neither PEM nor DER.
-    #[error(
-        "{path}: not a certificate: the file is neither PEM (no BEGIN CERTIFICATE line) nor DER X.509 ({reason})"
-    )]
+    #[error("{path}: not a certificate: {reason}")]
     NotCertificate {
         /// The file.
         path: PathBuf,
-        /// What the DER parser said.
+        /// What the file is instead, and what to give or run.
         reason: String,
     },
+}
+
+/// What a file that is neither PEM nor a DER certificate is, in words, with
+/// what to give or run instead: a capture, a PKCS#7/#12 file or a key, text,
+/// or bytes nothing recognises.
+fn what_it_is(bytes: &[u8]) -> String {
+    let capture = matches!(
+        bytes.get(..4),
+        Some(
+            [0xd4, 0xc3, 0xb2, 0xa1]
+                | [0xa1, 0xb2, 0xc3, 0xd4]
+                | [0x4d, 0x3c, 0xb2, 0xa1]
+                | [0xa1, 0xb2, 0x3c, 0x4d]
+                | [0x0a, 0x0d, 0x0d, 0x0a]
+        )
+    );
+    if capture || bytes.starts_with(&[0x1f, 0x8b]) {
+        return "it is a packet capture (pcap, pcapng or gzip); judge the handshakes in it with `edgetap replay FILE`".into();
+    }
+    if let Some(kind) = der_kind(bytes) {
+        return kind.to_owned();
+    }
+    let text = bytes
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
+    if text * 10 >= bytes.len() * 9 {
+        return "it is text without a BEGIN CERTIFICATE block; give the certificate chain as PEM (BEGIN CERTIFICATE blocks) or DER".into();
+    }
+    "it is neither PEM nor a DER X.509 certificate; give the certificate chain as PEM (BEGIN CERTIFICATE blocks) or DER".into()
 }
 
 /// What a DER file that is not a certificate most likely is, from its first
@@ -196,12 +224,9 @@ pub fn parse_certificates(bytes: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, Inp
         }
         return match CertInfo::parse(bytes) {
             Ok(_) => Ok(vec![bytes.to_vec()]),
-            Err(e) => Err(InputError::NotCertificate {
+            Err(_) => Err(InputError::NotCertificate {
                 path,
-                reason: der_kind(bytes).map_or_else(
-                    || e.to_string().replace("not a valid X.509 certificate: ", ""),
-                    str::to_owned,
-                ),
+                reason: what_it_is(bytes),
             }),
         };
     }
@@ -236,12 +261,7 @@ pub fn parse_certificates(bytes: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, Inp
         }
         if pem.label.ends_with("PRIVATE KEY") {
             // A key pasted beside the certificates (a server's own bundle): not
-            // ours to read. Said once, never decoded or kept.
-            tracing::warn!(
-                "{}: PEM block {index} is a {}: skipped (edgetap reads only the certificates and keeps no key)",
-                path.display(),
-                pem.label
-            );
+            // ours to read, never decoded or kept; said once below.
             skipped_key.get_or_insert((index, pem.label));
             continue;
         }
@@ -262,9 +282,17 @@ pub fn parse_certificates(bytes: &[u8], path: &Path) -> Result<Vec<Vec<u8>>, Inp
         })?;
         certs.push(pem.contents);
     }
-    if let (true, Some((index, label))) = (certs.is_empty(), skipped_key) {
-        // Only a key: the wrong file, not a bundle with a key in it.
-        return Err(InputError::NotCertificatePem { path, index, label });
+    match skipped_key {
+        // Only a key: the wrong file, not a bundle with a key in it (one
+        // error, no note about the same block before it).
+        Some((index, label)) if certs.is_empty() => {
+            return Err(InputError::NotCertificatePem { path, index, label });
+        }
+        Some((index, label)) => tracing::warn!(
+            "{}: PEM block {index} is a {label}: skipped (edgetap reads only the certificates and keeps no key)",
+            path.display()
+        ),
+        None => {}
     }
     Ok(certs)
 }
@@ -343,7 +371,15 @@ mod tests {
     #[test]
     fn messages_name_the_problem() {
         assert!(err(b"").contains("empty"));
-        assert!(err(b"hello").contains("neither PEM"));
+        assert!(err(b"hello").contains("it is text without a BEGIN CERTIFICATE block"));
+        assert!(err(b"\x00\x01\xff junk").contains("neither PEM nor a DER X.509"));
+        let pcapng = [
+            0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a,
+        ];
+        assert!(err(&pcapng).contains("packet capture") && err(&pcapng).contains("edgetap replay"));
+        for e in [err(b"hello"), err(&pcapng)] {
+            assert!(!e.contains("NomError") && !e.contains("Der("), "{e}");
+        }
         assert!(
             err(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
                 .contains("PRIVATE KEY, not a certificate")

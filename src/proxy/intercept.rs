@@ -127,12 +127,22 @@ impl Proxy {
             server_log,
             activity,
         } = legs;
-        let xmpp =
-            if conn.service == Service::Xmpp && Service::xmpp_starttls_on(conn.upstream.port()) {
-                Some(Box::pin(self.starttls_both_legs(conn, c, s)).await?)
+        // XMPP STARTTLS when the client opens an XML stream, on any port, as
+        // passthrough decides (`xmpp::opens_xmpp_stream`); TLS at once else.
+        let xmpp = if self.client_opens_xmpp(c).await? {
+            Some(Box::pin(self.starttls_both_legs(conn, c, s)).await?)
+        } else {
+            None
+        };
+        // The service the client's bytes show wins over the listener's port.
+        let conn = &decide::Conn {
+            service: if xmpp.is_some() {
+                Service::Xmpp
             } else {
-                None
-            };
+                conn.service
+            },
+            ..conn.clone()
+        };
         let xmpp_domain = xmpp.as_ref().map(|(d, _)| d.clone());
 
         // The client's hello first: its SNI is the name to use upstream.
@@ -256,6 +266,33 @@ impl Proxy {
             Ok(Ok(tls)) => Ok(tls),
         };
         Ok((session, chain))
+    }
+
+    /// Whether the client opens with an XMPP stream header (STARTTLS to
+    /// follow) rather than a TLS ClientHello: its first bytes, looked at
+    /// without taking them.
+    async fn client_opens_xmpp(&self, c: &Recording<TcpStream>) -> Result<bool, String> {
+        let mut first = [0u8; 64];
+        let wait = tokio::time::timeout(self.timeouts.handshake, async {
+            loop {
+                // What the socket holds, left for the handshake to read.
+                let n = c.inner.peek(&mut first).await?;
+                if n == 0 {
+                    return Ok::<_, std::io::Error>(None);
+                }
+                if let Some(xmpp) = crate::core::xmpp::opens_xmpp_stream(&first[..n]) {
+                    return Ok(Some(xmpp));
+                }
+                // Only white space so far: wait for more.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        });
+        match wait.await {
+            Err(_) => Err("the client sent nothing in time".to_owned()),
+            Ok(Err(e)) => Err(format!("reading the client: {e}")),
+            Ok(Ok(None)) => Err("the client closed before sending anything".to_owned()),
+            Ok(Ok(Some(xmpp))) => Ok(xmpp),
+        }
     }
 
     /// XMPP STARTTLS on both legs: read the client's stream header, negotiate

@@ -733,3 +733,66 @@ fn numeric_flags_are_checked_with_their_range() {
         ],
     );
 }
+
+/// Messages say what the input is and what to run instead, once, in the
+/// user's terms: a key alone is one error (no log line about the same
+/// block before it), a capture given to inspect points at replay, a text
+/// file is called text (no parser internals), listen addresses take the
+/// forms people type, and --upstream srv without --domain says which flag.
+#[test]
+fn messages_say_what_the_input_is_and_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = ["--name", "expe.example.com"];
+    let key = write(
+        &dir,
+        "k.pem",
+        b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    );
+    let r = run(&["inspect", &key, name[0], name[1]]);
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr.lines().count(),
+        1,
+        "one line per fault: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("PRIVATE KEY, not a certificate"),
+        "{}",
+        r.stderr
+    );
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/demo/demo.pcapng");
+    fails_with(
+        &["inspect", demo, name[0], name[1]],
+        &["packet capture", "edgetap replay FILE"],
+    );
+    let text = write(&dir, "t.txt", b"hello world\n");
+    fails_with(
+        &["inspect", &text, name[0], name[1]],
+        &["it is text without a BEGIN CERTIFICATE block"],
+    );
+    for out in [
+        run(&["inspect", demo, name[0], name[1]]),
+        run(&["inspect", &text, name[0], name[1]]),
+    ] {
+        assert!(
+            !out.stderr.contains("NomError") && !out.stderr.contains("Der("),
+            "{}",
+            out.stderr
+        );
+    }
+    fails_with(
+        &[
+            "proxy",
+            "--listen",
+            "host.example.com:1",
+            "--upstream",
+            "127.0.0.1:2",
+        ],
+        &["localhost:PORT or a PORT alone", "127.0.0.1:8443"],
+    );
+    fails_with(
+        &["proxy", "--listen", "127.0.0.1:1", "--upstream", "srv"],
+        &["--upstream srv", "add --domain example.com"],
+    );
+}

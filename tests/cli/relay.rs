@@ -180,16 +180,19 @@ fn bulk_bytes_and_half_close_pass_unchanged() {
             });
         assert_eq!(bulk["bytes_down"], data.len() as u64 + 11);
         assert_eq!(bulk["close_reason"], "closed");
-        // Plain bytes on a TLS service's port are themselves a finding.
+        // Plain bytes from the client on a TLS service's port: the client
+        // never sent a ClientHello, which says nothing about the server.
         let h = &bulk["handshake"];
-        assert_eq!(h["findings"][0]["rule"], "tls.handshake-failed", "{h}");
+        assert!(h["findings"].as_array().unwrap().is_empty(), "{h}");
+        assert_eq!(h["tls"]["failure_by"], "client", "{h}");
         assert!(
             h["tls"]["failure"]
                 .as_str()
                 .unwrap()
-                .contains("no TLS handshake within the first"),
+                .starts_with("the client sent no TLS ClientHello (its first bytes: "),
             "{h}"
         );
+        assert_eq!(h["verdicts"]["jabber"]["outcome"], "unknown", "{h}");
     }
 }
 
@@ -744,4 +747,74 @@ async fn plain_http_to_a_tls_upstream_is_the_clients_doing() {
     for (profile, v) in h["verdicts"].as_object().unwrap() {
         assert_eq!(v["outcome"], "unknown", "{profile}: {v}");
     }
+}
+
+/// Intercept decides XMPP from the client's first bytes, as passthrough does,
+/// on any port and whatever the listener's service: `openssl s_client
+/// -starttls xmpp` through a listener on a non-standard port set up for http
+/// gets the forged leaf, and the real chain is judged as XMPP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intercept_detects_xmpp_starttls_on_any_port() {
+    if !crate::tool_present("openssl", "intercept_detects_xmpp_starttls_on_any_port") {
+        return;
+    }
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let mut lab =
+        edgetap::lab::deployment::Deployment::new("XMPP Any", "example.com", now).unwrap();
+    let cup = lab.fqdn("cup");
+    let id = lab.cup_identity(&cup).unwrap();
+    let xmpp = lab.xmpp();
+    let upstream = lab.serve(&cup, Some(id), xmpp, false).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let init = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["ca", "init", "--dir"])
+        .arg(&ca_dir)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let port = free_port();
+    let ev = dir.path().join("events.jsonl");
+    let _px = proxy(&[
+        "--intercept",
+        "--ca",
+        ca_dir.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--upstream",
+        &upstream.to_string(),
+        "--service",
+        "http",
+        "--events",
+        ev.to_str().unwrap(),
+    ]);
+    wait_listening(port);
+    let diag = ca_dir.join("edgetap-diagnostic-ca.pem");
+    let client = tokio::task::spawn_blocking(move || {
+        Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-starttls", "xmpp", "-xmpphost", "example.com", "-CAfile"])
+            .arg(&diag)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&client.stdout);
+    assert!(
+        text.contains("edgetap diagnostic CA") && !text.contains("no peer certificate"),
+        "openssl s_client through intercept:\n{text}"
+    );
+    let e = wait_events(&ev, 2);
+    let h = e
+        .iter()
+        .map(|event| &event["handshake"])
+        .find(|h| !h.is_null())
+        .unwrap_or_else(|| panic!("no handshake judged: {e:?}"));
+    assert_eq!(h["service"], "xmpp", "{h}");
+    assert_eq!(h["reference_identity"], "example.com", "{h}");
+    assert_eq!(h["chain"][0]["subject"], "CN=cup.example.com", "{h}");
+    assert!(h["xmpp"]["offered"].as_bool().unwrap_or(false), "{h}");
 }

@@ -29,10 +29,12 @@ pub fn service_of(c: &TlsConnection, map: &HashMap<u16, Service>) -> Service {
 /// The service the connection itself shows, if it shows one: an XMPP stream
 /// header before TLS, an HTTP CONNECT, or the client's ALPN offer.
 pub fn protocol_service(c: &TlsConnection) -> Option<Service> {
-    if matches!(
-        scan_client(&c.client_prefix),
-        Ok(Some((ClientEvent::StreamOpen { .. }, _)))
-    ) {
+    if crate::core::xmpp::opens_xmpp_stream(&c.client_prefix) == Some(true)
+        && matches!(
+            scan_client(&c.client_prefix),
+            Ok(Some((ClientEvent::StreamOpen { .. }, _)))
+        )
+    {
         return Some(Service::Xmpp);
     }
     if c.client_prefix.starts_with(b"CONNECT ") {
@@ -117,10 +119,25 @@ fn no_client_hello(c: &TlsConnection) -> bool {
 /// and what to check.
 fn client_spoke_first(c: &TlsConnection, fatal: Option<&(bool, u8, u8)>) -> String {
     let first = &c.client_prefix[..c.client_prefix.len().min(24)];
-    let shown: String = String::from_utf8_lossy(first)
-        .chars()
-        .map(|ch| if ch.is_control() { '.' } else { ch })
-        .collect();
+    let text = first
+        .iter()
+        .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace());
+    let shown = if text {
+        let quoted: String = first
+            .iter()
+            .map(|b| {
+                if b.is_ascii_graphic() || *b == b' ' {
+                    char::from(*b)
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        format!("{quoted:?}")
+    } else {
+        let hex: Vec<String> = first.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        format!("{}, not text", hex.join(" "))
+    };
     let answer = match fatal {
         Some((true, _, desc)) => format!(
             "; the server answered with a fatal {} alert",
@@ -129,7 +146,7 @@ fn client_spoke_first(c: &TlsConnection, fatal: Option<&(bool, u8, u8)>) -> Stri
         _ => String::new(),
     };
     format!(
-        "the client sent no TLS ClientHello (its first bytes: {shown:?}){answer}; check that the client speaks TLS to this port (https://, not http://)"
+        "the client sent no TLS ClientHello (its first bytes: {shown}){answer}; check that the client speaks TLS to this port (https://, not http://)"
     )
 }
 
