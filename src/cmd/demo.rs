@@ -47,24 +47,34 @@ pub struct DemoArgs {
 
 const DOMAIN: &str = "example.com";
 
-/// Serve `fqdn` on `ip:port`, or on an ephemeral loopback port when that is
-/// taken; `tls12_only` for a server not yet on TLS 1.3.
+/// Serve `fqdn` on `port` at loopback address `127.0.0.{last}`, or, when
+/// that is taken (another `demo --serve`), at the next free one of
+/// 127.0.0.{last + 10}, {last + 20}, ...: the port stays the one clients
+/// expect, so the verdicts are the same wherever the demo runs;
+/// `tls12_only` for a server not yet on TLS 1.3.
 async fn serve_somewhere(
     lab: &mut Deployment,
     fqdn: &str,
-    (ip, port): (Ipv4Addr, u16),
+    (last, port): (u8, u16),
     id: Identity,
     b: Behaviour,
     tls12_only: bool,
 ) -> anyhow::Result<SocketAddr> {
-    let wanted = SocketAddr::from((ip, port));
-    match lab
-        .serve_at(fqdn, wanted, Some(id.clone()), b.clone(), tls12_only)
-        .await
-    {
-        Ok(addr) => Ok(addr),
-        Err(_) => Ok(lab.serve(fqdn, Some(id), b, tls12_only).await?),
+    let mut tried = Vec::new();
+    for step in 0..20u8 {
+        let wanted = SocketAddr::from((Ipv4Addr::new(127, 0, 0, last + 10 * step), port));
+        match lab
+            .serve_at(fqdn, wanted, Some(id.clone()), b.clone(), tls12_only)
+            .await
+        {
+            Ok(addr) => return Ok(addr),
+            Err(e) => tried.push(format!("{wanted}: {e}")),
+        }
     }
+    anyhow::bail!(
+        "cannot serve {fqdn} on port {port} at any of 20 loopback addresses (is something else serving them? stop it first): {}",
+        tried.join("; ")
+    )
 }
 
 /// The demo deployment, up: two Expressway-E peers (expe2 lacks the edge
@@ -90,21 +100,20 @@ async fn start(dns_port: Option<u16>, now: time::OffsetDateTime) -> anyhow::Resu
     let expe2 = lab.identity(cluster, &[cluster, &e2], None)?;
     let cup_id = lab.identity(&cup, &[&cup, DOMAIN], Some(DOMAIN))?;
     let https = Behaviour::Https;
-    let at = |last: u8, port: u16| (Ipv4Addr::new(127, 0, 0, last), port);
-    let a1 = serve_somewhere(&mut lab, &e1, at(2, 8443), expe1, https.clone(), false).await?;
+    let a1 = serve_somewhere(&mut lab, &e1, (2, 8443), expe1, https.clone(), false).await?;
     // expe2 is an older peer still on TLS 1.2: its chain is in the clear.
-    let a2 = serve_somewhere(&mut lab, &e2, at(3, 8443), expe2, https, true).await?;
+    let a2 = serve_somewhere(&mut lab, &e2, (3, 8443), expe2, https, true).await?;
     let xmpp = lab.xmpp();
-    let a3 = serve_somewhere(&mut lab, &cup, at(4, 5222), cup_id, xmpp, false).await?;
+    let a3 = serve_somewhere(&mut lab, &cup, (4, 5222), cup_id, xmpp, false).await?;
     lab.srv("_collab-edge._tls", 10, &e1, a1.port());
     lab.srv("_collab-edge._tls", 10, &e2, a2.port());
     lab.srv("_xmpp-client._tcp", 0, &cup, a3.port());
-    let authority = lab
-        .start_dns(SocketAddr::from((
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            dns_port.unwrap_or(0),
-        )))
-        .await?;
+    let dns_at = SocketAddr::from((IpAddr::V4(Ipv4Addr::LOCALHOST), dns_port.unwrap_or(0)));
+    let authority = lab.start_dns(dns_at).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot serve the demo's DNS on {dns_at}: {e}; is another `edgetap demo --serve` using it? give another --dns-port"
+        )
+    })?;
     Ok(Running {
         lab,
         authority,

@@ -186,8 +186,11 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     }
     screen.close();
     eprintln!(
-        "edgetap: stopped after {} handshakes",
-        proxy.handshakes.load(std::sync::atomic::Ordering::Relaxed)
+        "edgetap: stopped after {}",
+        crate::sink::count(
+            proxy.handshakes.load(std::sync::atomic::Ordering::Relaxed),
+            "handshake"
+        )
     );
     Ok(ExitCode::SUCCESS)
 }

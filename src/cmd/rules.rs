@@ -139,8 +139,10 @@ pub fn run(args: &RulesArgs) -> anyhow::Result<ExitCode> {
             }
         }
         RulesFormat::Text => {
+            // As wide as the longest ID, so every column lines up.
+            let w = ALL.iter().map(|r| r.id.len()).max().unwrap_or(0);
             crate::outln!(
-                "{:<36} {:<7} {:<8} {:<11} {:<12} fires when",
+                "{:<w$} {:<7} {:<8} {:<11} {:<12} fires when",
                 "rule",
                 "jabber",
                 "ip-phone",
@@ -150,7 +152,7 @@ pub fn run(args: &RulesArgs) -> anyhow::Result<ExitCode> {
             for r in ALL {
                 let e = |p: Profile| r.effect(p).as_str();
                 crate::outln!(
-                    "{:<36} {:<7} {:<8} {:<11} {:<12} {}",
+                    "{:<w$} {:<7} {:<8} {:<11} {:<12} {}",
                     r.id,
                     e(Profile::Jabber),
                     e(Profile::IpPhone),

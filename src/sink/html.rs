@@ -21,7 +21,7 @@ use crate::core::analysis::finding::CertSource;
 use crate::core::analysis::profile::ProfileSet;
 use crate::core::analysis::{Effect, Finding, Outcome, Profile, Report, Verdict};
 use crate::core::x509::{PathEnd, SigCheck};
-use crate::sink::{printable, rfc3339, validity_words};
+use crate::sink::{count, printable, rfc3339, validity_words};
 
 /// `s` from the wire or a file, safe inside HTML text and attribute values.
 fn esc(s: &str) -> String {
@@ -138,15 +138,15 @@ pub fn render(report: &Report, now: OffsetDateTime) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let worst = report.worst();
     let title = format!(
-        "edgetap report: {worst}, {} handshake(s), {}",
-        report.handshakes.len(),
+        "edgetap report: {worst}, {}, {}",
+        count(report.handshakes.len() as u64, "handshake"),
         rfc3339(now)
     );
     let meta = format!(
-        "analysed at {at} · edgetap {v} · {n} handshake(s){dns}",
+        "analysed at {at} · edgetap {v} · {n}{dns}",
         at = rfc3339(now),
         v = env!("CARGO_PKG_VERSION"),
-        n = report.handshakes.len(),
+        n = count(report.handshakes.len() as u64, "handshake"),
         dns = report
             .dns
             .as_ref()
@@ -429,13 +429,13 @@ fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileR
         }
         let _ = writeln!(
             out,
-            "<li><code>{}</code> ({}): {} frames, {} TCP connections, {} TLS handshakes, {} server chains{}</li>",
+            "<li><code>{}</code> ({}): {}, {}, {}, {}{}</li>",
             esc(&f.file),
             esc(&f.format),
-            f.stats.frames,
-            f.stats.connections,
-            f.tls_handshakes,
-            f.chains,
+            count(f.stats.frames, "frame"),
+            count(f.stats.connections, "TCP connection"),
+            count(f.tls_handshakes as u64, "TLS handshake"),
+            count(f.chains as u64, "server chain"),
             if notes.is_empty() {
                 String::new()
             } else {
@@ -468,7 +468,7 @@ fn handshake(
         facts.push(format!("edge domain <code>{}</code>", esc(edge)));
     }
     if let Some(v) = &o.tls.version {
-        facts.push(format!("TLS {}", esc(&v.to_string())));
+        facts.push(esc(&v.to_string()));
     }
     if let Some(c) = &o.tls.cipher {
         facts.push(esc(&c.to_string()));
@@ -668,7 +668,7 @@ fn chain_svg(
             PathEnd::UntrustedRoot => {
                 let _ = write!(
                     s,
-                    "<text x=\"{tx}\" y=\"{ty}\" font-weight=\"bold\" fill=\"#c62828\">✗ this root is in no store {who} trust</text>",
+                    "<text x=\"{tx}\" y=\"{ty}\" font-weight=\"bold\" fill=\"#c62828\">✗ not trusted by {who}</text>",
                     tx = x + 12,
                     ty = y - GAP + 28,
                     who = esc(&profile_list(p.profiles)),

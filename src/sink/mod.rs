@@ -90,6 +90,17 @@ impl WholeRecords {
 
 pub use crate::core::timestamp::rfc3339;
 
+/// `n` and `noun`, plural unless one: "1 handshake", "3 handshakes", "0
+/// frames". The one way counts are written in reports and messages.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// How far `t` is from `now`, in words: "in 29 days", "3 hours ago".
 pub fn relative(t: time::OffsetDateTime, now: time::OffsetDateTime) -> String {
     let secs = (t - now).whole_seconds();

@@ -11,7 +11,7 @@ use crate::core::analysis::engine::{DnsReport, HandshakeReport, PathView};
 use crate::core::analysis::finding::CertSource;
 use crate::core::analysis::{Effect, Outcome, Profile, Report};
 use crate::sink::printable as pr;
-use crate::sink::rfc3339;
+use crate::sink::{count, rfc3339};
 
 const BOLD: Style = Style::new().bold();
 const DIM: Style = Style::new().dimmed();
@@ -30,14 +30,13 @@ fn outcome_style(o: Outcome) -> Style {
 pub fn render(report: &Report, now: OffsetDateTime) -> String {
     let mut out = String::new();
     let n = report.handshakes.len();
-    let count = match n {
+    let handshakes = match n {
         0 => String::new(),
-        1 => "1 handshake, ".to_owned(),
-        n => format!("{n} handshakes, "),
+        n => format!("{}, ", count(n as u64, "handshake")),
     };
     let _ = writeln!(
         out,
-        "{BOLD}edgetap{BOLD:#} {count}analysed at {}",
+        "{BOLD}edgetap{BOLD:#} {handshakes}analysed at {}",
         rfc3339(now)
     );
     if let Some(why) = &report.not_examined {
@@ -78,13 +77,13 @@ fn capture_section(out: &mut String, files: &[crate::core::capture::CaptureFileR
         }
         let _ = writeln!(
             out,
-            "  {} ({}): {} frames, {} TCP connections, {} TLS handshakes, {} server chains",
+            "  {} ({}): {}, {}, {}, {}",
             pr(&f.file),
             f.format,
-            f.stats.frames,
-            f.stats.connections,
-            f.tls_handshakes,
-            f.chains
+            count(f.stats.frames, "frame"),
+            count(f.stats.connections, "TCP connection"),
+            count(f.tls_handshakes as u64, "TLS handshake"),
+            count(f.chains as u64, "server chain")
         );
         if !f.stats.unsupported_link_types.is_empty() {
             let style = outcome_style(Outcome::Warn);
@@ -210,10 +209,30 @@ fn verdict_lines(
     service: Option<crate::core::observation::Service>,
 ) {
     let _ = writeln!(out, "  verdicts:");
+    // Profiles not judged for the same reason: said once, naming them all.
+    let unjudged: Vec<(Profile, &str)> = Profile::ALL
+        .into_iter()
+        .filter_map(|p| verdicts.get(&p).filter(|v| v.applicable).map(|v| (p, v)))
+        .filter_map(|(p, v)| v.not_judged.as_deref().map(|why| (p, why)))
+        .collect();
+    let shared = unjudged.len() > 1 && unjudged.iter().all(|(_, why)| *why == unjudged[0].1);
+    if shared {
+        let names: Vec<&str> = unjudged.iter().map(|(p, _)| p.as_str()).collect();
+        let style = outcome_style(Outcome::Unknown);
+        let _ = writeln!(
+            out,
+            "    {}: {style}not judged:{style:#} {}",
+            names.join(", "),
+            pr(unjudged[0].1)
+        );
+    }
     for profile in Profile::ALL {
         let Some(v) = verdicts.get(&profile) else {
             continue;
         };
+        if shared && v.applicable && v.not_judged.is_some() {
+            continue;
+        }
         if !v.applicable {
             let what = service.map_or_else(|| "this".to_owned(), |s| s.to_string());
             let _ = writeln!(

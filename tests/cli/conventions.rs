@@ -123,3 +123,79 @@ fn one_rule_is_explained_by_its_id() {
         }
     }
 }
+
+/// The wording of the sample outputs: counts agree with their number ("1
+/// handshake", never "1 handshakes"), nothing says a thing twice ("TLS
+/// TLSv1.3", "presented not presented"), and the rules table lines up.
+#[test]
+fn sample_outputs_read_as_english() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.pcap");
+    // A capture with one TLS connection: ppp__tls.pcap's first handshake
+    // is enough, and a header-only pcap gives the zero counts.
+    let mut header = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+        header.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(&one, &header).unwrap();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/captures");
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/demo/demo.pcapng");
+    let single = format!("{data}/zeek__ecdsa-cert.pcap");
+    let one = one.display().to_string();
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["inspect", "--sample"],
+        vec!["inspect", "--sample", "--format", "html"],
+        vec!["replay", demo],
+        vec!["replay", demo, "--format", "html"],
+        vec!["replay", &single],
+        vec!["replay", &single, "--format", "html"],
+        vec!["replay", &one],
+        vec!["rules"],
+    ] {
+        let r = run(&args);
+        outputs.push((args.join(" "), r.stdout + &r.stderr));
+    }
+    let nouns = [
+        "handshake",
+        "frame",
+        "TCP connection",
+        "TLS handshake",
+        "server chain",
+        "endpoint",
+        "connection",
+        "finding",
+        "certificate",
+    ];
+    for (cmd, text) in &outputs {
+        for noun in nouns {
+            let wrong = format!(" 1 {noun}s");
+            assert!(!text.contains(&wrong), "{cmd}: says {wrong:?}");
+        }
+        for twice in ["TLS TLSv", "presented not presented", "is in no store"] {
+            assert!(!text.contains(twice), "{cmd}: says {twice:?}");
+        }
+    }
+    // The same not-judged reason for every profile is said once.
+    let hidden = run(&["replay", &format!("{data}/ppp__tls1_3.pcap")]).stdout;
+    let said = hidden.matches("not judged:").count();
+    let once = hidden
+        .matches("jabber, ip-phone, tc-endpoint, expressway-c: not judged: TLS 1.3 encrypts")
+        .count();
+    assert!(once > 0 && said == once, "{hidden}");
+    // One TCP connection is said in the singular.
+    let single_text = &outputs[4].1;
+    assert!(single_text.contains("1 TCP connection,"), "{single_text}");
+    // The rules table: every row's jabber column starts where its header's does.
+    let rules = &outputs[7].1;
+    let at = rules.lines().next().unwrap().find("jabber").unwrap();
+    for line in rules.lines().skip(1).filter(|l| !l.is_empty()) {
+        let effect = &line[at..];
+        assert!(
+            ["ok ", "warn ", "prompt ", "fail ", "n/a "]
+                .iter()
+                .any(|e| effect.starts_with(e)),
+            "misaligned: {line}"
+        );
+    }
+}

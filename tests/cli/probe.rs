@@ -419,6 +419,45 @@ async fn demo_runs_offline_and_finds_its_defect() {
     assert_eq!(defect[0]["verdicts"]["tc-endpoint"]["outcome"], "fail");
 }
 
+/// A demo beside a running `demo --serve` keeps its ports (8443, 5222) on
+/// other loopback addresses, so its verdicts are those of any demo (no
+/// `dns.unexpected-port` of its own making); a second `demo --serve` on a
+/// DNS port already taken names that port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_beside_a_serving_one_keeps_its_ports() {
+    let port = free_port();
+    let serving = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["demo", "--serve", "--dns-port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_for(port, "demo --serve").await;
+    let (code, doc, stderr) = edgetap(&["demo", "--format", "json"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !doc.to_string().contains("dns.unexpected-port"),
+        "verdicts of the demo's own making: {doc}"
+    );
+    for h in doc["handshakes"].as_array().unwrap() {
+        let p = h["endpoint"]["port"].as_u64().unwrap();
+        assert!(p == 8443 || p == 5222, "{h}");
+    }
+    let second = Command::new(env!("CARGO_BIN_EXE_edgetap"))
+        .args(["demo", "--serve", "--dns-port", &port.to_string()])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}")) && err.contains("another --dns-port"),
+        "{err}"
+    );
+    drop(serving);
+}
+
 /// A name with several addresses: the probe tries each in the order a client
 /// does (families interleaved) until one answers, and says which one did.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

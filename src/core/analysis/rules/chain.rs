@@ -129,7 +129,7 @@ pub fn check_path_end(s: &Scope<'_, '_>, out: &mut Vec<Finding>) {
                         &c::CHAIN_MISSING_INTERMEDIATE,
                         format!("no certificate issued by {issuer} was sent or is trusted: the chain stops at {}{online}", cert.subject),
                     )
-                    .evidence("issuer", Some(issuer.clone()), Some("not presented, not in the trust store".into()))
+                    .evidence("issuer", Some(issuer.clone()), Some("missing: the server did not send it and no trust store holds it".into()))
                     .fix(format!(
                         "configure the server to send the intermediate CA certificate {issuer}{fetch} after its own certificate (on Expressway: include the intermediate in the server certificate file or trusted CA list)"
                     ))
