@@ -262,11 +262,18 @@ fn handshake_worst(h: &HandshakeReport) -> Outcome {
         .unwrap_or(Outcome::Ok)
 }
 
+/// The endpoint and where the handshake was seen (the file or capture
+/// frame), so that two rows for one host read apart.
 fn endpoint_label(h: &HandshakeReport) -> String {
     let o = &h.observation;
-    match (&o.endpoint.host, o.endpoint.port) {
+    let endpoint = match (&o.endpoint.host, o.endpoint.port) {
         (Some(host), Some(port)) => format!("{host}:{port}"),
         _ => o.reference_identity.to_string(),
+    };
+    match o.origin.kind {
+        // A probe's locator is the endpoint again.
+        crate::core::observation::SourceKind::Probe => endpoint,
+        _ => format!("{endpoint} ({})", o.origin.locator),
     }
 }
 
@@ -492,7 +499,7 @@ fn handshake(
             .unwrap_or_else(|| "no certificate could be read".to_owned());
         let _ = writeln!(out, "<p class=\"note\">No path to draw: {}.</p>", esc(&why));
     } else {
-        for (i, p) in distinct_paths(&h.paths).into_iter().enumerate() {
+        for (i, p) in distinct_paths(&h.paths).iter().enumerate() {
             let _ = writeln!(
                 out,
                 "<div class=\"diagram\">{}</div>",
@@ -507,15 +514,29 @@ fn handshake(
     out.push_str("</section>\n");
 }
 
-/// The paths to draw: one when every store gives the same path, else one per store.
-fn distinct_paths(paths: &[PathView]) -> Vec<&PathView> {
-    let mut out: Vec<&PathView> = Vec::new();
+/// The paths to draw: one per distinct path, naming every profile whose
+/// store gives it (not only the first store's).
+fn distinct_paths(paths: &[PathView]) -> Vec<PathView> {
+    let mut out: Vec<PathView> = Vec::new();
     for p in paths {
-        if !out.iter().any(|q| q.same_path(p)) {
-            out.push(p);
+        match out.iter_mut().find(|q| q.same_path(p)) {
+            Some(q) => q.profiles = q.profiles.union(p.profiles),
+            None => out.push(p.clone()),
         }
     }
     out
+}
+
+/// The profiles whose store holds `issuer` as an anchor, when a path of
+/// this handshake ends at it: a root the profile drawn does not trust,
+/// never a certificate the server failed to send.
+fn held_elsewhere(h: &HandshakeReport, issuer: &str) -> Option<(ProfileSet, CertSource)> {
+    h.paths.iter().find_map(|q| {
+        q.certificates
+            .iter()
+            .find(|c| c.subject == issuer && c.source != CertSource::Presented)
+            .map(|c| (q.profiles, c.source))
+    })
 }
 
 /// Which certificate a finding is about, as a key shared with path nodes:
@@ -589,14 +610,14 @@ fn chain_svg(
          <title id=\"t-{number}-{index}\">Certificate path for {who}: {end}</title>\
          <defs><marker id=\"arrow-{number}-{index}\" viewBox=\"0 0 10 10\" refX=\"5\" refY=\"9\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,0 L5,10 z\" fill=\"#555\"/></marker></defs>",
         who = esc(&profile_list(p.profiles)),
-        end = esc(&path_end_text(p)),
+        end = esc(&path_end_text(h, p)),
     );
     let _ = write!(
         s,
         "<text x=\"{LEFT}\" y=\"18\" font-weight=\"bold\">Path for {who}: <tspan fill=\"{c}\">{end}</tspan></text>",
         who = esc(&profile_list(p.profiles)),
         c = if p.trusted { "#2e7d32" } else { "#c62828" },
-        end = esc(&path_end_text(p)),
+        end = esc(&path_end_text(h, p)),
     );
     let top = 30u32;
     for (i, node) in nodes.iter().enumerate() {
@@ -643,6 +664,35 @@ fn chain_svg(
         let y = top + nodes.len() as u32 * (BOX_H + GAP);
         let x = LEFT;
         match &p.end {
+            PathEnd::MissingIssuer { issuer } if held_elsewhere(h, issuer).is_some() => {
+                let (holders, source) = held_elsewhere(h, issuer)
+                    .unwrap_or((ProfileSet::default(), CertSource::EnterpriseStore));
+                let store = match source {
+                    CertSource::PublicStore => "a public root",
+                    _ => "an enterprise CA",
+                };
+                arrow(
+                    &mut s,
+                    y - GAP,
+                    ("issued by (not trusted here)", "#c62828"),
+                    number,
+                    index,
+                );
+                let _ = write!(
+                    s,
+                    "<rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"6\" fill=\"#fff\" stroke=\"#c62828\" stroke-width=\"2\"/>\
+                     <text x=\"{tx}\" y=\"{y1}\" font-weight=\"bold\" fill=\"#c62828\">✗ {who} do not trust it</text>\
+                     <text x=\"{tx}\" y=\"{y2}\">{iss}</text>\
+                     <text x=\"{tx}\" y=\"{y3}\" fill=\"#555\">{store} in the store of {holders}, not in theirs</text>",
+                    tx = x + 12,
+                    y1 = y + 22,
+                    y2 = y + 42,
+                    y3 = y + 62,
+                    iss = esc_cut(issuer, 86),
+                    who = esc(&profile_list(p.profiles)),
+                    holders = esc(&profile_list(holders)),
+                );
+            }
             PathEnd::MissingIssuer { issuer } => {
                 arrow(
                     &mut s,
@@ -832,11 +882,17 @@ fn validity_bar(
 }
 
 /// What a path's end means, in words.
-fn path_end_text(p: &PathView) -> String {
+fn path_end_text(h: &HandshakeReport, p: &PathView) -> String {
     match &p.end {
         _ if p.trusted => "trusted".to_owned(),
         PathEnd::Anchored { .. } => "anchored, but a signature fails".to_owned(),
         PathEnd::UntrustedRoot => "ends at an untrusted root".to_owned(),
+        PathEnd::MissingIssuer { issuer } if held_elsewhere(h, issuer).is_some() => {
+            format!(
+                "issuer {} not in their trust store",
+                crate::sink::short(issuer)
+            )
+        }
         PathEnd::MissingIssuer { issuer } => {
             format!("issuer {} not found", crate::sink::short(issuer))
         }

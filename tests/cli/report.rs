@@ -330,3 +330,62 @@ fn the_sample_report_renders_in_chromium() {
         "one page per handshake at least when printed: {pages} pages"
     );
 }
+
+/// The diagram draws each profile's path as it is: the enterprise root the
+/// phones do not trust is drawn as that, with the store that holds it, never
+/// as a certificate the server failed to send; one diagram per distinct path
+/// names every profile that has it; summary rows say where each handshake
+/// was seen, so two files for one host read apart.
+#[test]
+fn diagrams_name_every_profile_and_never_blame_the_server_for_a_trust_choice() {
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/captures/samples");
+    let (good, leaf) = (
+        format!("{samples}/expe-good.pem"),
+        format!("{samples}/expe-leaf-only.pem"),
+    );
+    let root = format!("{samples}/example-root-ca.pem");
+    let html = |files: &[&str]| {
+        let mut args = vec!["inspect"];
+        args.extend_from_slice(files);
+        args.extend([
+            "--name",
+            "expe.example.com",
+            "--trust",
+            &root,
+            "--at",
+            "2026-06-01",
+            "--format",
+            "html",
+        ]);
+        let r = crate::run(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.stdout
+    };
+    let page = html(&[&good]);
+    assert!(
+        !page.contains("missing link") && !page.contains("was not sent by the server"),
+        "{page}"
+    );
+    assert!(
+        page.contains("✗ ip-phone, tc-endpoint do not trust it"),
+        "{page}"
+    );
+    assert!(page.contains("an enterprise CA in the store of jabber, expressway-c, not in theirs"));
+    assert!(page.contains("Path for jabber, expressway-c: <tspan fill=\"#2e7d32\">trusted"));
+    // The leaf alone: one path for every profile (the intermediate is missing
+    // for all), named as such.
+    let page = html(&[&leaf]);
+    assert_eq!(page.matches("<svg ").count(), 1, "one distinct path");
+    assert!(
+        page.contains("Path for jabber, ip-phone, tc-endpoint, expressway-c:"),
+        "{page}"
+    );
+    assert!(page.contains("missing link"));
+    // Two files, one host: the summary rows differ by source.
+    let page = html(&[&good, &leaf]);
+    assert!(
+        page.contains("expe.example.com (")
+            && page.contains("expe-good.pem)")
+            && page.contains("expe-leaf-only.pem)")
+    );
+}
