@@ -190,8 +190,10 @@ pub fn capture_report(
         .iter()
         .filter(|c| c.decryption.as_ref().is_some_and(|d| d.decrypted))
         .count();
+    // Chains sent in the capture: a resumed handshake's is its full one's.
     report.chains = connections
         .iter()
+        .filter(|c| c.resumed.is_none())
         .filter(|c| c.certificates.as_ref().is_some_and(|m| !m.certs.is_empty()))
         .count();
     // One observation per handshake, on every core (a capture holds

@@ -226,6 +226,9 @@ pub struct TlsParams {
     /// What became of the encrypted part of a recorded TLS 1.3 handshake:
     /// decrypted with which keys, or why not.
     pub decryption: Option<String>,
+    /// The handshake resumed a session (no chain on the wire), and where
+    /// its chain came from, in words.
+    pub resumed: Option<String>,
 }
 
 impl Serialize for TlsParams {
@@ -248,6 +251,9 @@ impl Serialize for TlsParams {
         st.serialize_field("chain_hidden", &self.chain_hidden)?;
         if let Some(d) = &self.decryption {
             st.serialize_field("decryption", d)?;
+        }
+        if let Some(r) = &self.resumed {
+            st.serialize_field("resumed", r)?;
         }
         st.end()
     }

@@ -422,6 +422,7 @@ mod tests {
                 version: 0x0304,
                 cipher: 0x1302,
                 retry: false,
+                ..ServerHello::default()
             }),
             certificates: None,
             client_certificate: false,
@@ -432,6 +433,8 @@ mod tests {
             decryption: None,
             server_flight: Vec::new(),
             client_flight: Vec::new(),
+            resumed: None,
+            ticket: None,
         }
     }
 
@@ -486,6 +489,7 @@ mod tests {
             version: 0x0303,
             cipher: 0xc030,
             retry: false,
+            ..ServerHello::default()
         });
         let obs = relayed_observation(&conn, &relayed(Service::Http));
         assert!(side_probe_for(&obs, "expe.example.com", conn.server).is_none());

@@ -401,3 +401,94 @@ async fn tls13_captures_replay_like_probe_with_keys_from_a_file_or_the_capture()
     assert!(junk.stderr.contains("not a TLS key log"), "{}", junk.stderr);
     drop(servers);
 }
+
+/// A resumed TLS 1.2 session (`openssl s_client -sess_out`, then `-sess_in`:
+/// "Reused, TLSv1.2") sends no chain. Replayed, it says it was resumed and
+/// from which full handshake, and is judged with that handshake's chain,
+/// never "cut off before the Certificate".
+#[test]
+fn a_resumed_tls12_session_is_judged_with_the_chain_of_its_full_handshake() {
+    let untested = "TLS 1.2 session resumption in a capture";
+    if !(crate::tool_present("tshark", untested) && crate::tool_present("openssl", untested)) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f);
+    #[allow(clippy::disallowed_methods)]
+    let now = time::OffsetDateTime::now_utc();
+    let pki = lab_pki("Resume", "example.com", now);
+    std::fs::write(d("root.pem"), pem(&pki.lab.root.der())).unwrap();
+    std::fs::write(d("edge.pem"), pem(&pki.edge.chain[0])).unwrap();
+    std::fs::write(d("edge.key"), key_pem(&pki.edge.key)).unwrap();
+    std::fs::write(d("issuing.pem"), pem(&pki.lab.issuing.der())).unwrap();
+    let port = free_port();
+    let _server = Kill(
+        Command::new("openssl")
+            .args([
+                "s_server",
+                "-tls1_2",
+                "-www",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("-cert")
+            .arg(d("edge.pem"))
+            .arg("-key")
+            .arg(d("edge.key"))
+            .arg("-cert_chain")
+            .arg(d("issuing.pem"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port);
+    let cap = d("resumed.pcap");
+    let tshark = capture(&cap, &format!("tcp port {port}"));
+    let client = |session: &[&str]| {
+        let out = Command::new("openssl")
+            .args([
+                "s_client",
+                "-tls1_2",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(["-servername", "expe.example.com"])
+            .args(session)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sess = d("session.pem").display().to_string();
+    let first = client(&["-sess_out", &sess]);
+    assert!(first.contains("New, TLSv1.2"), "{first}");
+    let again = client(&["-sess_in", &sess]);
+    assert!(again.contains("Reused, TLSv1.2"), "{again}");
+    stop(tshark);
+    let root = d("root.pem").display().to_string();
+    let r = run(&[
+        "replay",
+        &cap.display().to_string(),
+        "--trust",
+        &root,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let doc = r.json();
+    let hs = doc["handshakes"].as_array().unwrap();
+    assert_eq!(hs.len(), 2, "{doc}");
+    let (full, resumed) = (&hs[0], &hs[1]);
+    assert!(full["tls"]["resumed"].is_null(), "{full}");
+    let frame = full["capture"]["frame"].as_u64().unwrap();
+    assert_eq!(
+        resumed["tls"]["resumed"],
+        format!("resumed: the chain was sent in the full handshake at frame {frame}"),
+        "{resumed}"
+    );
+    assert_eq!(crate::chain_sha256s(resumed), crate::chain_sha256s(full));
+    assert_eq!(resumed["verdicts"], full["verdicts"]);
+    assert_eq!(resumed["verdicts"]["jabber"]["outcome"], "ok", "{resumed}");
+}

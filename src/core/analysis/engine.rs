@@ -575,6 +575,9 @@ pub fn chain_unseen(obs: &crate::core::observation::Observation) -> Option<Strin
     if obs.xmpp.is_some_and(|x| !x.offered) {
         return Some("the server offered no STARTTLS, so no TLS handshake took place".into());
     }
+    if let Some(resumed) = &obs.tls.resumed {
+        return Some(resumed.clone());
+    }
     Some(if obs.tls.chain_hidden {
         match &obs.tls.decryption {
             Some(why) => format!("TLS 1.3 encrypts the certificate and it could not be read: {why}"),

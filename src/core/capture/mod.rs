@@ -11,6 +11,7 @@ pub mod decrypt;
 pub mod dns;
 pub mod observe;
 pub mod replay;
+pub mod resume;
 pub mod tcp;
 pub mod watch;
 

@@ -93,6 +93,9 @@ pub fn observation(c: &TlsConnection, file: &str, services: &HashMap<u16, Servic
         ),
     };
     let mut obs = handshake_observation(c, services, origin);
+    if let Some(resumed) = &obs.tls.resumed {
+        obs.origin.locator += &format!("; {resumed}");
+    }
     obs.capture = Some(CapturePosition {
         file: file.to_owned(),
         frame: c.frame,
@@ -214,7 +217,8 @@ pub fn handshake_observation(
             description: *desc,
         })
         .collect();
-    obs.tls.chain_hidden = tls13 && c.certificates.is_none();
+    obs.tls.chain_hidden = tls13 && c.certificates.is_none() && c.resumed.is_none();
+    obs.tls.resumed = c.resumed.map(|r| r.describe());
     obs.tls.decryption = c.decryption.as_ref().map(|d| d.note.clone());
     let fatal = c.alerts.iter().find(|(_, level, _)| *level == 2);
     obs.tls.failure = match (fatal, &c.server_hello, &c.certificates) {
@@ -292,6 +296,8 @@ mod tests {
             decryption: None,
             server_flight: Vec::new(),
             client_flight: Vec::new(),
+            resumed: None,
+            ticket: None,
         }
     }
 

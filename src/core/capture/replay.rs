@@ -74,6 +74,14 @@ pub struct TlsConnection {
     /// The client's first encrypted TLS 1.3 record, until read.
     #[serde(skip)]
     pub client_flight: Vec<u8>,
+    /// The handshake resumed a session instead of sending a chain (then
+    /// the chain of the full handshake it was tied to, when it was).
+    #[serde(skip)]
+    pub resumed: Option<super::resume::Resumed>,
+    /// The session ticket the server issued (TLS 1.2), for a later
+    /// resumption to be tied to this handshake.
+    #[serde(skip)]
+    pub ticket: Option<Vec<u8>>,
 }
 
 /// What became of the encrypted part of a recorded TLS 1.3 handshake.
@@ -274,6 +282,7 @@ impl Replay {
                 out.push(tls);
             }
         }
+        super::resume::link(&mut out);
         (out, self.stats)
     }
 }
@@ -377,6 +386,8 @@ impl TlsConnection {
             decryption: None,
             server_flight: Vec::new(),
             client_flight: Vec::new(),
+            resumed: None,
+            ticket: None,
         }
     }
 
@@ -407,6 +418,7 @@ impl TlsConnection {
                 (self.frame, self.time) = (frame, time);
             }
             TlsEvent::Alert(level, desc) => self.alerts.push((true, *level, *desc)),
+            TlsEvent::NewSessionTicket(t) => self.ticket = Some(t.clone()),
             _ => {}
         }
     }

@@ -23,10 +23,51 @@ pub struct ClientHello {
     /// The client random: what key logs index their secrets by.
     #[serde(skip)]
     pub random: Option<[u8; 32]>,
+    /// The session ID offered: a TLS 1.2 session to resume (or TLS 1.3's
+    /// compatibility value).
+    #[serde(skip)]
+    pub session_id: Vec<u8>,
+    /// The session ticket presented (RFC 5077): a TLS 1.2 session to resume.
+    #[serde(skip)]
+    pub session_ticket: Vec<u8>,
+}
+
+/// The ticket of a TLS 1.2 NewSessionTicket body (lifetime hint, then the
+/// ticket with a 2-byte length); `None` when the body is cut or empty.
+pub fn session_ticket(body: &[u8]) -> Option<Vec<u8>> {
+    let len = usize::from(u16::from_be_bytes(body.get(4..6)?.try_into().ok()?));
+    let ticket = body.get(6..6 + len)?;
+    (!ticket.is_empty()).then(|| ticket.to_vec())
+}
+
+/// A session ID as a ServerHello carries it (at most 32 bytes), kept by
+/// value so a ServerHello stays `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SessionId {
+    len: u8,
+    bytes: [u8; 32],
+}
+
+impl SessionId {
+    /// The ID of `bytes` (cut at 32, the most TLS allows).
+    pub fn new(bytes: &[u8]) -> SessionId {
+        let len = bytes.len().min(32);
+        let mut id = SessionId {
+            len: len as u8,
+            bytes: [0; 32],
+        };
+        id.bytes[..len].copy_from_slice(&bytes[..len]);
+        id
+    }
+
+    /// The ID's bytes (empty: none).
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 /// What a ServerHello chose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct ServerHello {
     /// Negotiated version: supported_versions if present, else the hello version.
     pub version: u16,
@@ -36,6 +77,14 @@ pub struct ServerHello {
     /// second ClientHello, still in plaintext.
     #[serde(skip)]
     pub retry: bool,
+    /// The session ID the server chose (TLS 1.2: the client's again when
+    /// it resumes that session).
+    #[serde(skip)]
+    pub session_id: SessionId,
+    /// TLS 1.3: the server took a pre-shared key, so the session resumes
+    /// one set up before.
+    #[serde(skip)]
+    pub psk: bool,
 }
 
 /// The ServerHello random that marks a HelloRetryRequest (RFC 8446 §4.1.3).
@@ -65,6 +114,7 @@ pub fn client_hello(message: &[u8]) -> Result<ClientHello, String> {
         legacy_version: ch.version.0,
         ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
         random: <[u8; 32]>::try_from(ch.random).ok(),
+        session_id: ch.session_id.unwrap_or_default().to_vec(),
         ..ClientHello::default()
     };
     if let Some(ext) = ch.ext
@@ -86,6 +136,7 @@ pub fn client_hello(message: &[u8]) -> Result<ClientHello, String> {
                         .map(|p| String::from_utf8_lossy(p).into_owned())
                         .collect()
                 }
+                TlsExtension::SessionTicket(t) => out.session_ticket = t.to_vec(),
                 _ => {}
             }
         }
@@ -97,30 +148,44 @@ pub fn client_hello(message: &[u8]) -> Result<ClientHello, String> {
 pub fn server_hello(message: &[u8]) -> Result<ServerHello, String> {
     let (_, parsed) = tls_parser::parse_tls_message_handshake(message)
         .map_err(|e| format!("ServerHello: {e}"))?;
-    let (version, cipher, ext, retry) = match parsed {
+    let (version, cipher, ext, retry, session_id) = match parsed {
         TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)) => (
             sh.version.0,
             sh.cipher.0,
             sh.ext,
             sh.random == HELLO_RETRY_RANDOM,
+            SessionId::new(sh.session_id.unwrap_or_default()),
         ),
-        TlsMessage::Handshake(TlsMessageHandshake::ServerHelloV13Draft18(sh)) => {
-            (sh.version.0, sh.cipher.0, sh.ext, false)
-        }
-        TlsMessage::Handshake(TlsMessageHandshake::HelloRetryRequest(hrr)) => {
-            (hrr.version.0, hrr.cipher.0, hrr.ext, true)
-        }
+        TlsMessage::Handshake(TlsMessageHandshake::ServerHelloV13Draft18(sh)) => (
+            sh.version.0,
+            sh.cipher.0,
+            sh.ext,
+            false,
+            SessionId::default(),
+        ),
+        TlsMessage::Handshake(TlsMessageHandshake::HelloRetryRequest(hrr)) => (
+            hrr.version.0,
+            hrr.cipher.0,
+            hrr.ext,
+            true,
+            SessionId::default(),
+        ),
         _ => return Err("not a ServerHello".into()),
     };
     let mut negotiated = version;
+    let mut psk = false;
     if let Some(ext) = ext
         && let Ok((_, exts)) = tls_parser::parse_tls_server_hello_extensions(ext)
     {
         for e in exts {
-            if let TlsExtension::SupportedVersions(v) = e
-                && let Some(v) = v.first()
-            {
-                negotiated = v.0;
+            match e {
+                TlsExtension::SupportedVersions(v) => {
+                    if let Some(v) = v.first() {
+                        negotiated = v.0;
+                    }
+                }
+                TlsExtension::PreSharedKey(_) => psk = true,
+                _ => {}
             }
         }
     }
@@ -128,6 +193,8 @@ pub fn server_hello(message: &[u8]) -> Result<ServerHello, String> {
         version: negotiated,
         cipher,
         retry,
+        session_id,
+        psk,
     })
 }
 

@@ -30,6 +30,9 @@ pub enum TlsEvent {
     Certificate(Certificates),
     /// An alert (level, description), while still in plaintext.
     Alert(u8, u8),
+    /// A TLS 1.2 NewSessionTicket's ticket (sent before the server's
+    /// ChangeCipherSpec, in plaintext): what a later resumption presents.
+    NewSessionTicket(Vec<u8>),
 }
 
 /// Keeping the encrypted records of a TLS 1.3 handshake, to be opened later
@@ -345,6 +348,11 @@ impl DirectionParser {
                     }
                 },
                 11 => events.push(TlsEvent::Certificate(messages::certificates(&message[4..]))),
+                4 => {
+                    if let Some(ticket) = messages::session_ticket(&message[4..]) {
+                        events.push(TlsEvent::NewSessionTicket(ticket));
+                    }
+                }
                 _ => {}
             }
         }
@@ -460,6 +468,7 @@ mod tests {
                 version: 0x0303,
                 cipher: 0xc030,
                 retry: false,
+                ..ServerHello::default()
             })]
         );
     }
