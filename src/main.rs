@@ -52,8 +52,17 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), e.g. `edgetap man | man -l -`.
-    Man,
+    /// Print a man page (roff), e.g. `edgetap man | man -l -` or `edgetap man
+    /// probe | man -l -`; `--dir DIR` writes every page (edgetap.1,
+    /// edgetap-probe.1, ...) for MANPATH.
+    Man {
+        /// The subcommand whose page to print; the main page when absent.
+        #[arg(value_name = "SUBCOMMAND")]
+        page: Option<String>,
+        /// Write every page into this folder instead of printing one.
+        #[arg(long, value_name = "DIR", conflicts_with = "page")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -103,14 +112,7 @@ fn main() -> ExitCode {
             clap_complete::generate(*shell, &mut Cli::command(), "edgetap", &mut out);
             print_bytes(&out)
         }
-        Command::Man => {
-            use clap::CommandFactory;
-            let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut out)
-                .map_err(anyhow::Error::from)
-                .and_then(|()| print_bytes(&out))
-        }
+        Command::Man { page, dir } => man(page.as_deref(), dir.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -119,6 +121,74 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The man pages: the main one or a subcommand's on stdout, or all of them
+/// into `dir`.
+fn man(page: Option<&str>, dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    use anyhow::Context as _;
+    use clap::CommandFactory;
+    let root = Cli::command();
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
+        let mut pages = vec![("edgetap".to_owned(), root.clone())];
+        pages.extend(
+            root.get_subcommands()
+                .map(|s| (format!("edgetap-{}", s.get_name()), subcommand_page(s))),
+        );
+        for (name, cmd) in pages {
+            let path = dir.join(format!("{name}.1"));
+            let mut out = Vec::new();
+            render_page(cmd, &mut out)?;
+            std::fs::write(&path, out)
+                .with_context(|| format!("{}: cannot write the page", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cmd = match page {
+        None => root,
+        Some(name) => {
+            let Some(sub) = root.find_subcommand(name) else {
+                let names: Vec<&str> = root.get_subcommands().map(|s| s.get_name()).collect();
+                anyhow::bail!("{name:?} is not a subcommand: one of {}", names.join(", "));
+            };
+            subcommand_page(sub)
+        }
+    };
+    let mut out = Vec::new();
+    render_page(cmd, &mut out)?;
+    print_bytes(&out)
+}
+
+/// A subcommand as its own page, named `edgetap-NAME` and used as `edgetap NAME`.
+fn subcommand_page(sub: &clap::Command) -> clap::Command {
+    let name = sub.get_name().to_owned();
+    sub.clone()
+        .display_name(format!("edgetap-{name}"))
+        .bin_name(format!("edgetap {name}"))
+        .version(env!("CARGO_PKG_VERSION"))
+}
+
+/// The exit status of every command, for the man pages.
+const EXIT_STATUS: &str = ".SH \"EXIT STATUS\"\n.TP\n0\nanalysed; no outcome reached \\-\\-fail\\-on\n.TP\n1\n\\-\\-fail\\-on reached (regress: a case failed)\n.TP\n2\nusage or input error, said on stderr (regress: a suite selects what its input does not show)\n.TP\n130\ninterrupted (probe), after writing what it had\n";
+
+/// One man page: clap_mangen's sections with the exit status before the version.
+fn render_page(cmd: clap::Command, out: &mut Vec<u8>) -> anyhow::Result<()> {
+    let man = clap_mangen::Man::new(cmd.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+        man.render_options_section(out)?;
+    }
+    if cmd.has_subcommands() {
+        man.render_subcommands_section(out)?;
+    }
+    out.extend_from_slice(EXIT_STATUS.as_bytes());
+    man.render_version_section(out)?;
+    Ok(())
 }
 
 /// Write generated text to stdout (a closed pipe is not an error worth a trace).

@@ -171,13 +171,19 @@ pub async fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     screen.stop_live_view();
     let grace = secs(cfg.grace_secs, 5.0);
     eprintln!(
-        "edgetap: stopping: no new connections; {} open get {}s to finish",
+        "edgetap: stopping: no new connections; {} open get {}s to finish (Ctrl-C again to stop at once)",
         proxy.active(),
         grace.as_secs_f32()
     );
     let _ = accept_tx.send(true);
     while acceptors.join_next().await.is_some() {}
-    drain(&proxy, grace, Duration::from_millis(50)).await;
+    // A second Ctrl-C (or SIGTERM) cuts the grace period short.
+    tokio::select! {
+        () = drain(&proxy, grace, Duration::from_millis(50)) => {}
+        () = wait_for_stop(&mut signals, &quit) => {
+            eprintln!("edgetap: stopping now: closing {} open connection(s)", proxy.active());
+        }
+    }
     let _ = force_tx.send(true);
     drain(&proxy, Duration::from_secs(5), Duration::from_millis(20)).await;
     // Like a full disk, a stalled one loses output but is not an error exit.

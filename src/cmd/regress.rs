@@ -29,7 +29,7 @@ use crate::core::regress::suite::{self, Case, Input, Suite};
 /// Arguments of `edgetap regress`.
 #[derive(Debug, Args)]
 pub struct RegressArgs {
-    /// Suite files (TOML; see configs/regress-sample.toml).
+    /// Suite files (TOML; see configs/regress-samples.toml).
     #[arg(required = true, value_name = "SUITE")]
     pub suites: Vec<PathBuf>,
     /// Also write the results as JUnit XML here.

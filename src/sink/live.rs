@@ -345,8 +345,9 @@ impl LiveView {
 
     /// Draw the view into `frame`.
     pub fn draw(&self, frame: &mut Frame<'_>, counters: Counters) {
+        let narrow = frame.area().width < NARROW;
         let [status, table, detail, help] = Layout::vertical([
-            Constraint::Length(2),
+            Constraint::Length(if narrow { 3 } else { 2 }),
             Constraint::Percentage(55),
             Constraint::Min(6),
             Constraint::Length(1),
@@ -407,36 +408,75 @@ impl LiveView {
                 self.dropped
             )));
         }
-        frame.render_widget(
-            Paragraph::new(vec![Line::from(spans), Line::from(second)]),
-            area,
-        );
+        // A narrow terminal gets the counters on a line of their own.
+        let lines = if area.width < NARROW {
+            let counters = spans.split_off(2);
+            vec![
+                Line::from(spans),
+                Line::from(
+                    counters
+                        .into_iter()
+                        .map(|s| Span::raw(s.content.trim_start_matches("  |  ").to_owned()))
+                        .collect::<Vec<_>>(),
+                ),
+                Line::from(second),
+            ]
+        } else {
+            vec![Line::from(spans), Line::from(second)]
+        };
+        frame.render_widget(Paragraph::new(lines), area);
     }
 
     fn draw_table(&self, frame: &mut Frame<'_>, area: Rect) {
         let visible = self.visible();
+        // Narrow (80 columns): the verdicts compact, the TLS version and the
+        // client side of the endpoint left out, so names keep the room.
+        let narrow = area.width < NARROW;
+        let columns: &[&str] = if narrow {
+            &[
+                "time", "#", "server", "name", "svc", "jab", "phone", "tc", "exp-c",
+            ]
+        } else {
+            &[
+                "time",
+                "#",
+                "endpoint",
+                "name",
+                "svc",
+                "tls",
+                "jabber",
+                "ip-phone",
+                "tc-endpoint",
+                "expressway-c",
+            ]
+        };
         let header = Row::new(
-            ["time", "#", "endpoint", "name", "svc", "tls"]
-                .into_iter()
-                .map(String::from)
-                .chain(Profile::ALL.iter().map(|p| p.as_str().to_owned()))
-                .map(|h| Cell::from(h).style(Style::new().add_modifier(Modifier::BOLD))),
+            columns
+                .iter()
+                .map(|h| Cell::from(*h).style(Style::new().add_modifier(Modifier::BOLD))),
         );
         let rows =
             visible.iter().map(|r| {
+                let endpoint = match r.endpoint.split_once("-> ") {
+                    Some((_, server)) if narrow => server.to_owned(),
+                    _ => r.endpoint.clone(),
+                };
                 let mut cells = vec![
                     Cell::from(r.time.clone()),
                     Cell::from(r.id.to_string()),
-                    Cell::from(r.endpoint.clone()),
+                    Cell::from(endpoint),
                     Cell::from(r.name.clone()),
                     Cell::from(r.service.clone()),
-                    Cell::from(r.tls.clone()),
                 ];
+                if !narrow {
+                    cells.push(Cell::from(r.tls.clone()));
+                }
                 match &r.kind {
                     RowKind::Judged(outcomes) => {
                         for o in outcomes {
                             cells.push(match o {
-                                Some(o) => Cell::from(o.as_str()).style(outcome_style(*o)),
+                                Some(o) => Cell::from(if narrow { short(*o) } else { o.as_str() })
+                                    .style(outcome_style(*o)),
                                 None => Cell::from("n/a").style(Style::new().fg(Color::DarkGray)),
                             });
                         }
@@ -448,18 +488,32 @@ impl LiveView {
                 }
                 Row::new(cells)
             });
-        let widths = [
-            Constraint::Length(8),
-            Constraint::Length(5),
-            Constraint::Fill(2),
-            Constraint::Fill(1),
-            Constraint::Length(4),
-            Constraint::Length(7),
-            Constraint::Length(7),
-            Constraint::Length(8),
-            Constraint::Length(11),
-            Constraint::Length(12),
-        ];
+        let widths: Vec<Constraint> = if narrow {
+            vec![
+                Constraint::Length(8),
+                Constraint::Length(4),
+                Constraint::Fill(1),
+                Constraint::Fill(1),
+                Constraint::Length(4),
+                Constraint::Length(5),
+                Constraint::Length(5),
+                Constraint::Length(5),
+                Constraint::Length(5),
+            ]
+        } else {
+            vec![
+                Constraint::Length(8),
+                Constraint::Length(5),
+                Constraint::Fill(2),
+                Constraint::Fill(1),
+                Constraint::Length(4),
+                Constraint::Length(7),
+                Constraint::Length(7),
+                Constraint::Length(8),
+                Constraint::Length(11),
+                Constraint::Length(12),
+            ]
+        };
         let table = Table::new(rows, widths)
             .header(header)
             .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
@@ -531,6 +585,20 @@ impl LiveView {
                 .block(block),
             area,
         );
+    }
+}
+
+/// Below this many columns the view lays out for a small terminal (80x24).
+const NARROW: u16 = 110;
+
+/// An outcome in at most five letters, for narrow verdict columns.
+fn short(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Ok => "ok",
+        Outcome::Warn => "warn",
+        Outcome::Unknown => "unkn",
+        Outcome::Prompt => "prmpt",
+        Outcome::Fail => "fail",
     }
 }
 
@@ -626,6 +694,61 @@ mod tests {
             v.key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Action::Quit
         );
+    }
+
+    /// At 80x24 the names keep their room (the verdicts are compact and the
+    /// client side of the endpoint is left out) and the header is whole.
+    #[test]
+    fn an_80_by_24_terminal_keeps_the_names() {
+        let mut v = LiveView::new("passthrough on 127.0.0.1:8443".into());
+        v.push(row(
+            7,
+            [
+                Some(Outcome::Prompt),
+                Some(Outcome::Fail),
+                Some(Outcome::Unknown),
+                None,
+            ],
+        ));
+        v.closed(1536, 10);
+        let backend = ratatui::backend::TestBackend::new(80, 24);
+        let mut terminal = ratatui::Terminal::new(backend).unwrap();
+        let counters = Counters {
+            open: 2,
+            total: 9,
+            handshakes: 7,
+        };
+        terminal.draw(|f| v.draw(f, counters)).unwrap();
+        let lines: Vec<String> = terminal
+            .backend()
+            .buffer()
+            .content()
+            .chunks(80)
+            .map(|line| line.iter().map(|c| c.symbol()).collect())
+            .collect();
+        let screen = lines.join("\n");
+        assert!(
+            lines[0].contains("edgetap proxy passthrough on 127.0.0.1:8443"),
+            "{screen}"
+        );
+        assert!(
+            lines[1].contains("connections open 2 / total 9"),
+            "{screen}"
+        );
+        assert!(lines[1].contains("bytes up 1.5 KiB down 10 B"), "{screen}");
+        for whole in [
+            "127.0.0.1:8443",
+            "expe.example.com",
+            "prmpt",
+            "fail",
+            "unkn",
+            "exp-c",
+        ] {
+            assert!(
+                screen.contains(whole),
+                "{whole:?} not drawn whole:\n{screen}"
+            );
+        }
     }
 
     #[test]

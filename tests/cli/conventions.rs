@@ -199,3 +199,148 @@ fn sample_outputs_read_as_english() {
         );
     }
 }
+
+/// Path-like words in `text` (configs/..., captures/..., docs/...), trimmed
+/// of the punctuation around them.
+fn cited_paths(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || "`'\"()[]<>,;".contains(c))
+        .map(|t| t.trim_end_matches(['.', ':']))
+        .filter(|t| {
+            [
+                "configs/",
+                "captures/",
+                "docs/",
+                "tests/",
+                "benches/",
+                "src/",
+                "fuzz/",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether `path` (relative to the repository; one `*` allowed in its file
+/// name) names something that exists.
+fn exists(path: &str) -> bool {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Some((before, after)) = path.split_once('*') else {
+        return root.join(path.trim_end_matches('/')).exists();
+    };
+    let (dir, prefix) = before.rsplit_once('/').unwrap_or(("", before));
+    std::fs::read_dir(root.join(dir)).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(prefix) && name.ends_with(after)
+        })
+    })
+}
+
+/// README.md, configs/README.md and every subcommand's --help name only
+/// paths that exist, and every `edgetap SUB ... --flag` in the READMEs is
+/// a flag SUB takes.
+#[test]
+fn docs_and_help_agree_with_the_binary() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let subs = [
+        "inspect",
+        "discover",
+        "probe",
+        "replay",
+        "proxy",
+        "ca",
+        "demo",
+        "rules",
+        "regress",
+        "completions",
+        "man",
+    ];
+    let mut help: std::collections::HashMap<String, String> = subs
+        .iter()
+        .map(|s| (s.to_string(), run(&[s, "--help"]).stdout))
+        .collect();
+    help.insert("ca init".into(), run(&["ca", "init", "--help"]).stdout);
+    let mut texts: Vec<(String, String)> = ["README.md", "configs/README.md"]
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                std::fs::read_to_string(format!("{root}/{f}")).unwrap(),
+            )
+        })
+        .collect();
+    texts.extend(
+        help.iter()
+            .map(|(s, h)| (format!("edgetap {s} --help"), h.clone())),
+    );
+    texts.sort_by_key(|(source, _)| !source.ends_with(".md"));
+    for (source, text) in &texts {
+        for path in cited_paths(text) {
+            assert!(exists(&path), "{source} names {path}, which does not exist");
+        }
+    }
+    for (source, text) in &texts[..2] {
+        for line in text.lines() {
+            let Some((_, rest)) = line.split_once("edgetap ") else {
+                continue;
+            };
+            let mut words = rest.split_whitespace();
+            let Some(mut sub) = words.next().filter(|w| subs.contains(w)).map(str::to_owned) else {
+                continue;
+            };
+            if sub == "ca" {
+                sub = format!("ca {}", words.next().unwrap_or_default());
+            }
+            let command = rest.split(['#', '|', '`']).next().unwrap_or("");
+            for flag in command.split_whitespace().filter(|w| w.starts_with("--")) {
+                let flag = flag
+                    .split('=')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches([',', '.', ')']);
+                assert!(
+                    help[&sub].contains(&format!("{flag} "))
+                        || help[&sub].contains(&format!("{flag}\n"))
+                        || help[&sub].contains(&format!("{flag}=")),
+                    "{source}: `edgetap {sub} ... {flag}`, which `edgetap {sub}` does not take:\n{line}"
+                );
+            }
+        }
+    }
+}
+
+/// Every page the main man page names exists: `edgetap man --dir` writes
+/// one per subcommand, each with its options and the exit status, and
+/// groff renders each.
+#[test]
+fn every_subcommand_has_a_man_page_with_options_and_exit_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    let r = run(&["man", "--dir", &out]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let main = std::fs::read_to_string(dir.path().join("edgetap.1")).unwrap();
+    for sub in ["inspect", "probe", "replay", "proxy", "regress", "demo"] {
+        assert!(
+            main.contains(&format!("edgetap\\-{sub}(1)")),
+            "{sub} not listed"
+        );
+        let page = std::fs::read_to_string(dir.path().join(format!("edgetap-{sub}.1")))
+            .unwrap_or_else(|e| panic!("no page for {sub}: {e}"));
+        assert!(
+            page.contains(".SH OPTIONS") && page.contains(".SH \"EXIT STATUS\""),
+            "{sub}: {page}"
+        );
+        assert_eq!(
+            run(&["man", sub]).stdout,
+            page,
+            "`edgetap man {sub}` prints the same page"
+        );
+    }
+    let probe = run(&["man", "probe"]).stdout;
+    assert!(
+        probe.contains("\\-\\-timeout") && probe.contains("130"),
+        "{probe}"
+    );
+}

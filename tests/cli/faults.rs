@@ -360,3 +360,56 @@ fn sigterm_under_heavy_load_stops_cleanly_with_whole_files() {
         "{lines} event lines for {done} finished connections"
     );
 }
+
+/// A second Ctrl-C stops at once: the grace period (30 s here) for open
+/// connections is cut short, the open one is closed and its event written.
+#[test]
+fn a_second_ctrl_c_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up = upstream.local_addr().unwrap();
+    // Accepts and holds every connection, silent.
+    std::thread::spawn(move || {
+        let held: Vec<_> = upstream.incoming().take(4).collect();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(held);
+    });
+    let port = free_port();
+    let cfg = dir.path().join("p.toml");
+    let ev = dir.path().join("events.jsonl");
+    std::fs::write(
+        &cfg,
+        format!(
+            "grace_secs = 30\nevents = {ev:?}\n[[listener]]\nlisten = \"127.0.0.1:{port}\"\nupstream = \"{up}\"\nservice = \"http\"\n"
+        ),
+    )
+    .unwrap();
+    let mut proxy = crate::spawn_proxy(&["--config", cfg.to_str().unwrap()]);
+    crate::wait_child_listening(&mut proxy, port);
+    let mut held = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    held.write_all(b"hello").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = proxy.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        proxy.try_wait().unwrap().is_none(),
+        "the grace period holds after one Ctrl-C"
+    );
+    let (status, err, took) = crate::signal_and_wait(proxy, "INT", Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+    assert!(
+        took < Duration::from_secs(8),
+        "stopped {took:?} after the second Ctrl-C: {err}"
+    );
+    assert!(
+        err.contains("Ctrl-C again to stop at once") && err.contains("stopping now"),
+        "{err}"
+    );
+    let written = events(&ev);
+    assert!(
+        written.iter().any(|e| e["bytes_up"] == 5),
+        "the open connection's event is written: {written:?}"
+    );
+    drop(held);
+}
