@@ -16,86 +16,55 @@ pub struct Range {
 
 /// A step's timeout: connect, STARTTLS, a TLS handshake (`--timeout`,
 /// `timeout_secs` in suites, `connect_timeout_secs`).
-pub const TIMEOUT_SECS: Range = Range {
-    min: 0.1,
-    max: 600.0,
-    unit: "seconds",
-};
-
+pub const TIMEOUT_SECS: Range = Range::new(0.1, 600.0, "seconds");
 /// One DNS answer's wait (`--dns-timeout`).
-pub const DNS_TIMEOUT_SECS: Range = Range {
-    min: 0.1,
-    max: 60.0,
-    unit: "seconds",
-};
-
+pub const DNS_TIMEOUT_SECS: Range = Range::new(0.1, 60.0, "seconds");
 /// An online fetch's wait (`--online-timeout`).
-pub const ONLINE_TIMEOUT_SECS: Range = Range {
-    min: 1.0,
-    max: 600.0,
-    unit: "seconds",
-};
-
+pub const ONLINE_TIMEOUT_SECS: Range = Range::new(1.0, 600.0, "seconds");
 /// The proxy's long periods: idle timeout, SRV refresh, grace at shutdown.
-pub const PERIOD_SECS: Range = Range {
-    min: 0.1,
-    max: 86_400.0,
-    unit: "seconds",
-};
-
+pub const PERIOD_SECS: Range = Range::new(0.1, 86_400.0, "seconds");
 /// Work done at once (`--concurrency`).
-pub const CONCURRENCY: Range = Range {
-    min: 1.0,
-    max: 1024.0,
-    unit: "at once",
-};
-
+pub const CONCURRENCY: Range = Range::new(1.0, 1024.0, "at once");
 /// How close an expiry warns (`--expiry-warn-days`).
-pub const EXPIRY_WARN_DAYS: Range = Range {
-    min: 0.0,
-    max: 3650.0,
-    unit: "days",
-};
-
+pub const EXPIRY_WARN_DAYS: Range = Range::new(0.0, 3650.0, "days");
 /// Megabytes per capture file before a new one starts (`--pcap-max-mb`).
-pub const PCAP_MAX_MB: Range = Range {
-    min: 1.0,
-    max: 1_048_576.0,
-    unit: "MB",
-};
+pub const PCAP_MAX_MB: Range = Range::new(1.0, 1_048_576.0, "MB");
 
 impl Range {
+    /// The range `min..=max` of `unit`.
+    pub const fn new(min: f64, max: f64, unit: &'static str) -> Range {
+        Range { min, max, unit }
+    }
+
+    /// What is allowed, in words.
+    fn allowed(&self) -> String {
+        format!("give {} between {} and {}", self.unit, self.min, self.max)
+    }
+
     /// `v` when it lies in the range; otherwise what is allowed.
     pub fn check(&self, v: f64) -> Result<f64, String> {
         if v.is_finite() && (self.min..=self.max).contains(&v) {
             Ok(v)
         } else {
-            Err(format!(
-                "{v} is out of range: give {} between {} and {}",
-                self.unit, self.min, self.max
-            ))
+            Err(format!("{v} is out of range: {}", self.allowed()))
         }
     }
 
     /// `s` read as a number in the range.
     pub fn parse(&self, s: &str) -> Result<f64, String> {
-        let v: f64 = s.trim().parse().map_err(|_| {
-            format!(
-                "{s:?} is not a number: give {} between {} and {}",
-                self.unit, self.min, self.max
-            )
-        })?;
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number: {}", self.allowed()))?;
         self.check(v)
     }
 
     /// `s` read as a whole number in the range.
     pub fn parse_whole(&self, s: &str) -> Result<u64, String> {
-        let v: u64 = s.trim().parse().map_err(|_| {
-            format!(
-                "{s:?} is not a whole number: give {} between {} and {}",
-                self.unit, self.min, self.max
-            )
-        })?;
+        let v: u64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a whole number: {}", self.allowed()))?;
         self.check(v as f64).map(|_| v)
     }
 }

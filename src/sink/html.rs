@@ -664,56 +664,43 @@ fn chain_svg(
         let y = top + nodes.len() as u32 * (BOX_H + GAP);
         let x = LEFT;
         match &p.end {
-            PathEnd::MissingIssuer { issuer } if held_elsewhere(h, issuer).is_some() => {
-                let (holders, source) = held_elsewhere(h, issuer)
-                    .unwrap_or((ProfileSet::default(), CertSource::EnterpriseStore));
-                let store = match source {
-                    CertSource::PublicStore => "a public root",
-                    _ => "an enterprise CA",
-                };
-                arrow(
-                    &mut s,
-                    y - GAP,
-                    ("issued by (not trusted here)", "#c62828"),
-                    number,
-                    index,
-                );
-                let _ = write!(
-                    s,
-                    "<rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"6\" fill=\"#fff\" stroke=\"#c62828\" stroke-width=\"2\"/>\
-                     <text x=\"{tx}\" y=\"{y1}\" font-weight=\"bold\" fill=\"#c62828\">✗ {who} do not trust it</text>\
-                     <text x=\"{tx}\" y=\"{y2}\">{iss}</text>\
-                     <text x=\"{tx}\" y=\"{y3}\" fill=\"#555\">{store} in the store of {holders}, not in theirs</text>",
-                    tx = x + 12,
-                    y1 = y + 22,
-                    y2 = y + 42,
-                    y3 = y + 62,
-                    iss = esc_cut(issuer, 86),
-                    who = esc(&profile_list(p.profiles)),
-                    holders = esc(&profile_list(holders)),
-                );
-            }
             PathEnd::MissingIssuer { issuer } => {
-                arrow(
-                    &mut s,
-                    y - GAP,
-                    ("issued by (missing)", "#c62828"),
-                    number,
-                    index,
-                );
-                let _ = write!(
-                    s,
-                    "<rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"6\" fill=\"#fff\" stroke=\"#c62828\" stroke-width=\"2\" stroke-dasharray=\"8 6\"/>\
-                     <text x=\"{tx}\" y=\"{y1}\" font-weight=\"bold\" fill=\"#c62828\">missing link</text>\
-                     <text x=\"{tx}\" y=\"{y2}\">issuer {iss}</text>\
-                     <text x=\"{tx}\" y=\"{y3}\" fill=\"#555\">was not sent by the server and no store of {who} holds it</text>",
-                    tx = x + 12,
-                    y1 = y + 22,
-                    y2 = y + 42,
-                    y3 = y + 62,
-                    iss = esc_cut(issuer, 86),
-                    who = esc(&profile_list(p.profiles)),
-                );
+                // A root another profile's store holds is one these profiles
+                // do not trust, never a certificate the server failed to send.
+                let (label, dashed, lines) = match held_elsewhere(h, issuer) {
+                    Some((holders, source)) => {
+                        let store = match source {
+                            CertSource::PublicStore => "a public root",
+                            _ => "an enterprise CA",
+                        };
+                        (
+                            "issued by (not trusted here)",
+                            false,
+                            [
+                                format!("✗ {} do not trust it", profile_list(p.profiles)),
+                                issuer.clone(),
+                                format!(
+                                    "{store} in the store of {}, not in theirs",
+                                    profile_list(holders)
+                                ),
+                            ],
+                        )
+                    }
+                    None => (
+                        "issued by (missing)",
+                        true,
+                        [
+                            "missing link".to_owned(),
+                            format!("issuer {issuer}"),
+                            format!(
+                                "was not sent by the server and no store of {} holds it",
+                                profile_list(p.profiles)
+                            ),
+                        ],
+                    ),
+                };
+                arrow(&mut s, y - GAP, (label, "#c62828"), number, index);
+                end_box(&mut s, (x, y), dashed, &lines);
             }
             PathEnd::UntrustedRoot => {
                 let _ = write!(
@@ -736,6 +723,30 @@ fn chain_svg(
     }
     s.push_str("</svg>");
     s
+}
+
+/// The box a path that is not trusted ends in: a bold red first line, the
+/// certificate's name, a grey explanation; dashed for what is missing.
+fn end_box(s: &mut String, (x, y): (u32, u32), dashed: bool, [first, name, why]: &[String; 3]) {
+    let dash = if dashed {
+        " stroke-dasharray=\"8 6\""
+    } else {
+        ""
+    };
+    let _ = write!(
+        s,
+        "<rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"6\" fill=\"#fff\" stroke=\"#c62828\" stroke-width=\"2\"{dash}/>\
+         <text x=\"{tx}\" y=\"{y1}\" font-weight=\"bold\" fill=\"#c62828\">{first}</text>\
+         <text x=\"{tx}\" y=\"{y2}\">{name}</text>\
+         <text x=\"{tx}\" y=\"{y3}\" fill=\"#555\">{why}</text>",
+        tx = x + 12,
+        y1 = y + 22,
+        y2 = y + 42,
+        y3 = y + 62,
+        first = esc(first),
+        name = esc_cut(name, 93),
+        why = esc(why),
+    );
 }
 
 fn arrow(s: &mut String, from_y: u32, (label, colour): (&str, &str), number: &str, index: usize) {

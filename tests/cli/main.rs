@@ -363,6 +363,24 @@ pub fn tool_present(tool: &str, untested: &str) -> bool {
     found
 }
 
+/// `openssl s_client -starttls xmpp` to `127.0.0.1:port` for `domain`,
+/// trusting `ca`: what it printed on stdout.
+pub async fn s_client_xmpp(port: u16, domain: &str, ca: &Path) -> String {
+    let (domain, ca) = (domain.to_owned(), ca.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-starttls", "xmpp", "-xmpphost", &domain, "-CAfile"])
+            .arg(&ca)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Run tshark; it must succeed and not call the file damaged or corrupt.
 /// Returns what it printed.
 pub fn tshark(args: &[&str]) -> String {

@@ -343,29 +343,7 @@ async fn openssl_starttls_xmpp_through_proxy_to_prosody() {
         .spawn()
         .unwrap();
     wait_child_listening(&mut proxy, listen);
-    let client = tokio::task::spawn_blocking({
-        let ca = ca.clone();
-        move || {
-            Command::new("openssl")
-                .args([
-                    "s_client",
-                    "-connect",
-                    &format!("127.0.0.1:{listen}"),
-                    "-starttls",
-                    "xmpp",
-                    "-xmpphost",
-                    DOMAIN,
-                    "-CAfile",
-                ])
-                .arg(&ca)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&client.stdout);
+    let text = crate::s_client_xmpp(listen, DOMAIN, &ca).await;
     assert!(
         text.contains("Verify return code: 0 (ok)"),
         "openssl s_client through the proxy:\n{text}"

@@ -100,6 +100,36 @@ fn wait_events(path: &Path, n: usize) -> Vec<Value> {
     events(path)
 }
 
+/// A proxy on `port` to `upstream` (listener service http, events to `ev`,
+/// `extra` flags after), listening.
+fn http_proxy(port: u16, upstream: &str, ev: &Path, extra: &[&str]) -> Kill {
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "--listen",
+        &listen,
+        "--upstream",
+        upstream,
+        "--service",
+        "http",
+        "--events",
+        ev.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let px = proxy(&args);
+    wait_listening(port);
+    px
+}
+
+/// The first handshake judged in the events file `ev` (the first
+/// connection is wait_listening's, which sends nothing).
+fn first_judged(ev: &Path) -> Value {
+    let e = wait_events(ev, 2);
+    e.iter()
+        .map(|event| event["handshake"].clone())
+        .find(|h| !h.is_null())
+        .unwrap_or_else(|| panic!("no handshake judged: {e:?}"))
+}
+
 /// Deterministic, incompressible-looking bytes (xorshift).
 pub(crate) fn pattern(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -708,17 +738,7 @@ async fn plain_http_to_a_tls_upstream_is_the_clients_doing() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let ev = dir.path().join("events.jsonl");
-    let _px = proxy(&[
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
-        &upstream.to_string(),
-        "--service",
-        "http",
-        "--events",
-        ev.to_str().unwrap(),
-    ]);
-    wait_listening(port);
+    let _px = http_proxy(port, &upstream.to_string(), &ev, &[]);
     tokio::task::spawn_blocking(move || {
         Command::new("curl")
             .args(["-s", "--max-time", "5"])
@@ -728,13 +748,7 @@ async fn plain_http_to_a_tls_upstream_is_the_clients_doing() {
     })
     .await
     .unwrap();
-    // The first connection is wait_listening's, which sends nothing.
-    let e = wait_events(&ev, 2);
-    let h = e
-        .iter()
-        .map(|event| &event["handshake"])
-        .find(|h| !h.is_null())
-        .unwrap_or_else(|| panic!("no handshake judged: {e:?}"));
+    let h = first_judged(&ev);
     assert_eq!(h["tls"]["failure_step"], "client-hello", "{h}");
     assert_eq!(h["tls"]["failure_by"], "client", "{h}");
     let failure = h["tls"]["failure"].as_str().unwrap();
@@ -743,7 +757,7 @@ async fn plain_http_to_a_tls_upstream_is_the_clients_doing() {
             .starts_with("the client sent no TLS ClientHello (its first bytes: \"GET / HTTP/1.1"),
         "{failure}"
     );
-    assert!(crate::finding_rules(h).is_empty(), "{h}");
+    assert!(crate::finding_rules(&h).is_empty(), "{h}");
     for (profile, v) in h["verdicts"].as_object().unwrap() {
         assert_eq!(v["outcome"], "unknown", "{profile}: {v}");
     }
@@ -758,8 +772,7 @@ async fn intercept_detects_xmpp_starttls_on_any_port() {
     if !crate::tool_present("openssl", "intercept_detects_xmpp_starttls_on_any_port") {
         return;
     }
-    #[allow(clippy::disallowed_methods)]
-    let now = time::OffsetDateTime::now_utc();
+    let now = edgetap::clock::now();
     let mut lab =
         edgetap::lab::deployment::Deployment::new("XMPP Any", "example.com", now).unwrap();
     let cup = lab.fqdn("cup");
@@ -768,51 +781,24 @@ async fn intercept_detects_xmpp_starttls_on_any_port() {
     let upstream = lab.serve(&cup, Some(id), xmpp, false).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca_dir = dir.path().join("ca");
-    let init = Command::new(env!("CARGO_BIN_EXE_edgetap"))
-        .args(["ca", "init", "--dir"])
-        .arg(&ca_dir)
-        .output()
-        .unwrap();
-    assert!(init.status.success());
+    let init = crate::run(&["ca", "init", "--dir", ca_dir.to_str().unwrap()]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
     let port = free_port();
     let ev = dir.path().join("events.jsonl");
-    let _px = proxy(&[
-        "--intercept",
-        "--ca",
-        ca_dir.to_str().unwrap(),
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--upstream",
+    let ca = ca_dir.to_str().unwrap();
+    let _px = http_proxy(
+        port,
         &upstream.to_string(),
-        "--service",
-        "http",
-        "--events",
-        ev.to_str().unwrap(),
-    ]);
-    wait_listening(port);
+        &ev,
+        &["--intercept", "--ca", ca],
+    );
     let diag = ca_dir.join("edgetap-diagnostic-ca.pem");
-    let client = tokio::task::spawn_blocking(move || {
-        Command::new("openssl")
-            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
-            .args(["-starttls", "xmpp", "-xmpphost", "example.com", "-CAfile"])
-            .arg(&diag)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8_lossy(&client.stdout);
+    let text = crate::s_client_xmpp(port, "example.com", &diag).await;
     assert!(
         text.contains("edgetap diagnostic CA") && !text.contains("no peer certificate"),
         "openssl s_client through intercept:\n{text}"
     );
-    let e = wait_events(&ev, 2);
-    let h = e
-        .iter()
-        .map(|event| &event["handshake"])
-        .find(|h| !h.is_null())
-        .unwrap_or_else(|| panic!("no handshake judged: {e:?}"));
+    let h = first_judged(&ev);
     assert_eq!(h["service"], "xmpp", "{h}");
     assert_eq!(h["reference_identity"], "example.com", "{h}");
     assert_eq!(h["chain"][0]["subject"], "CN=cup.example.com", "{h}");

@@ -363,17 +363,16 @@ fn a_capture_without_a_handshake_is_unknown_not_ok() {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/demo/demo.pcapng");
     let cut = dir.path().join("cut.pcapng");
     if crate::tool_present("editcap", "a capture cut by editcap") {
-        let out = std::process::Command::new("editcap")
+        let cut_status = std::process::Command::new("editcap")
             .args(["-r"])
             .arg(&demo)
             .arg(&cut)
             .arg("1-3")
-            .output()
+            .status()
             .unwrap();
         assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            cut_status.success(),
+            "editcap could not cut the demo capture"
         );
         captures.push((
             cut,
