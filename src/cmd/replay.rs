@@ -272,10 +272,7 @@ pub fn analyse(
 /// Why a replay judged nothing: how much was read, and where a capture broke.
 fn no_handshake_reason(files: &[CaptureFileReport]) -> String {
     let frames: u64 = files.iter().map(|f| f.stats.frames).sum();
-    let read = match frames {
-        1 => "1 frame read".to_owned(),
-        n => format!("{n} frames read"),
-    };
+    let read = format!("{} read", crate::sink::count(frames, "frame"));
     match files.iter().find_map(|f| f.truncated.as_deref()) {
         Some(cut) => format!("no TLS handshake was seen ({read}; {cut})"),
         None => format!("no TLS handshake was seen in the capture ({read})"),

@@ -219,9 +219,9 @@ fn more_or_too_long<T>(buf: &[u8]) -> Result<Option<T>, XmppError> {
 /// XMPP starts with `<` (after optional white space); anything else (a TLS record,
 /// an HTTP response) is the wrong protocol, said at once rather than waited on.
 fn require_xml(buf: &[u8]) -> Result<(), XmppError> {
-    match buf.iter().find(|b| !b.is_ascii_whitespace()) {
-        None | Some(b'<') => Ok(()),
-        Some(_) => Err(XmppError::Malformed(format!(
+    match opens_xmpp_stream(buf) {
+        None | Some(true) => Ok(()),
+        Some(false) => Err(XmppError::Malformed(format!(
             "the peer sent {:?}..., not XML",
             String::from_utf8_lossy(&buf[..buf.len().min(24)])
         ))),

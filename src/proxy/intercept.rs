@@ -134,13 +134,15 @@ impl Proxy {
         } else {
             None
         };
-        // The service the client's bytes show wins over the listener's port.
+        // The service the client's bytes show wins over the listener's port,
+        // and is fixed: STARTTLS was decided by it before any TLS byte.
         let conn = &decide::Conn {
             service: if xmpp.is_some() {
                 Service::Xmpp
             } else {
                 conn.service
             },
+            service_fixed: true,
             ..conn.clone()
         };
         let xmpp_domain = xmpp.as_ref().map(|(d, _)| d.clone());
@@ -169,13 +171,8 @@ impl Proxy {
         // Wall-clock time: when the handshake was seen, and the forged leaf's
         // lifetime (the client checks it against its own clock, never `--at`).
         let now = crate::clock::now();
-        // STARTTLS was decided by this service before any byte.
-        let fixed = decide::Conn {
-            service_fixed: true,
-            ..conn.clone()
-        };
         let mut obs = decide::intercepted_observation(decide::Intercepted {
-            relayed: fixed.relayed(self.domain.as_deref(), now, None),
+            relayed: conn.relayed(self.domain.as_deref(), now, None),
             name: &name,
             xmpp_domain: xmpp_domain.as_deref(),
             sni,

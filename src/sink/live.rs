@@ -379,14 +379,14 @@ impl LiveView {
             Span::styled("edgetap proxy ", Style::new().add_modifier(Modifier::BOLD)),
             Span::raw(self.title.clone()),
         ];
-        spans.push(Span::raw(format!(
-            "  |  connections open {} / total {}  |  handshakes {}  |  bytes up {} down {}",
+        let counters = format!(
+            "connections open {} / total {}  |  handshakes {}  |  bytes up {} down {}",
             c.open,
             c.total,
             c.handshakes,
             human_bytes(self.bytes.0),
             human_bytes(self.bytes.1)
-        )));
+        );
         let mut second = vec![Span::raw("rows: ")];
         for o in [
             Outcome::Fail,
@@ -410,18 +410,9 @@ impl LiveView {
         }
         // A narrow terminal gets the counters on a line of their own.
         let lines = if area.width < NARROW {
-            let counters = spans.split_off(2);
-            vec![
-                Line::from(spans),
-                Line::from(
-                    counters
-                        .into_iter()
-                        .map(|s| Span::raw(s.content.trim_start_matches("  |  ").to_owned()))
-                        .collect::<Vec<_>>(),
-                ),
-                Line::from(second),
-            ]
+            vec![Line::from(spans), Line::from(counters), Line::from(second)]
         } else {
+            spans.push(Span::raw(format!("  |  {counters}")));
             vec![Line::from(spans), Line::from(second)]
         };
         frame.render_widget(Paragraph::new(lines), area);
@@ -432,27 +423,16 @@ impl LiveView {
         // Narrow (80 columns): the verdicts compact, the TLS version and the
         // client side of the endpoint left out, so names keep the room.
         let narrow = area.width < NARROW;
-        let columns: &[&str] = if narrow {
-            &[
-                "time", "#", "server", "name", "svc", "jab", "phone", "tc", "exp-c",
-            ]
+        let first: &[&str] = if narrow {
+            &["time", "#", "server", "name", "svc"]
         } else {
-            &[
-                "time",
-                "#",
-                "endpoint",
-                "name",
-                "svc",
-                "tls",
-                "jabber",
-                "ip-phone",
-                "tc-endpoint",
-                "expressway-c",
-            ]
+            &["time", "#", "endpoint", "name", "svc", "tls"]
         };
+        let profiles = Profile::ALL.map(|p| if narrow { short_name(p) } else { p.as_str() });
         let header = Row::new(
-            columns
+            first
                 .iter()
+                .chain(profiles.iter())
                 .map(|h| Cell::from(*h).style(Style::new().add_modifier(Modifier::BOLD))),
         );
         let rows =
@@ -590,6 +570,16 @@ impl LiveView {
 
 /// Below this many columns the view lays out for a small terminal (80x24).
 const NARROW: u16 = 110;
+
+/// A profile's name in at most five letters, for narrow verdict columns.
+fn short_name(p: Profile) -> &'static str {
+    match p {
+        Profile::Jabber => "jab",
+        Profile::IpPhone => "phone",
+        Profile::TcEndpoint => "tc",
+        Profile::ExpresswayC => "exp-c",
+    }
+}
 
 /// An outcome in at most five letters, for narrow verdict columns.
 fn short(o: Outcome) -> &'static str {

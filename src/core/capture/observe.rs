@@ -29,12 +29,11 @@ pub fn service_of(c: &TlsConnection, map: &HashMap<u16, Service>) -> Service {
 /// The service the connection itself shows, if it shows one: an XMPP stream
 /// header before TLS, an HTTP CONNECT, or the client's ALPN offer.
 pub fn protocol_service(c: &TlsConnection) -> Option<Service> {
-    if crate::core::xmpp::opens_xmpp_stream(&c.client_prefix) == Some(true)
-        && matches!(
-            scan_client(&c.client_prefix),
-            Ok(Some((ClientEvent::StreamOpen { .. }, _)))
-        )
-    {
+    // scan_client decides by `xmpp::opens_xmpp_stream`, as intercept does.
+    if matches!(
+        scan_client(&c.client_prefix),
+        Ok(Some((ClientEvent::StreamOpen { .. }, _)))
+    ) {
         return Some(Service::Xmpp);
     }
     if c.client_prefix.starts_with(b"CONNECT ") {

@@ -72,7 +72,9 @@ pub fn link(conns: &mut [TlsConnection]) {
         };
         let full = conns
             .iter()
-            .filter(|f| f.server == server && f.frame < frame && f.certificates.is_some())
+            // A full handshake only: a resumption linked before has a chain too.
+            .filter(|f| f.server == server && f.frame < frame && f.resumed.is_none())
+            .filter(|f| f.certificates.is_some())
             .filter(|f| set_up_here(f))
             .max_by_key(|f| f.frame)
             .map(|f| (f.frame, f.certificates.clone()));
@@ -124,10 +126,16 @@ mod tests {
             handshake(40, &[7; 32], false),
             handshake(50, &[9; 32], false),
             handshake(60, &[], false),
+            handshake(70, &[7; 32], false),
         ];
         link(&mut conns);
         assert_eq!(conns[0].resumed, None, "a full handshake");
         assert_eq!(conns[1].resumed, Some(Resumed::From { frame: 10 }));
+        assert_eq!(
+            conns[4].resumed,
+            Some(Resumed::From { frame: 10 }),
+            "resumed again: still the full handshake, not the earlier resumption"
+        );
         assert_eq!(
             conns[1].certificates.as_ref().unwrap().certs,
             vec![vec![1, 2, 3]]
